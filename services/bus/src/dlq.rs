@@ -1,0 +1,88 @@
+//! Dead letters: what a service could not use, kept with the reason in its own store.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::store::{self, Store, StoreError, DEAD};
+
+/// Longest payload copied into the `dlq/...` event; the store keeps it whole.
+pub const EVENT_PAYLOAD_LIMIT: usize = 4096;
+
+/// One refused message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Sequence id in this store.
+    pub id: u64,
+    /// Where it arrived.
+    pub topic: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// The payload: text, or `hex:` + hex when not UTF-8.
+    pub payload: String,
+}
+
+/// The payload as text, or `hex:` + hex when it is not UTF-8.
+pub fn printable(payload: &[u8]) -> String {
+    match std::str::from_utf8(payload) {
+        Ok(s) => s.to_owned(),
+        Err(_) => {
+            let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
+            format!("hex:{hex}")
+        }
+    }
+}
+
+/// The original bytes of a [`printable`] payload.
+pub fn original(printable: &str) -> Vec<u8> {
+    match printable.strip_prefix("hex:") {
+        Some(hex) => (0..hex.len() / 2)
+            .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect(),
+        None => printable.as_bytes().to_vec(),
+    }
+}
+
+impl Store {
+    /// Dead letters in id order, after `after`, at most `limit`.
+    pub fn dead_letters(&self, after: u64, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.raw_range(store::seq_key(DEAD, after.saturating_add(1)), DEAD) {
+            let (k, v) = kv?;
+            if out.len() >= limit {
+                break;
+            }
+            out.push(store::decode(&String::from_utf8_lossy(&k), &v)?);
+        }
+        Ok(out)
+    }
+
+    /// One dead letter.
+    pub fn dead_letter(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
+        match self.raw_get(&store::seq_key(DEAD, id))? {
+            Some(v) => Ok(Some(store::decode(&format!("{DEAD}{id}"), &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes one dead letter (after a replay or a purge); true if it existed.
+    pub fn remove_dead_letter(&self, id: u64) -> Result<bool, StoreError> {
+        let existed = self.raw_get(&store::seq_key(DEAD, id))?.is_some();
+        self.raw_remove(&store::seq_key(DEAD, id))?;
+        Ok(existed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_round_trips() {
+        for p in [&b"{\"a\":1}"[..], &[0xff, 0x00, 0x10][..]] {
+            assert_eq!(original(&printable(p)), p);
+        }
+    }
+}

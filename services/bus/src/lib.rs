@@ -1,0 +1,63 @@
+//! Milo's bus: how a part talks to the broker and keeps its state, following DESIGN.md's
+//! reliability model.
+//!
+//! A part is a [`Service`]: it names its subscriptions and handles each event (or local
+//! command) inside a [`Tx`] that stages its state changes and the events it will publish.
+//! [`run`] drives it: it takes every message in hand, applies each one's `Tx` atomically
+//! (state + outbox + inbox record in one sled batch), makes the whole group durable with one
+//! real fsync (group commit), then acks the messages in the order received and lets the
+//! relay publish the new outbox entries. The relay deletes an entry only after its PUBACK
+//! and publishes everything again after a reconnect. Bad input becomes a dead letter.
+//!
+//! # Layout
+//! - [`config`]: [`MqttConfig`] and [`Secret`].
+//! - [`store`]: [`Store`], a sled database whose `sync` really reaches the disk.
+//! - [`tx`]: [`Tx`], the staged effect of one message.
+//! - [`link`]: the MQTT connection task: ordered acks, outbox relay, presence, reconnects.
+//! - [`runner`]: the [`Service`] trait and the group-commit loop [`run`].
+//! - [`dlq`]: dead-letter records.
+//! - [`shutdown`]: the shutdown signal handed to every `run`.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod dlq;
+pub mod link;
+pub mod runner;
+pub mod shutdown;
+pub mod store;
+pub mod tx;
+
+pub use config::{MqttConfig, Secret};
+pub use dlq::DeadLetter;
+pub use runner::{run, Commands, Rejection, RunDeps, Service};
+pub use shutdown::{Shutdown, ShutdownTrigger};
+pub use store::{Store, StoreConfig, StoreError};
+pub use tx::Tx;
+
+/// Errors at the bus boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The local database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The broker address could not be understood.
+    #[error("invalid broker address {0:?}: expected host:port")]
+    Address(String),
+    /// A payload larger than the broker accepts.
+    #[error("payload of {size} bytes on {topic} exceeds the broker limit of {limit}")]
+    Oversized {
+        /// Topic.
+        topic: String,
+        /// Size.
+        size: usize,
+        /// Limit.
+        limit: usize,
+    },
+}
+
+/// FNV-1a: a stable 64-bit fingerprint of a payload, to tell a repeat from a conflict.
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,423 @@
+//! The MQTT connection task of one part.
+//!
+//! One task owns rumqttc's event loop and does everything that depends on the connection's
+//! state, so nothing races with a reconnect:
+//! - delivers incoming publishes tagged with the connection's *epoch*; an ack is sent only if
+//!   its epoch is still current (rumqttd drops a client that acks what it did not send);
+//! - relays the outbox: publishes durable entries (QoS 1), maps each to its packet id from
+//!   rumqttc's `Outgoing::Publish` events (in submission order), deletes it on its PUBACK;
+//! - on every CONNACK drops rumqttc's own retransmission queue and stale buffered events,
+//!   then publishes again every entry still in the outbox, resubscribes and announces presence.
+//!
+//! The poll future is never dropped half-way (rumqttc's writes are not cancel-safe): it is
+//! pinned and polled alongside the command channel until it completes.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet,
+    Publish, QoS, SubscribeFilter,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::config::MqttConfig;
+use crate::shutdown::Shutdown;
+use crate::store::{self, Store, OUTBOX};
+use crate::tx::Outgoing as Entry;
+use crate::BusError;
+
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(3);
+
+/// What a link needs.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// Stable client id (`milo-<part>`), so the broker keeps the session across reconnects.
+    pub client_id: String,
+    /// Broker settings.
+    pub mqtt: MqttConfig,
+    /// Filters to subscribe (QoS 1) after every connect.
+    pub subscriptions: Vec<String>,
+    /// Retained presence topic: `online` on connect, `offline` as last will and on shutdown.
+    pub presence: Option<String>,
+    /// Persistent session (services) or a clean one (probes, one-shot tools).
+    pub clean_session: bool,
+}
+
+/// An incoming publish and the connection epoch it arrived on.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Connection epoch; acks from an older epoch are not sent.
+    pub epoch: u64,
+    /// The publish.
+    pub publish: Publish,
+}
+
+/// Requests to the link task.
+#[derive(Debug)]
+pub enum LinkCommand {
+    /// Ack this delivery (send in receive order).
+    Ack(Delivery),
+    /// Outbox entries up to this key are durable: publish them.
+    Durable(u64),
+    /// Publish without the outbox (QoS 1), e.g. a POS command or a probe.
+    Publish {
+        /// Topic.
+        topic: String,
+        /// Payload.
+        payload: Vec<u8>,
+    },
+}
+
+/// Handle to a running link.
+#[derive(Debug)]
+pub struct Link {
+    /// Incoming publishes.
+    pub deliveries: mpsc::Receiver<Delivery>,
+    /// Commands to the link.
+    pub commands: mpsc::UnboundedSender<LinkCommand>,
+    /// True while connected and subscribed.
+    pub ready: watch::Receiver<bool>,
+    /// The task; finishes after shutdown, once presence says `offline`.
+    pub task: JoinHandle<()>,
+}
+
+/// Starts a link. `outbox` is the store whose outbox this link relays, if any.
+pub fn spawn(config: LinkConfig, outbox: Option<Store>, shutdown: Shutdown) -> Result<Link, BusError> {
+    let (host, port) = config.mqtt.host_port()?;
+    let mut opts = MqttOptions::new(config.client_id.clone(), host, port);
+    opts.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs.max(1)))
+        .set_clean_session(config.clean_session)
+        .set_manual_acks(true)
+        .set_inflight(u16::try_from(config.mqtt.window * 2 + 16).unwrap_or(u16::MAX))
+        .set_max_packet_size(config.mqtt.max_payload + 4096, config.mqtt.max_payload + 4096);
+    if let (Some(user), Some(pass)) = (&config.mqtt.username, &config.mqtt.password) {
+        opts.set_credentials(user.clone(), pass.expose().to_owned());
+    }
+    if let Some(topic) = &config.presence {
+        opts.set_last_will(LastWill::new(topic.clone(), "offline", QoS::AtLeastOnce, true));
+    }
+    let (client, eventloop) = AsyncClient::new(opts, 8192);
+    let (deliveries_tx, deliveries) = mpsc::channel(1024);
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    let (ready_tx, ready) = watch::channel(false);
+    let relay = outbox.map(Relay::new).transpose()?;
+    let task = LinkTask {
+        config,
+        client,
+        deliveries: deliveries_tx,
+        ready: ready_tx,
+        relay,
+        epoch: 0,
+        connected: false,
+        acks: VecDeque::new(),
+        direct: VecDeque::new(),
+        fifo: VecDeque::new(),
+        inflight: HashMap::new(),
+    };
+    let task = tokio::spawn(task.run(eventloop, commands_rx, shutdown));
+    Ok(Link {
+        deliveries,
+        commands,
+        ready,
+        task,
+    })
+}
+
+struct LinkTask {
+    config: LinkConfig,
+    client: AsyncClient,
+    deliveries: mpsc::Sender<Delivery>,
+    ready: watch::Sender<bool>,
+    relay: Option<Relay>,
+    epoch: u64,
+    connected: bool,
+    acks: VecDeque<Publish>,
+    direct: VecDeque<(String, Vec<u8>)>,
+    /// Publishes submitted, waiting for their packet id: `Some(outbox key)` or `None`.
+    fifo: VecDeque<Option<u64>>,
+    /// Packet id → outbox key of publishes waiting for their PUBACK.
+    inflight: HashMap<u16, Option<u64>>,
+}
+
+enum Step {
+    Event(Result<Event, ConnectionError>),
+    Stop,
+}
+
+impl LinkTask {
+    async fn run(
+        mut self,
+        mut eventloop: EventLoop,
+        mut commands: mpsc::UnboundedReceiver<LinkCommand>,
+        mut shutdown: Shutdown,
+    ) {
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let step = {
+                let poll = eventloop.poll();
+                tokio::pin!(poll);
+                loop {
+                    tokio::select! {
+                        ev = &mut poll => break Step::Event(ev),
+                        cmd = commands.recv() => match cmd {
+                            Some(cmd) => self.on_command(cmd),
+                            None => break Step::Stop,
+                        },
+                        _ = shutdown.wait() => break Step::Stop,
+                    }
+                    self.pump();
+                }
+            };
+            let event = match step {
+                Step::Stop => break,
+                Step::Event(ev) => ev,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    // Retransmissions and buffered events belong to the old connection: the
+                    // outbox is the source of truth and is published again below.
+                    eventloop.pending.clear();
+                    eventloop.state.events.clear();
+                    backoff = MIN_BACKOFF;
+                    self.on_connected(ack.session_present);
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let delivery = Delivery {
+                        epoch: self.epoch,
+                        publish,
+                    };
+                    if self.deliveries.send(delivery).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(Event::Incoming(Packet::PubAck(ack))) => self.on_puback(ack.pkid),
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    self.ready.send_replace(true);
+                }
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                    if let Some(key) = self.fifo.pop_front() {
+                        self.inflight.insert(pkid, key);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.on_disconnected(&e);
+                    if !self.wait_backoff(backoff, &mut commands, &mut shutdown).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+            self.pump();
+        }
+        self.say_goodbye(&mut eventloop).await;
+    }
+
+    fn on_connected(&mut self, session_present: bool) {
+        self.epoch += 1;
+        self.connected = true;
+        self.fifo.clear();
+        self.inflight.clear();
+        self.acks.clear();
+        info!(client = %self.config.client_id, session_present, "Connected to the broker.");
+        if !self.config.subscriptions.is_empty() {
+            let filters = self
+                .config
+                .subscriptions
+                .iter()
+                .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+            if let Err(e) = self.client.try_subscribe_many(filters) {
+                warn!(error = %e, "Cannot subscribe; will retry on reconnect.");
+            }
+        } else {
+            self.ready.send_replace(true);
+        }
+        if let Some(topic) = self.config.presence.clone() {
+            if self.client.try_publish(topic, QoS::AtLeastOnce, true, "online").is_ok() {
+                self.fifo.push_back(None);
+            }
+        }
+        if let Some(relay) = &mut self.relay {
+            relay.reload();
+        }
+    }
+
+    fn on_disconnected(&mut self, e: &ConnectionError) {
+        if self.connected {
+            warn!(client = %self.config.client_id, error = %e, "Lost the broker; reconnecting.");
+        } else {
+            debug!(client = %self.config.client_id, error = %e, "Broker not reachable yet.");
+        }
+        self.connected = false;
+        self.ready.send_replace(false);
+        self.fifo.clear();
+        self.inflight.clear();
+        self.acks.clear();
+    }
+
+    fn on_puback(&mut self, pkid: u16) {
+        if let Some(Some(key)) = self.inflight.remove(&pkid) {
+            if let Some(relay) = &self.relay {
+                relay.delete(key);
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: LinkCommand) {
+        match cmd {
+            LinkCommand::Ack(d) if d.epoch == self.epoch && self.connected => {
+                self.acks.push_back(d.publish)
+            }
+            // Acks for an older connection: the broker resends or has forgotten the message.
+            LinkCommand::Ack(_) => {}
+            LinkCommand::Durable(key) => {
+                if let Some(relay) = &mut self.relay {
+                    relay.durable(key, self.connected);
+                }
+            }
+            LinkCommand::Publish { topic, payload } => self.direct.push_back((topic, payload)),
+        }
+    }
+
+    /// Sends what is waiting, as far as rumqttc's channel and the window allow.
+    fn pump(&mut self) {
+        if !self.connected {
+            return;
+        }
+        while let Some(p) = self.acks.front() {
+            if self.client.try_ack(p).is_err() {
+                break;
+            }
+            self.acks.pop_front();
+        }
+        while let Some((topic, payload)) = self.direct.front() {
+            let sent = self
+                .client
+                .try_publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone());
+            if sent.is_err() {
+                break;
+            }
+            self.fifo.push_back(None);
+            self.direct.pop_front();
+        }
+        let Some(relay) = &mut self.relay else { return };
+        while self.fifo.len() + self.inflight.len() < self.config.mqtt.window {
+            let Some((key, entry)) = relay.queue.front() else { break };
+            let sent = self.client.try_publish(
+                entry.topic.clone(),
+                QoS::AtLeastOnce,
+                entry.retain,
+                entry.payload.clone(),
+            );
+            if sent.is_err() {
+                break;
+            }
+            self.fifo.push_back(Some(*key));
+            relay.queue.pop_front();
+        }
+    }
+
+    async fn wait_backoff(
+        &mut self,
+        backoff: Duration,
+        commands: &mut mpsc::UnboundedReceiver<LinkCommand>,
+        shutdown: &mut Shutdown,
+    ) -> bool {
+        let sleep = tokio::time::sleep(backoff);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return true,
+                _ = shutdown.wait() => return false,
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// Graceful stop: presence `offline` (a clean disconnect fires no last will), then DISCONNECT.
+    async fn say_goodbye(&mut self, eventloop: &mut EventLoop) {
+        if !self.connected {
+            return;
+        }
+        if let Some(topic) = self.config.presence.clone() {
+            let _ = self.client.try_publish(topic, QoS::AtLeastOnce, true, "offline");
+        }
+        let _ = self.client.try_disconnect();
+        let drain = async {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    }
+}
+
+/// The outbox side of a link: which durable entries still wait for their PUBACK.
+struct Relay {
+    store: Store,
+    /// Entries up to this key are durable (and may be published).
+    durable: u64,
+    /// Entries up to this key are in `queue` or already submitted.
+    loaded: u64,
+    queue: VecDeque<(u64, Entry)>,
+}
+
+impl Relay {
+    fn new(store: Store) -> Result<Relay, BusError> {
+        // Everything found on disk at start is durable.
+        let durable = store.last_seq(OUTBOX)?.unwrap_or(0);
+        Ok(Relay {
+            store,
+            durable,
+            loaded: 0,
+            queue: VecDeque::new(),
+        })
+    }
+
+    /// After a (re)connect: publish every entry still in the outbox, from the start.
+    fn reload(&mut self) {
+        self.queue.clear();
+        self.loaded = 0;
+        self.load();
+    }
+
+    fn durable(&mut self, key: u64, connected: bool) {
+        self.durable = self.durable.max(key);
+        if connected {
+            self.load();
+        }
+    }
+
+    fn load(&mut self) {
+        let from = store::seq_key(OUTBOX, self.loaded.saturating_add(1));
+        for kv in self.store.raw_range(from, OUTBOX) {
+            let Ok((k, v)) = kv else { break };
+            let Some(key) = store::seq_of(OUTBOX, &k) else { continue };
+            if key > self.durable {
+                break;
+            }
+            match Entry::decode(&v) {
+                Some(entry) => self.queue.push_back((key, entry)),
+                None => warn!(key, "Unreadable outbox entry skipped."),
+            }
+        }
+        self.loaded = self.durable;
+    }
+
+    fn delete(&self, key: u64) {
+        if let Err(e) = self.store.raw_remove(&store::seq_key(OUTBOX, key)) {
+            // Left in place it is published again later: a duplicate, never a loss.
+            warn!(key, error = %e, "Cannot delete an acknowledged outbox entry.");
+        }
+    }
+}

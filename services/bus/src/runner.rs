@@ -1,0 +1,342 @@
+//! The [`Service`] trait and [`run`], the group-commit loop every part runs.
+//!
+//! Each turn takes every message and command in hand (up to [`MAX_GROUP`]), applies each one's
+//! [`Tx`] atomically, makes the whole group durable with one `sync`, then acks the messages in
+//! the order received, hands the new outbox entries to the relay, and runs the after-commit
+//! actions. A crash before the `sync` acks nothing: the broker (or an end-to-end retry)
+//! delivers again and the inbox turns repeats into no-ops.
+
+use milo_contracts::events::DeadLettered;
+use milo_contracts::{topics, DecodeError, RawEnvelope};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+use crate::dlq::{self, DeadLetter};
+use crate::link::{self, Delivery, LinkCommand, LinkConfig};
+use crate::shutdown::Shutdown;
+use crate::store::{self, Store, StoreError, DEAD, INBOX};
+use crate::tx::Tx;
+use crate::{fingerprint, BusError, MqttConfig};
+
+/// Most messages and commands handled in one group commit.
+pub const MAX_GROUP: usize = 512;
+
+/// Why a service refuses a message: it goes to the dead-letter store with this reason.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// The payload does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Decodes, but makes no sense (e.g. a ticket for another station).
+    #[error("{0}")]
+    Invalid(String),
+    /// The effect would publish something the broker refuses.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The local store failed: not the message's fault; the service stops and is restarted.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A part of the store: subscriptions and handlers, run by [`run`].
+pub trait Service: Send + 'static {
+    /// Local requests (HTTP, gateway results, device work done).
+    type Command: Send + 'static;
+
+    /// Service name: client id `milo-<name>`, presence, dead-letter topics.
+    fn name(&self) -> String;
+
+    /// Filters to subscribe to.
+    fn subscriptions(&self) -> Vec<String>;
+
+    /// Topics whose payloads are plain text, not envelopes (presence).
+    fn is_raw(&self, _topic: &str) -> bool {
+        false
+    }
+
+    /// Handles a plain-text message.
+    fn on_raw(&mut self, _tx: &mut Tx, _topic: &str, _payload: &[u8]) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    /// Handles one event (never a repeat: the inbox filters those).
+    fn on_event(&mut self, tx: &mut Tx, topic: &str, event: &RawEnvelope) -> Result<(), Rejection>;
+
+    /// Handles one local command.
+    fn on_command(&mut self, _tx: &mut Tx, _cmd: Self::Command) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    /// Called once before connecting: resume work recorded in the store.
+    fn on_start(&mut self, _store: &Store, _commands: &Commands<Self::Command>) -> Result<(), Rejection> {
+        Ok(())
+    }
+}
+
+/// Sender of local commands to a running service.
+#[derive(Debug)]
+pub struct Commands<C>(mpsc::Sender<C>);
+
+impl<C> Clone for Commands<C> {
+    fn clone(&self) -> Self {
+        Commands(self.0.clone())
+    }
+}
+
+impl<C: Send + 'static> Commands<C> {
+    /// A command channel: the sender for callers, the receiver for [`RunDeps`].
+    pub fn channel() -> (Commands<C>, mpsc::Receiver<C>) {
+        let (tx, rx) = mpsc::channel(1024);
+        (Commands(tx), rx)
+    }
+    /// Sends a command; false if the service has stopped.
+    pub async fn send(&self, cmd: C) -> bool {
+        self.0.send(cmd).await.is_ok()
+    }
+    /// Sends from synchronous code (spawns the send).
+    pub fn spawn_send(&self, cmd: C) {
+        let tx = self.0.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(cmd).await;
+        });
+    }
+}
+
+/// What [`run`] needs besides the service.
+pub struct RunDeps<C> {
+    /// Broker settings.
+    pub mqtt: MqttConfig,
+    /// The service's own store.
+    pub store: Store,
+    /// Sender side of the command channel (kept open, and handed to `on_start`).
+    pub commands: Commands<C>,
+    /// Receiver side of the command channel.
+    pub command_rx: mpsc::Receiver<C>,
+    /// Presence topic; `services/<name>/status` when `None`.
+    pub presence: Option<String>,
+    /// Set true once connected and subscribed.
+    pub ready: Option<watch::Sender<bool>>,
+}
+
+/// Runs a service until `shutdown`.
+pub async fn run<S: Service>(
+    mut service: S,
+    deps: RunDeps<S::Command>,
+    mut shutdown: Shutdown,
+) -> Result<(), Rejection> {
+    let name = service.name();
+    let RunDeps {
+        mqtt,
+        store,
+        commands,
+        mut command_rx,
+        presence,
+        ready,
+    } = deps;
+    service.on_start(&store, &commands)?;
+    let mut link = link::spawn(
+        LinkConfig {
+            client_id: format!("milo-{name}"),
+            mqtt: mqtt.clone(),
+            subscriptions: service.subscriptions(),
+            presence: Some(presence.unwrap_or_else(|| topics::service_status(&name))),
+            clean_session: false,
+        },
+        Some(store.clone()),
+        shutdown.clone(),
+    )?;
+    if let Some(ready) = ready {
+        let mut link_ready = link.ready.clone();
+        tokio::spawn(async move {
+            while link_ready.changed().await.is_ok() {
+                ready.send_replace(*link_ready.borrow());
+            }
+        });
+    }
+    let mut group = Group::new(&name, &store, mqtt.max_payload);
+    let (mut deliveries, mut cmds) = (Vec::new(), Vec::new());
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            d = link.deliveries.recv() => match d {
+                Some(d) => deliveries.push(d),
+                None => break,
+            },
+            Some(c) = command_rx.recv() => cmds.push(c),
+        }
+        while deliveries.len() < MAX_GROUP {
+            match link.deliveries.try_recv() {
+                Ok(d) => deliveries.push(d),
+                Err(_) => break,
+            }
+        }
+        while cmds.len() < MAX_GROUP {
+            match command_rx.try_recv() {
+                Ok(c) => cmds.push(c),
+                Err(_) => break,
+            }
+        }
+        for d in &deliveries {
+            group.delivery(&mut service, d)?;
+        }
+        for c in cmds.drain(..) {
+            group.command(&mut service, c)?;
+        }
+        store.sync()?;
+        group.finish(&link.commands, deliveries.drain(..));
+    }
+    drop(link.commands);
+    let _ = link.task.await;
+    Ok(())
+}
+
+/// The messages of one group commit and what to do once it is durable.
+struct Group<'a> {
+    name: &'a str,
+    store: &'a Store,
+    max_payload: usize,
+    last_outbox: Option<u64>,
+    after: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl<'a> Group<'a> {
+    fn new(name: &'a str, store: &'a Store, max_payload: usize) -> Self {
+        Group {
+            name,
+            store,
+            max_payload,
+            last_outbox: None,
+            after: Vec::new(),
+        }
+    }
+
+    fn tx(&self) -> Tx {
+        Tx::new(self.store.clone(), self.name, self.max_payload)
+    }
+
+    fn commit(&mut self, tx: Tx) -> Result<(), StoreError> {
+        let (last, after) = tx.commit()?;
+        self.last_outbox = last.or(self.last_outbox);
+        self.after.extend(after);
+        Ok(())
+    }
+
+    fn delivery<S: Service>(&mut self, service: &mut S, d: &Delivery) -> Result<(), Rejection> {
+        let topic = d.publish.topic.as_str();
+        let payload = &d.publish.payload[..];
+        if payload.len() > self.max_payload {
+            let reason = DecodeError::Oversized {
+                size: payload.len(),
+                limit: self.max_payload,
+            };
+            return Ok(self.dead_letter(topic, payload, None, &reason.to_string())?);
+        }
+        if service.is_raw(topic) {
+            let mut tx = self.tx();
+            return match service.on_raw(&mut tx, topic, payload) {
+                Ok(()) => Ok(self.commit(tx)?),
+                Err(Rejection::Store(e)) => Err(e.into()),
+                Err(r) => Ok(self.dead_letter(topic, payload, None, &r.to_string())?),
+            };
+        }
+        let env = match RawEnvelope::parse(payload) {
+            Ok(env) => env,
+            Err(e) => return Ok(self.dead_letter(topic, payload, None, &e.to_string())?),
+        };
+        let inbox_key = format!("{INBOX}{}", env.id);
+        let print = fingerprint(payload);
+        match self.store.get::<u64>(&inbox_key)? {
+            Some(seen) if seen == print => {
+                debug!(event_id = %env.id, topic, "Repeat event acked without effect.");
+                return Ok(());
+            }
+            Some(_) => {
+                let reason = "conflicting duplicate: same event id, different content";
+                return Ok(self.dead_letter(topic, payload, Some(env.correlation_id), reason)?);
+            }
+            None => {}
+        }
+        let mut tx = self.tx();
+        match service.on_event(&mut tx, topic, &env) {
+            Ok(()) => {
+                tx.put(&inbox_key, &print);
+                Ok(self.commit(tx)?)
+            }
+            Err(Rejection::Store(e)) => Err(e.into()),
+            Err(r) => {
+                let reason = r.to_string();
+                Ok(self.dead_letter(topic, payload, Some(env.correlation_id), &reason)?)
+            }
+        }
+    }
+
+    fn command<S: Service>(&mut self, service: &mut S, cmd: S::Command) -> Result<(), Rejection> {
+        let mut tx = self.tx();
+        match service.on_command(&mut tx, cmd) {
+            Ok(()) => Ok(self.commit(tx)?),
+            Err(Rejection::Store(e)) => Err(e.into()),
+            Err(r) => {
+                warn!(service = self.name, reason = %r, "Local command refused.");
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a refused message with its reason and publishes it on `dlq/<service>/<topic>`.
+    fn dead_letter(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        correlation: Option<Uuid>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let id = self.store.next_id()?;
+        warn!(service = self.name, topic, dead_letter_id = id, reason, "Message dead-lettered.");
+        let letter = DeadLetter {
+            id,
+            topic: topic.to_owned(),
+            reason: reason.to_owned(),
+            received_at: OffsetDateTime::now_utc(),
+            payload: dlq::printable(payload),
+        };
+        let mut tx = self.tx();
+        tx.put_raw(store::seq_key(DEAD, id), &letter);
+        let mut shown = dlq::printable(&payload[..payload.len().min(dlq::EVENT_PAYLOAD_LIMIT)]);
+        shown.truncate(dlq::EVENT_PAYLOAD_LIMIT * 2 + 4);
+        let event = tx.event(
+            correlation.unwrap_or_else(Uuid::nil),
+            None,
+            DeadLettered {
+                service: self.name.to_owned(),
+                topic: topic.to_owned(),
+                reason: reason.to_owned(),
+                dead_letter_id: id,
+                payload: shown,
+            },
+        );
+        if let Err(e) = tx.publish_to(&topics::dlq(self.name, topic), &event) {
+            warn!(error = %e, "Dead letter kept in the store only.");
+        }
+        self.commit(tx)
+    }
+
+    /// After the group's `sync`: relay the outbox, ack in receive order, run replies.
+    fn finish(
+        &mut self,
+        link: &tokio::sync::mpsc::UnboundedSender<LinkCommand>,
+        deliveries: impl Iterator<Item = Delivery>,
+    ) {
+        if let Some(key) = self.last_outbox.take() {
+            let _ = link.send(LinkCommand::Durable(key));
+        }
+        for d in deliveries {
+            let _ = link.send(LinkCommand::Ack(d));
+        }
+        for f in self.after.drain(..) {
+            f();
+        }
+    }
+}

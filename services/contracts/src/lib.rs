@@ -1,0 +1,20 @@
+//! Milo's event contracts: every topic, the JSON envelope and the typed data of each event.
+//!
+//! No other crate writes a topic string: topics are constants or builder functions in
+//! [`topics`]. Every payload on the bus is one [`Envelope`] whose `data` is one of the
+//! event structs in [`events`], identified by `type` and `version`.
+//!
+//! # Layout
+//! - [`topics`]: topic constants and builders (`dlq/<service>/<topic>`, presence, tickets).
+//! - [`envelope`]: the envelope, decoding with reasons, and the [`Event`] trait.
+//! - [`events`]: the data of every step of the order flow.
+//! - [`menu`]: the menu (`config/menu.toml`): items, sizes, prices, recipes, milks.
+#![forbid(unsafe_code)]
+
+pub mod envelope;
+pub mod events;
+pub mod menu;
+pub mod topics;
+
+pub use envelope::{DecodeError, Envelope, Event, RawEnvelope};
+pub use menu::{Menu, MenuError, PricedOrder};

@@ -1,0 +1,100 @@
+//! Every topic Milo uses. Lowercase, `/`-separated, plural nouns, no leading slash.
+
+/// A POS (or the HTTP API) asks for an order: the command that starts the flow.
+pub const ORDERS_PLACED: &str = "orders/placed";
+/// The order service accepted an order and priced it.
+pub const ORDERS_CREATED: &str = "orders/created";
+/// The order service refused an order (unknown item, bad quantity...).
+pub const ORDERS_REJECTED: &str = "orders/rejected";
+/// The order is paid and its stock reserved: a drink to make.
+pub const ORDERS_READY: &str = "orders/ready";
+/// A barista device finished the drink.
+pub const ORDERS_PREPARED: &str = "orders/prepared";
+/// The order could not be completed (payment declined, stock short); carries the reason.
+pub const ORDERS_FAILED: &str = "orders/failed";
+/// The order was canceled; carries the reason and the compensations done.
+pub const ORDERS_CANCELED: &str = "orders/canceled";
+/// The payment gateway charged the order.
+pub const PAYMENTS_COMPLETED: &str = "payments/completed";
+/// The payment gateway declined the order.
+pub const PAYMENTS_FAILED: &str = "payments/failed";
+/// A charge was given back.
+pub const PAYMENTS_REFUNDED: &str = "payments/refunded";
+/// Inventory set the order's ingredients aside.
+pub const INVENTORY_RESERVED: &str = "inventory/reserved";
+/// Inventory could not set the order's ingredients aside.
+pub const INVENTORY_FAILED: &str = "inventory/failed";
+/// Inventory gave a reservation back to stock.
+pub const INVENTORY_RELEASED: &str = "inventory/released";
+/// The customer was told about their order.
+pub const CUSTOMERS_NOTIFIED: &str = "customers/notified";
+/// Retained pickup board: orders ready for pickup and recently failed ones.
+pub const BOARDS_PICKUP: &str = "boards/pickup";
+
+/// Every order-flow topic, for subscribers that want them all (analytics, POS).
+pub const ORDER_FLOW: &[&str] = &[
+    ORDERS_PLACED,
+    ORDERS_CREATED,
+    ORDERS_REJECTED,
+    ORDERS_READY,
+    ORDERS_PREPARED,
+    ORDERS_FAILED,
+    ORDERS_CANCELED,
+    PAYMENTS_COMPLETED,
+    PAYMENTS_FAILED,
+    PAYMENTS_REFUNDED,
+    INVENTORY_RESERVED,
+    INVENTORY_FAILED,
+    INVENTORY_RELEASED,
+];
+
+/// Retained presence of a service: `services/<name>/status` (`online` / `offline`).
+pub fn service_status(name: &str) -> String {
+    format!("services/{name}/status")
+}
+
+/// Retained presence of a device: `devices/<id>/status` (`online` / `offline`).
+pub fn device_status(id: &str) -> String {
+    format!("devices/{id}/status")
+}
+
+/// Tickets the barista service hands to one barista device: `devices/<id>/tickets`.
+pub fn device_tickets(id: &str) -> String {
+    format!("devices/{id}/tickets")
+}
+
+/// Filter matching the tickets of every device.
+pub const DEVICE_TICKETS_ALL: &str = "devices/+/tickets";
+
+/// Dead letters of a service: `dlq/<service>/<original topic>`.
+pub fn dlq(service: &str, original_topic: &str) -> String {
+    format!("dlq/{service}/{original_topic}")
+}
+
+/// Round-trip probe topic of the broker watchdog: `probes/<client id>`.
+pub fn probe(client_id: &str) -> String {
+    format!("probes/{client_id}")
+}
+
+/// Extracts the device id from a `devices/<id>/tickets` topic.
+pub fn device_of_tickets(topic: &str) -> Option<&str> {
+    topic
+        .strip_prefix("devices/")?
+        .strip_suffix("/tickets")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_follow_the_design() {
+        assert_eq!(service_status("order"), "services/order/status");
+        assert_eq!(dlq("order", ORDERS_PLACED), "dlq/order/orders/placed");
+        assert_eq!(device_tickets("bar-1"), "devices/bar-1/tickets");
+        assert_eq!(device_of_tickets("devices/bar-1/tickets"), Some("bar-1"));
+        assert_eq!(device_of_tickets("devices//tickets"), None);
+        assert_eq!(device_of_tickets("devices/a/b/tickets"), None);
+    }
+}
