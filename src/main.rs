@@ -1,1 +1,351 @@
-fn main() {}
+//! `milo`: parses arguments, loads configuration, wires signals and runs a part of the store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use milo::bench::{self, BenchOptions};
+use milo::shop::{self, Shop, ShopError};
+use milo::{dlq, MiloConfig};
+use milo_barista_device::{Display, MemoryDisplay, TerminalDisplay};
+use milo_bus::{Shutdown, ShutdownTrigger};
+use milo_contracts::events::OrderLine;
+use milo_pos::Update;
+
+/// Exit code for bad configuration (sysexits EX_CONFIG).
+const EX_CONFIG: u8 = 78;
+/// Exit code when the broker watchdog gives up (sysexits EX_SOFTWARE).
+const EX_SOFTWARE: i32 = 70;
+
+#[derive(Parser)]
+#[command(name = "milo", version, about = "Runs a coffee shop's orders inside the store.")]
+struct Cli {
+    /// Configuration file (default: /etc/milo/milo.toml if present, else built-in defaults).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Default)]
+struct Where {
+    /// Data directory (each part keeps its database in a subdirectory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// MQTT address: where the embedded broker listens and every part connects.
+    #[arg(long)]
+    mqtt: Option<String>,
+    /// HTTP API address.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole store: embedded broker, every service, a simulated barista device.
+    Up(Where),
+    /// Run the embedded broker alone (with its watchdog).
+    Broker(Where),
+    /// Run one service alone against the configured broker.
+    Service {
+        /// order, payment, inventory, barista, notification or analytics.
+        name: String,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Run a barista device against the configured broker.
+    Barista {
+        /// Station id (default: device.station).
+        #[arg(long)]
+        station: Option<String>,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// The POS terminal.
+    Pos {
+        #[command(subcommand)]
+        command: PosCommand,
+    },
+    /// Dead letters of a service (run while that service is stopped).
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Check or print the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Load the store in-process and print throughput, latency and memory.
+    Bench {
+        /// Orders to place.
+        #[arg(long, default_value_t = 2000)]
+        orders: usize,
+        /// Concurrent POS clients.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Skip the real fsync (to measure what durability costs).
+        #[arg(long)]
+        no_fsync: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PosCommand {
+    /// Place an order and follow it until it is prepared (exit 0) or fails (exit 1).
+    Order {
+        /// Menu item, e.g. latte.
+        item: String,
+        /// Size, e.g. large.
+        #[arg(long)]
+        size: Option<String>,
+        /// Milk, e.g. oat.
+        #[arg(long)]
+        milk: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        qty: i64,
+        /// Name to call out at pickup.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Order id (UUID) to use; placing the same id twice makes one order.
+        #[arg(long)]
+        order_id: Option<uuid::Uuid>,
+        /// Broker address.
+        #[arg(long)]
+        mqtt: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List dead letters.
+    List(DlqWhere),
+    /// Show one dead letter in full.
+    Show {
+        /// Dead-letter id.
+        id: u64,
+        #[command(flatten)]
+        at: DlqWhere,
+    },
+    /// Delete every dead letter.
+    Purge(DlqWhere),
+}
+
+#[derive(clap::Args)]
+struct DlqWhere {
+    /// Service whose dead letters to read.
+    #[arg(long)]
+    service: String,
+    /// Data directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check the configuration; exit 78 naming the bad key.
+    Validate,
+    /// Print the effective configuration, secrets redacted.
+    Print,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Pos { .. } | Command::Bench { .. } | Command::Config { .. });
+    init_tracing(if quiet { "warn" } else { "info,rumqttd=warn,sled=warn" });
+    let config = match milo::load_config(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("milo: invalid configuration: {e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("milo: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("milo: {e:#}");
+            let config_error = e.downcast_ref::<ShopError>().is_some_and(|e| matches!(e, ShopError::Config(_)));
+            ExitCode::from(if config_error { EX_CONFIG } else { 1 })
+        }
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Applies `--data-dir`, `--mqtt` and `--http`.
+fn place(mut config: MiloConfig, at: Where) -> anyhow::Result<MiloConfig> {
+    if let Some(d) = at.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(m) = at.mqtt {
+        if config.broker.embedded {
+            config.broker.listen = m.parse().with_context(|| format!("--mqtt {m:?}: expected ip:port"))?;
+        }
+        config.mqtt.address = m;
+    }
+    if let Some(h) = at.http {
+        config.http.listen = h;
+    }
+    Ok(config)
+}
+
+/// A shutdown that fires on Ctrl-C or SIGTERM.
+fn signals() -> anyhow::Result<ShutdownTrigger> {
+    let (trigger, _) = ShutdownTrigger::new();
+    let t = trigger.clone();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("Shutting down.");
+        t.trigger();
+    });
+    Ok(trigger)
+}
+
+fn broker_failed() {
+    std::process::exit(EX_SOFTWARE);
+}
+
+async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Up(at) => {
+            let config = place(config, at)?;
+            let trigger = signals()?;
+            let display: Box<dyn Display> = if config.device.display {
+                Box::new(TerminalDisplay::default())
+            } else {
+                Box::new(MemoryDisplay::default())
+            };
+            let shop = Shop::start(&config, display, &trigger, broker_failed).await?;
+            println!("Milo is open. MQTT on {}, HTTP on http://{}", config.mqtt.address, shop.http);
+            println!("Place an order: milo pos order latte --mqtt {}   (Ctrl-C to close)", config.mqtt.address);
+            shop.run(&trigger).await?;
+        }
+        Command::Broker(at) => {
+            let mut config = place(config, at)?;
+            config.broker.embedded = true;
+            let trigger = signals()?;
+            shop::start_broker(&config, &trigger.subscribe(), broker_failed)?;
+            println!("Milo broker listening on {}", config.broker.listen);
+            trigger.subscribe().wait().await;
+        }
+        Command::Service { name, at } => {
+            let config = place(config, at)?;
+            let trigger = signals()?;
+            let menu = Arc::new(config.menu()?);
+            let part = shop::start_service(&name, &config, menu, &trigger.subscribe())?;
+            let mut http = None;
+            if let Some(router) = part.router.clone() {
+                let (addr, task) = milo::http::serve(config.http.listen, router, trigger.subscribe()).await?;
+                println!("{name}: HTTP on http://{addr}");
+                http = Some(task);
+            }
+            shop::wait_parts(vec![part], &trigger).await?;
+            if let Some(t) = http {
+                let _ = t.await;
+            }
+        }
+        Command::Barista { station, at } => {
+            let mut config = place(config, at)?;
+            if let Some(s) = station {
+                config.device.station = s;
+                config.validate()?;
+            }
+            let trigger = signals()?;
+            let menu = Arc::new(config.menu()?);
+            let display: Box<dyn Display> = Box::new(TerminalDisplay::default());
+            let part = shop::start_device(&config, menu, display, &trigger.subscribe())?;
+            shop::wait_parts(vec![part], &trigger).await?;
+        }
+        Command::Pos { command } => return pos(command, config).await,
+        Command::Dlq { command } => dlq_command(command, &config)?,
+        Command::Config { command } => match command {
+            ConfigCommand::Validate => println!("configuration is valid"),
+            ConfigCommand::Print => print!("{}", config.to_toml()),
+        },
+        Command::Bench { orders, concurrency, no_fsync } => {
+            let options = BenchOptions { orders, concurrency, fsync: !no_fsync };
+            println!("{}", bench::run(&config, options).await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn pos(command: PosCommand, mut config: MiloConfig) -> anyhow::Result<ExitCode> {
+    let PosCommand::Order { item, size, milk, qty, customer, order_id, mqtt } = command;
+    if let Some(m) = mqtt {
+        config.mqtt.address = m;
+    }
+    let request = milo_pos::Request {
+        order_id: order_id.unwrap_or_else(uuid::Uuid::now_v7),
+        items: vec![OrderLine { item, size, milk, qty }],
+        customer,
+    };
+    println!("order {}", request.order_id);
+    let shutdown: Shutdown = signals()?.subscribe();
+    let show = |u: &Update| println!("{}", describe(u));
+    match milo_pos::place(config.mqtt.clone(), config.pos.clone(), request, show, shutdown).await {
+        Ok(Update::Prepared { .. }) => Ok(ExitCode::SUCCESS),
+        Ok(_) => Ok(ExitCode::from(1)),
+        Err(e) => {
+            eprintln!("milo pos: {e}");
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
+fn describe(u: &Update) -> String {
+    match u {
+        Update::Created { total_cents } => {
+            format!("created: total {}.{:02}", total_cents / 100, total_cents % 100)
+        }
+        Update::Paid => "paid".into(),
+        Update::Reserved => "stock reserved".into(),
+        Update::Ready => "ready: being made".into(),
+        Update::Prepared { station } => format!("prepared at {station}: ready for pickup"),
+        Update::Rejected { reason } => format!("rejected: {reason}"),
+        Update::Failed { reason } => format!("failed: {reason}"),
+        Update::Declined { reason } => format!("problem: {reason}"),
+    }
+}
+
+fn dlq_command(command: DlqCommand, config: &MiloConfig) -> anyhow::Result<()> {
+    let (at, show) = match command {
+        DlqCommand::List(at) => (at, None),
+        DlqCommand::Show { id, at } => (at, Some(Some(id))),
+        DlqCommand::Purge(at) => (at, Some(None)),
+    };
+    let data_dir = at.data_dir.unwrap_or_else(|| config.data_dir.clone());
+    let store = dlq::open(&data_dir, &at.service).with_context(|| format!("dead letters of {}", at.service))?;
+    match show {
+        None => {
+            for d in dlq::list(&store)? {
+                println!("{}", dlq::line(&d));
+            }
+        }
+        Some(Some(id)) => {
+            let d = store.dead_letter(id)?.with_context(|| format!("no dead letter {id}"))?;
+            println!("{}\npayload: {}", dlq::line(&d), d.payload);
+        }
+        Some(None) => println!("purged {} dead letters", dlq::purge(&store)?),
+    }
+    Ok(())
+}

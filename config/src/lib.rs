@@ -1,1 +1,195 @@
-//! placeholder
+//! Milo's configuration, one typed struct per part, layered with the `config` crate:
+//! built-in defaults (`config/milo.toml`) → `--config FILE` or `/etc/milo/milo.toml` →
+//! `MILO_<SECTION>__<KEY>` environment. Unknown keys and bad values are refused with the key
+//! named; the binary exits 78 (EX_CONFIG).
+//!
+//! # Layout
+//! - [`MiloConfig`]: the whole configuration; [`load`] builds it; [`MiloConfig::validate`]
+//!   checks what types cannot; [`MiloConfig::menu`] loads the menu.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Environment, File, FileFormat};
+use milo_bus::{MqttConfig, StoreConfig};
+use milo_contracts::Menu;
+use serde::{Deserialize, Serialize};
+
+/// The built-in defaults.
+pub const DEFAULT_TOML: &str = include_str!("../milo.toml");
+/// The built-in menu.
+pub const DEFAULT_MENU: &str = include_str!("../menu.toml");
+/// Where a Pi installation keeps its configuration.
+pub const SYSTEM_PATH: &str = "/etc/milo/milo.toml";
+
+/// A configuration error, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    /// The key (dotted path) or file at fault.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// HTTP settings (`[http]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address of the HTTP API.
+    pub listen: SocketAddr,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MiloConfig {
+    /// Parent of every part's database directory.
+    pub data_dir: PathBuf,
+    /// Menu file; empty for the built-in menu.
+    pub menu: PathBuf,
+    /// How parts reach the broker.
+    pub mqtt: MqttConfig,
+    /// The embedded broker.
+    pub broker: milo_broker::BrokerConfig,
+    /// The HTTP API.
+    pub http: HttpConfig,
+    /// Every part's store.
+    pub store: StoreConfig,
+    /// Order service.
+    pub order: milo_order::Config,
+    /// Payment service and its simulated gateway.
+    pub payment: milo_payment::Config,
+    /// Inventory service.
+    pub inventory: milo_inventory::Config,
+    /// Notification service.
+    pub notification: milo_notification::Config,
+    /// Barista device.
+    pub device: milo_barista_device::Config,
+    /// POS terminal.
+    pub pos: milo_pos::Config,
+}
+
+/// Loads the configuration: defaults, then `file` (or `/etc/milo/milo.toml` if present), then
+/// `MILO_…` environment variables.
+pub fn load(file: Option<&Path>) -> Result<MiloConfig, ConfigError> {
+    let mut builder = config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+    match file {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(ConfigError::new(path.display().to_string(), "no such file"));
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        None if Path::new(SYSTEM_PATH).is_file() => {
+            builder = builder.add_source(File::with_name(SYSTEM_PATH).format(FileFormat::Toml));
+        }
+        None => {}
+    }
+    builder = builder.add_source(
+        Environment::with_prefix("MILO")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true),
+    );
+    let layered = builder.build().map_err(|e| ConfigError::new("config", e.to_string()))?;
+    let config: MiloConfig = serde_path_to_error::deserialize(layered).map_err(|e| {
+        let key = e.path().to_string();
+        ConfigError::new(if key == "." { "config".into() } else { key }, e.into_inner().to_string())
+    })?;
+    config.validate()?;
+    Ok(config)
+}
+
+impl MiloConfig {
+    /// Checks what the types cannot: ranges and relations between keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, key: &str, msg: &str| if ok { Ok(()) } else { Err(ConfigError::new(key, msg)) };
+        check(self.mqtt.keep_alive_secs >= 1, "mqtt.keep_alive_secs", "must be at least 1 (rumqttd refuses 0)")?;
+        check(self.mqtt.host_port().is_ok(), "mqtt.address", "expected host:port")?;
+        check((512..=16 << 20).contains(&self.mqtt.max_payload), "mqtt.max_payload", "must be between 512 bytes and 16 MiB")?;
+        check((1..=4096).contains(&self.mqtt.window), "mqtt.window", "must be between 1 and 4096")?;
+        check(self.broker.max_connections >= 8, "broker.max_connections", "must be at least 8")?;
+        check(self.broker.segment_bytes >= 4096, "broker.segment_bytes", "must be at least 4096")?;
+        check(self.broker.segment_count >= 2, "broker.segment_count", "must be at least 2")?;
+        let rate = self.payment.success_rate;
+        check((0.0..=1.0).contains(&rate), "payment.success_rate", "must be between 0.0 and 1.0")?;
+        let (lo, hi) = (self.payment.min_latency_ms, self.payment.max_latency_ms);
+        check(lo <= hi, "payment.max_latency_ms", "must not be below payment.min_latency_ms")?;
+        check(self.device.speed >= 0.0 && self.device.speed.is_finite(), "device.speed", "must be 0 or more")?;
+        let station_ok = !self.device.station.is_empty()
+            && self.device.station.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        check(station_ok, "device.station", "letters, digits, - and _ only")?;
+        check(self.notification.board_size >= 1, "notification.board_size", "must be at least 1")?;
+        check(self.pos.resend_secs >= 1, "pos.resend_secs", "must be at least 1")?;
+        self.menu().map(|_| ())
+    }
+
+    /// The menu: the configured file, or the built-in one.
+    pub fn menu(&self) -> Result<Menu, ConfigError> {
+        if self.menu.as_os_str().is_empty() {
+            return Menu::from_toml(DEFAULT_MENU).map_err(|e| ConfigError::new("menu", e.to_string()));
+        }
+        let text = std::fs::read_to_string(&self.menu)
+            .map_err(|e| ConfigError::new("menu", format!("{}: {e}", self.menu.display())))?;
+        Menu::from_toml(&text).map_err(|e| ConfigError::new("menu", format!("{}: {e}", self.menu.display())))
+    }
+
+    /// Data directory of one part.
+    pub fn data_of(&self, part: &str) -> PathBuf {
+        self.data_dir.join(part)
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let c = load(Some(write("").path())).unwrap();
+        assert_eq!(c.mqtt.address, "127.0.0.1:1883");
+        assert!(c.broker.embedded);
+        assert!(c.menu().unwrap().items.contains_key("latte"));
+    }
+
+    #[test]
+    fn unknown_and_bad_keys_are_named() {
+        let err = load(Some(write("[broker]\nlisten_port = 3\n").path())).unwrap_err();
+        assert!(err.to_string().contains("broker"), "{err}");
+        assert!(err.to_string().contains("listen_port"), "{err}");
+        let err = load(Some(write("[payment]\nsuccess_rate = 2.0\n").path())).unwrap_err();
+        assert_eq!(err.key, "payment.success_rate");
+        let err = load(Some(write("[mqtt]\nkeep_alive_secs = \"soon\"\n").path())).unwrap_err();
+        assert_eq!(err.key, "mqtt.keep_alive_secs", "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_print() {
+        let c = load(Some(write("[mqtt]\nusername = \"pos\"\npassword = \"hunter2\"\n").path())).unwrap();
+        assert_eq!(c.mqtt.password.as_ref().unwrap().expose(), "hunter2");
+        assert!(!c.to_toml().contains("hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

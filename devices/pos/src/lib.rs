@@ -1,1 +1,209 @@
-//! placeholder
+//! Milo's POS terminal: places an order on `orders/placed` and follows its events until it is
+//! prepared, rejected or failed.
+//!
+//! The POS makes the order id (UUID v7); it is the idempotency key end to end, so the POS
+//! sends the same `orders/placed` again until the order service answers, and the store still
+//! makes one order, one charge and one drink.
+//!
+//! # Layout
+//! - [`place`]: place one order and report each [`Update`].
+#![forbid(unsafe_code)]
+
+use std::time::Duration;
+
+use milo_bus::link::{self, LinkCommand, LinkConfig};
+use milo_bus::{BusError, MqttConfig, Shutdown};
+use milo_contracts::events::{
+    InventoryFailed, OrderCreated, OrderFailed, OrderLine, OrderPlaced, OrderPrepared,
+    OrderRejected, PaymentFailed,
+};
+use milo_contracts::{topics, Envelope, RawEnvelope};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// POS settings (`[pos]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Give up following an order after this many seconds.
+    pub timeout_secs: u64,
+    /// Send `orders/placed` again after this many seconds without an answer.
+    pub resend_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            timeout_secs: 120,
+            resend_secs: 3,
+        }
+    }
+}
+
+/// An order as the counter takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The order id (UUID v7), made by the POS.
+    pub order_id: Uuid,
+    /// What the customer asked for.
+    pub items: Vec<OrderLine>,
+    /// Name to call out.
+    pub customer: Option<String>,
+}
+
+/// A status change of the order, as the POS shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// Accepted and priced.
+    Created {
+        /// Total in cents.
+        total_cents: u64,
+    },
+    /// Paid.
+    Paid,
+    /// Ingredients set aside.
+    Reserved,
+    /// Paid and stocked: being made.
+    Ready,
+    /// Made: ready for pickup.
+    Prepared {
+        /// Station that made it.
+        station: String,
+    },
+    /// Refused at placement.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// Could not be completed.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// Payment declined (a failure follows).
+    Declined {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Update {
+    /// True when no further update will come.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Update::Prepared { .. } | Update::Rejected { .. } | Update::Failed { .. })
+    }
+}
+
+/// POS errors.
+#[derive(Debug, thiserror::Error)]
+pub enum PosError {
+    /// Bad broker address.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// No broker connection in time.
+    #[error("cannot reach the broker at {0}")]
+    Unreachable(String),
+    /// The order did not finish in time.
+    #[error("no final status within {0:?}")]
+    TimedOut(Duration),
+    /// Stopped by the user.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+fn update_of(env: &RawEnvelope) -> Option<Update> {
+    Some(match env.kind.as_str() {
+        "OrderCreated" => Update::Created {
+            total_cents: env.decode::<OrderCreated>().ok()?.total_cents,
+        },
+        "PaymentCompleted" => Update::Paid,
+        "InventoryReserved" => Update::Reserved,
+        "OrderReady" => Update::Ready,
+        "OrderPrepared" => Update::Prepared {
+            station: env.decode::<OrderPrepared>().ok()?.station,
+        },
+        "OrderRejected" => Update::Rejected {
+            reason: env.decode::<OrderRejected>().ok()?.reason,
+        },
+        "OrderFailed" => Update::Failed {
+            reason: env.decode::<OrderFailed>().ok()?.reason,
+        },
+        "PaymentFailed" => Update::Declined {
+            reason: env.decode::<PaymentFailed>().ok()?.reason,
+        },
+        "InventoryFailed" => Update::Declined {
+            reason: env.decode::<InventoryFailed>().ok()?.reason,
+        },
+        _ => return None,
+    })
+}
+
+/// Places `request` and reports every update until a final one, which it returns.
+pub async fn place(
+    mqtt: MqttConfig,
+    config: Config,
+    request: Request,
+    mut on_update: impl FnMut(&Update),
+    mut shutdown: Shutdown,
+) -> Result<Update, PosError> {
+    let order_id = request.order_id;
+    let address = mqtt.address.clone();
+    let subscriptions = topics::ORDER_FLOW
+        .iter()
+        .filter(|t| **t != topics::ORDERS_PLACED)
+        .map(|t| t.to_string())
+        .collect();
+    let link_config = LinkConfig {
+        client_id: format!("milo-pos-{}", order_id.simple()),
+        mqtt,
+        subscriptions,
+        presence: None,
+        clean_session: true,
+    };
+    let mut link = link::spawn(link_config, None, shutdown.clone())?;
+    let connect = tokio::time::timeout(Duration::from_secs(10), link.ready.wait_for(|r| *r));
+    if !matches!(connect.await, Ok(Ok(_))) {
+        return Err(PosError::Unreachable(address));
+    }
+    let placed = OrderPlaced {
+        order_id,
+        items: request.items,
+        customer: request.customer,
+    };
+    let payload = Envelope::new("pos", order_id, None, placed).to_json();
+    let send = |link: &link::Link| {
+        let _ = link.commands.send(LinkCommand::Publish {
+            topic: topics::ORDERS_PLACED.into(),
+            payload: payload.clone(),
+        });
+    };
+    send(&link);
+    let limit = Duration::from_secs(config.timeout_secs);
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    let mut resend = tokio::time::interval(Duration::from_secs(config.resend_secs.max(1)));
+    resend.tick().await;
+    let mut answered = false;
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return Err(PosError::TimedOut(limit)),
+            _ = shutdown.wait() => return Err(PosError::Interrupted),
+            _ = resend.tick(), if !answered => send(&link),
+            d = link.deliveries.recv() => {
+                let Some(d) = d else { return Err(PosError::Unreachable(address)) };
+                let env = RawEnvelope::parse(&d.publish.payload);
+                let _ = link.commands.send(LinkCommand::Ack(d));
+                let Ok(env) = env else { continue };
+                if env.correlation_id != order_id {
+                    continue;
+                }
+                let Some(update) = update_of(&env) else { continue };
+                answered = true;
+                on_update(&update);
+                if update.is_final() {
+                    return Ok(update);
+                }
+            }
+        }
+    }
+}

@@ -120,6 +120,22 @@ pub struct RunDeps<C> {
     pub ready: Option<watch::Sender<bool>>,
 }
 
+impl<C: Send + 'static> RunDeps<C> {
+    /// Deps with a fresh command channel; also returns a sender for callers (HTTP...).
+    pub fn new(mqtt: MqttConfig, store: Store) -> (RunDeps<C>, Commands<C>) {
+        let (commands, command_rx) = Commands::channel();
+        let deps = RunDeps {
+            mqtt,
+            store,
+            commands: commands.clone(),
+            command_rx,
+            presence: None,
+            ready: None,
+        };
+        (deps, commands)
+    }
+}
+
 /// Runs a service until `shutdown`.
 pub async fn run<S: Service>(
     mut service: S,

@@ -172,8 +172,9 @@ impl Store {
         Ok(self.inner.db.apply_batch(batch)?)
     }
 
+    /// A fresh sequence id, never 0 (0 means "nothing yet" to the relay).
     pub(crate) fn next_id(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.db.generate_id()?)
+        Ok(self.inner.db.generate_id()? + 1)
     }
 
     pub(crate) fn raw_range(

@@ -1,0 +1,140 @@
+//! The orders HTTP API. Every error answers with a JSON body `{"error": ...}`.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use milo_bus::{Commands, Store};
+use milo_contracts::events::{OrderLine, OrderPlaced};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::model::{order_key, status_prefix, OrderRecord, Status, ORDER_PREFIX};
+use crate::service::Command;
+
+#[derive(Clone)]
+struct AppState {
+    store: Store,
+    commands: Commands<Command>,
+}
+
+/// Routes of the order service.
+pub fn router(store: Store, commands: Commands<Command>) -> Router {
+    Router::new()
+        .route("/orders", post(place).get(list))
+        .route("/orders/{id}", get(show))
+        .with_state(AppState { store, commands })
+}
+
+/// A JSON error response.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceBody {
+    items: Vec<OrderLine>,
+    #[serde(default)]
+    customer: Option<String>,
+    #[serde(default)]
+    order_id: Option<Uuid>,
+}
+
+async fn place(State(app): State<AppState>, body: Result<Json<PlaceBody>, JsonRejection>) -> Response {
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let placed = OrderPlaced {
+        order_id: body.order_id.unwrap_or_else(Uuid::now_v7),
+        items: body.items,
+        customer: body.customer,
+    };
+    let (reply, answer) = oneshot::channel();
+    if !app.commands.send(Command::Place { placed, reply }).await {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping");
+    }
+    let Ok(outcome) = answer.await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping");
+    };
+    let order = outcome.order;
+    if order.status == Status::Rejected {
+        let body = json!({
+            "error": order.reason.clone().unwrap_or_default(),
+            "order_id": order.order_id,
+            "status": order.status,
+        });
+        return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+    }
+    let body = json!({ "order_id": order.order_id, "status": order.status });
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+async fn show(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return error(StatusCode::BAD_REQUEST, format!("not an order id: {id:?}"));
+    };
+    match app.store.get::<OrderRecord>(&order_key(id)) {
+        Ok(Some(order)) => Json(order).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no order {id}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+    after: Option<Uuid>,
+}
+
+const MAX_LIMIT: usize = 500;
+
+async fn list(State(app): State<AppState>, query: Result<Query<ListQuery>, QueryRejection>) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_LIMIT {
+        return error(StatusCode::BAD_REQUEST, format!("limit must be 1..={MAX_LIMIT}"));
+    }
+    let after = q.after.map(|a| a.to_string());
+    let orders = match q.status.as_deref() {
+        None => app.store.scan::<OrderRecord>(ORDER_PREFIX, after.as_deref(), limit),
+        Some(s) => match Status::parse(s) {
+            None => return error(StatusCode::BAD_REQUEST, format!("unknown status {s:?}")),
+            Some(status) => by_status(&app.store, status, after.as_deref(), limit),
+        },
+    };
+    match orders {
+        Ok(orders) => {
+            let orders: Vec<OrderRecord> = orders.into_iter().map(|(_, o)| o).collect();
+            let next = (orders.len() == limit).then(|| orders.last().map(|o| o.order_id));
+            Json(json!({ "orders": orders, "next": next.flatten() })).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn by_status(
+    store: &Store,
+    status: Status,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, OrderRecord)>, milo_bus::StoreError> {
+    let ids = store.scan::<()>(&status_prefix(status), after, limit)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for (id, ()) in ids {
+        if let Some(order) = store.get::<OrderRecord>(&format!("{ORDER_PREFIX}{id}"))? {
+            out.push((id, order));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,19 @@
+//! Milo: the software that runs a coffee shop's orders inside the store.
+//!
+//! This crate is the `milo` binary's library: it wires the parts (broker, services, devices)
+//! into a running store. Each part lives in its own crate with `Config` and `run`; see
+//! DESIGN.md for the whole picture.
+//!
+//! # Layout
+//! - [`shop`]: start the whole store in one process ([`shop::Shop`]) or one part alone.
+//! - [`http`]: serve the HTTP API with graceful shutdown and JSON errors.
+//! - [`bench`]: `milo bench`, the in-process load run.
+//! - [`dlq`]: `milo dlq`, the dead-letter commands.
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod dlq;
+pub mod http;
+pub mod shop;
+
+pub use milo_config::{load as load_config, ConfigError, MiloConfig};

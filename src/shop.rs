@@ -1,0 +1,271 @@
+//! Starting the store: every part in one process (`milo up`), or one part alone
+//! (`milo service NAME`, `milo barista`, `milo broker`), as systemd does on a Pi.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use milo_barista_device::{Display, SimulatedMachine};
+use milo_bus::{Rejection, RunDeps, Shutdown, ShutdownTrigger, Store, StoreError};
+use milo_config::{ConfigError, MiloConfig};
+use milo_contracts::Menu;
+use milo_payment::SimulatedGateway;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+/// Every service `milo service NAME` can run.
+pub const SERVICES: [&str; 6] = ["order", "payment", "inventory", "barista", "notification", "analytics"];
+
+/// Errors starting or running the store.
+#[derive(Debug, thiserror::Error)]
+pub enum ShopError {
+    /// Bad configuration (exit 78).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The embedded broker did not start.
+    #[error(transparent)]
+    Broker(#[from] milo_broker::BrokerError),
+    /// A store did not open.
+    #[error("{part}: {source}")]
+    Store {
+        /// Part.
+        part: String,
+        /// Cause.
+        source: StoreError,
+    },
+    /// The HTTP listener did not bind.
+    #[error("cannot serve HTTP on {addr}: {source}")]
+    Http {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// No such part.
+    #[error("unknown service {0:?}; expected one of: {list}", list = SERVICES.join(", "))]
+    UnknownPart(String),
+    /// A part stopped with an error.
+    #[error("{part} stopped: {reason}")]
+    PartFailed {
+        /// Part.
+        part: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A running part.
+pub struct Part {
+    /// Service name.
+    pub name: String,
+    /// Its store (tests read it after the fact).
+    pub store: Store,
+    /// Its HTTP routes, if it has any.
+    pub router: Option<Router>,
+    /// True while it is connected and subscribed.
+    pub ready: watch::Receiver<bool>,
+    /// Its task.
+    pub task: JoinHandle<Result<(), Rejection>>,
+}
+
+/// Deps for a part, with a readiness signal.
+fn deps<C: Send + 'static>(config: &MiloConfig, store: &Store) -> (RunDeps<C>, milo_bus::Commands<C>, watch::Receiver<bool>) {
+    let (mut deps, commands) = RunDeps::new(config.mqtt.clone(), store.clone());
+    let (tx, rx) = watch::channel(false);
+    deps.ready = Some(tx);
+    (deps, commands, rx)
+}
+
+fn open(config: &MiloConfig, part: &str) -> Result<Store, ShopError> {
+    Store::open(&config.data_of(part), &config.store).map_err(|source| ShopError::Store {
+        part: part.to_owned(),
+        source,
+    })
+}
+
+/// Starts one service against the configured broker.
+pub fn start_service(name: &str, config: &MiloConfig, menu: Arc<Menu>, shutdown: &Shutdown) -> Result<Part, ShopError> {
+    if !SERVICES.contains(&name) {
+        return Err(ShopError::UnknownPart(name.to_owned()));
+    }
+    let store = open(config, name)?;
+    let sd = shutdown.clone();
+    let (task, router, ready) = match name {
+        "order" => {
+            let (deps, commands, ready) = deps(config, &store);
+            let router = milo_order::http::router(store.clone(), commands);
+            let task = tokio::spawn(milo_order::run(config.order.clone(), deps, menu, sd));
+            (task, Some(router), ready)
+        }
+        "payment" => {
+            let (deps, _, ready) = deps(config, &store);
+            let gateway = Arc::new(SimulatedGateway::new(config.payment.clone()));
+            (tokio::spawn(milo_payment::run(deps, gateway, sd)), None, ready)
+        }
+        "inventory" => {
+            let (deps, _, ready) = deps(config, &store);
+            let inventory = config.inventory.clone();
+            (tokio::spawn(milo_inventory::run(inventory, deps, sd)), None, ready)
+        }
+        "barista" => {
+            let (deps, _, ready) = deps(config, &store);
+            (tokio::spawn(milo_barista::run(deps, sd)), None, ready)
+        }
+        "notification" => {
+            let (deps, _, ready) = deps(config, &store);
+            let notification = config.notification.clone();
+            (tokio::spawn(milo_notification::run(notification, deps, sd)), None, ready)
+        }
+        _ => {
+            let (deps, _, ready) = deps(config, &store);
+            let router = milo_analytics::http::router(store.clone());
+            (tokio::spawn(milo_analytics::run(deps, sd)), Some(router), ready)
+        }
+    };
+    Ok(Part {
+        name: name.to_owned(),
+        store,
+        router,
+        ready,
+        task,
+    })
+}
+
+/// Starts the barista device of `config.device.station` with a simulated machine.
+pub fn start_device(
+    config: &MiloConfig,
+    menu: Arc<Menu>,
+    display: Box<dyn Display>,
+    shutdown: &Shutdown,
+) -> Result<Part, ShopError> {
+    let name = milo_barista_device::service_name(&config.device.station);
+    let store = open(config, &name)?;
+    let (deps, _, ready) = deps(config, &store);
+    let machine = SimulatedMachine::new(config.device.speed);
+    let device = config.device.clone();
+    let task = tokio::spawn(milo_barista_device::run(device, deps, menu, machine, display, shutdown.clone()));
+    Ok(Part {
+        name,
+        store,
+        router: None,
+        ready,
+        task,
+    })
+}
+
+/// Starts the embedded broker (if configured) and its watchdog.
+pub fn start_broker(
+    config: &MiloConfig,
+    shutdown: &Shutdown,
+    on_failure: impl FnOnce() + Send + 'static,
+) -> Result<(), ShopError> {
+    if !config.broker.embedded {
+        return Ok(());
+    }
+    milo_broker::start(&config.broker, config.mqtt.max_payload)?;
+    if config.broker.watchdog_secs > 0 {
+        let mut mqtt = config.mqtt.clone();
+        mqtt.address = config.broker.listen.to_string();
+        let every = Duration::from_secs(config.broker.watchdog_secs);
+        tokio::spawn(milo_broker::watchdog(mqtt, every, shutdown.clone(), on_failure));
+    }
+    Ok(())
+}
+
+/// The whole store in one process.
+pub struct Shop {
+    /// Where the HTTP API listens.
+    pub http: SocketAddr,
+    /// Every running part.
+    pub parts: Vec<Part>,
+    http_task: JoinHandle<()>,
+}
+
+impl Shop {
+    /// Starts the broker (if embedded), every service, the barista device and the HTTP API.
+    pub async fn start(
+        config: &MiloConfig,
+        display: Box<dyn Display>,
+        shutdown: &ShutdownTrigger,
+        on_broker_failure: impl FnOnce() + Send + 'static,
+    ) -> Result<Shop, ShopError> {
+        let menu = Arc::new(config.menu()?);
+        let sd = shutdown.subscribe();
+        start_broker(config, &sd, on_broker_failure)?;
+        let mut parts = Vec::new();
+        for name in SERVICES {
+            parts.push(start_service(name, config, menu.clone(), &sd)?);
+        }
+        parts.push(start_device(config, menu, display, &sd)?);
+        let router = parts
+            .iter()
+            .filter_map(|p| p.router.clone())
+            .fold(Router::new(), Router::merge);
+        let (http, http_task) = crate::http::serve(config.http.listen, router, sd)
+            .await
+            .map_err(|source| ShopError::Http {
+                addr: config.http.listen,
+                source,
+            })?;
+        info!(mqtt = %config.mqtt.address, %http, "Milo is open.");
+        Ok(Shop { http, parts, http_task })
+    }
+
+    /// Waits until every part is connected and subscribed; false if `limit` passed first.
+    pub async fn wait_ready(&self, limit: Duration) -> bool {
+        wait_ready(&self.parts, limit).await
+    }
+
+    /// The store of a part, by service name.
+    pub fn store(&self, name: &str) -> Option<&Store> {
+        self.parts.iter().find(|p| p.name == name).map(|p| &p.store)
+    }
+
+    /// Runs until `shutdown` fires or a part fails; then stops every part and waits for them.
+    pub async fn run(self, shutdown: &ShutdownTrigger) -> Result<(), ShopError> {
+        wait_parts(self.parts, shutdown).await?;
+        let _ = self.http_task.await;
+        Ok(())
+    }
+}
+
+/// Waits until every part is connected and subscribed; false if `limit` passed first.
+pub async fn wait_ready(parts: &[Part], limit: Duration) -> bool {
+    let all = async {
+        for p in parts {
+            let mut r = p.ready.clone();
+            if r.wait_for(|ready| *ready).await.is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(limit, all).await.unwrap_or(false)
+}
+
+/// Waits until `shutdown` or until one part ends (which stops the others); returns the
+/// first failure.
+pub async fn wait_parts(parts: Vec<Part>, shutdown: &ShutdownTrigger) -> Result<(), ShopError> {
+    let mut set = tokio::task::JoinSet::new();
+    for p in parts {
+        let name = p.name;
+        let task = p.task;
+        set.spawn(async move { (name, task.await) });
+    }
+    let mut first = None;
+    while let Some(done) = set.join_next().await {
+        // Any part ending stops the rest: systemd (or the operator) restarts the process.
+        shutdown.trigger();
+        let Ok((part, result)) = done else { continue };
+        let reason = match result {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        error!(%part, %reason, "Part stopped with an error.");
+        first.get_or_insert(ShopError::PartFailed { part, reason });
+    }
+    first.map_or(Ok(()), Err)
+}
