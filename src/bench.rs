@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use milo_barista_device::MemoryDisplay;
 use milo_bus::link::{self, Link, LinkCommand, LinkConfig};
 use milo_bus::{MqttConfig, ShutdownTrigger};
+use milo_config::MiloConfig;
 use milo_contracts::events::{OrderLine, OrderPlaced};
 use milo_contracts::{topics, Envelope, RawEnvelope};
-use milo_config::MiloConfig;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -66,17 +66,30 @@ pub fn proc_status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix(field)?.trim_start_matches(':').split_whitespace().next()?.parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim_start_matches(':')
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
 /// A free loopback port (bound, read back, released).
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// The bench's store configuration: temporary data, free loopback ports, no delays.
-pub fn bench_config(base: &MiloConfig, data_dir: &std::path::Path, fsync: bool) -> std::io::Result<MiloConfig> {
+pub fn bench_config(
+    base: &MiloConfig,
+    data_dir: &std::path::Path,
+    fsync: bool,
+) -> std::io::Result<MiloConfig> {
     let mut c = base.clone();
     let port = free_port()?;
     c.data_dir = data_dir.to_owned();
@@ -96,7 +109,12 @@ pub fn bench_config(base: &MiloConfig, data_dir: &std::path::Path, fsync: bool) 
     Ok(c)
 }
 
-fn client(mqtt: &MqttConfig, id: String, subscriptions: Vec<String>, trigger: &ShutdownTrigger) -> Result<Link, ShopError> {
+fn client(
+    mqtt: &MqttConfig,
+    id: String,
+    subscriptions: Vec<String>,
+    trigger: &ShutdownTrigger,
+) -> Result<Link, ShopError> {
     let config = LinkConfig {
         client_id: id,
         mqtt: mqtt.clone(),
@@ -117,18 +135,32 @@ pub async fn run(base: &MiloConfig, options: BenchOptions) -> Result<BenchReport
     let trigger = ShutdownTrigger::new().0;
     let shop = Shop::start(&config, Box::new(MemoryDisplay::default()), &trigger, || {}).await?;
     if !shop.wait_ready(Duration::from_secs(20)).await {
-        return Err(io_err("bench", std::io::Error::other("store not ready in 20 s")));
+        return Err(io_err(
+            "bench",
+            std::io::Error::other("store not ready in 20 s"),
+        ));
     }
     let tracks: Tracks = Arc::default();
-    let observer = client(&config.mqtt, "milo-bench-observer".into(), observed(), &trigger)?;
+    let observer = client(
+        &config.mqtt,
+        "milo-bench-observer".into(),
+        observed(),
+        &trigger,
+    )?;
     wait_link(&observer).await?;
     let observing = tokio::spawn(observe(observer, tracks.clone()));
     let rss_idle_kib = proc_status_kib("VmRSS");
     let started = Instant::now();
     let mut counters = Vec::new();
     for i in 0..options.concurrency.max(1) {
-        let share = options.orders / options.concurrency.max(1) + usize::from(i < options.orders % options.concurrency.max(1));
-        let pos = client(&config.mqtt, format!("milo-bench-pos-{i}"), vec![], &trigger)?;
+        let share = options.orders / options.concurrency.max(1)
+            + usize::from(i < options.orders % options.concurrency.max(1));
+        let pos = client(
+            &config.mqtt,
+            format!("milo-bench-pos-{i}"),
+            vec![],
+            &trigger,
+        )?;
         wait_link(&pos).await?;
         counters.push(tokio::spawn(counter(pos, share, i, tracks.clone())));
     }
@@ -156,9 +188,14 @@ fn io_err(part: &str, e: std::io::Error) -> ShopError {
 }
 
 fn observed() -> Vec<String> {
-    [topics::ORDERS_READY, topics::ORDERS_PREPARED, topics::ORDERS_FAILED, topics::ORDERS_REJECTED]
-        .map(String::from)
-        .to_vec()
+    [
+        topics::ORDERS_READY,
+        topics::ORDERS_PREPARED,
+        topics::ORDERS_FAILED,
+        topics::ORDERS_REJECTED,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 async fn wait_link(link: &Link) -> Result<(), ShopError> {
@@ -169,7 +206,10 @@ async fn wait_link(link: &Link) -> Result<(), ShopError> {
     .await;
     match connected {
         Ok(true) => Ok(()),
-        _ => Err(io_err("bench", std::io::Error::other("client could not connect"))),
+        _ => Err(io_err(
+            "bench",
+            std::io::Error::other("client could not connect"),
+        )),
     }
 }
 
@@ -193,11 +233,21 @@ async fn counter(pos: Link, orders: usize, n: usize, tracks: Tracks) -> usize {
         let payload = Envelope::new("pos", order_id, None, placed).to_json();
         let (tx, rx) = oneshot::channel();
         if let Ok(mut t) = tracks.lock() {
-            t.insert(order_id, Track { placed: Some(Instant::now()), waiter: Some(tx), ..Track::default() });
+            t.insert(
+                order_id,
+                Track {
+                    placed: Some(Instant::now()),
+                    waiter: Some(tx),
+                    ..Track::default()
+                },
+            );
         }
         let topic = topics::ORDERS_PLACED.to_owned();
         let _ = pos.commands.send(LinkCommand::Publish { topic, payload });
-        if tokio::time::timeout(Duration::from_secs(30), rx).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .is_err()
+        {
             timed_out += 1;
         }
     }
@@ -213,7 +263,9 @@ async fn observe(mut link: Link, tracks: Tracks) {
         let _ = link.commands.send(LinkCommand::Ack(d));
         let Ok(env) = env else { continue };
         let Ok(mut all) = tracks.lock() else { return };
-        let Some(t) = all.get_mut(&env.correlation_id) else { continue };
+        let Some(t) = all.get_mut(&env.correlation_id) else {
+            continue;
+        };
         match topic.as_str() {
             topics::ORDERS_READY => t.ready = t.ready.or(Some(now)),
             topics::ORDERS_PREPARED => t.prepared = t.prepared.or(Some(now)),
@@ -228,13 +280,34 @@ async fn observe(mut link: Link, tracks: Tracks) {
 }
 
 fn all_prepared(tracks: &Tracks) -> bool {
-    tracks.lock().map(|t| t.values().all(|t| t.prepared.is_some() || t.failed)).unwrap_or(true)
+    tracks
+        .lock()
+        .map(|t| t.values().all(|t| t.prepared.is_some() || t.failed))
+        .unwrap_or(true)
 }
 
-fn report(tracks: &Tracks, options: BenchOptions, elapsed: Duration, timed_out: usize, rss_idle_kib: u64) -> BenchReport {
-    let all = tracks.lock().map(|t| t.values().map(|t| (t.placed, t.ready, t.prepared, t.failed)).collect::<Vec<_>>()).unwrap_or_default();
-    let lat = |pick: fn(&(Option<Instant>, Option<Instant>, Option<Instant>, bool)) -> Option<Instant>| {
-        let mut v: Vec<Duration> = all.iter().filter_map(|t| Some(pick(t)?.duration_since(t.0?))).collect();
+fn report(
+    tracks: &Tracks,
+    options: BenchOptions,
+    elapsed: Duration,
+    timed_out: usize,
+    rss_idle_kib: u64,
+) -> BenchReport {
+    let all = tracks
+        .lock()
+        .map(|t| {
+            t.values()
+                .map(|t| (t.placed, t.ready, t.prepared, t.failed))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let lat = |pick: fn(
+        &(Option<Instant>, Option<Instant>, Option<Instant>, bool),
+    ) -> Option<Instant>| {
+        let mut v: Vec<Duration> = all
+            .iter()
+            .filter_map(|t| Some(pick(t)?.duration_since(t.0?)))
+            .collect();
         v.sort();
         v
     };
@@ -263,10 +336,22 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let o = &self.options;
         let fsync = if o.fsync { "on" } else { "off" };
-        writeln!(f, "milo bench: {} orders from {} POS clients, fsync {fsync}", o.orders, o.concurrency)?;
+        writeln!(
+            f,
+            "milo bench: {} orders from {} POS clients, fsync {fsync}",
+            o.orders, o.concurrency
+        )?;
         let rate = self.to_ready.len() as f64 / self.elapsed.as_secs_f64();
-        writeln!(f, "  throughput   {rate:.0} orders/s ({} ready in {:.2} s)", self.to_ready.len(), self.elapsed.as_secs_f64())?;
-        for (name, v) in [("to ready", &self.to_ready), ("to prepared", &self.to_prepared)] {
+        writeln!(
+            f,
+            "  throughput   {rate:.0} orders/s ({} ready in {:.2} s)",
+            self.to_ready.len(),
+            self.elapsed.as_secs_f64()
+        )?;
+        for (name, v) in [
+            ("to ready", &self.to_ready),
+            ("to prepared", &self.to_prepared),
+        ] {
             writeln!(
                 f,
                 "  {name:<12} p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",

@@ -11,7 +11,10 @@ pub fn open(data_dir: &Path, service: &str) -> Result<Store, StoreError> {
     if !dir.join("db").is_file() {
         return Err(StoreError::Io {
             path: dir,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no store for this service here"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no store for this service here",
+            ),
         });
     }
     Store::open(&dir, &StoreConfig::default())
@@ -24,7 +27,10 @@ pub fn list(store: &Store) -> Result<Vec<DeadLetter>, StoreError> {
 
 /// One line per dead letter.
 pub fn line(d: &DeadLetter) -> String {
-    let at = d.received_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let at = d
+        .received_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     format!("{:>8}  {at}  {:<24}  {}", d.id, d.topic, d.reason)
 }
 

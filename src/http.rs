@@ -15,9 +15,11 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let router = router.fallback(|| async { milo_order::http::error(StatusCode::NOT_FOUND, "no such route") });
+    let router = router
+        .fallback(|| async { milo_order::http::error(StatusCode::NOT_FOUND, "no such route") });
     let task = tokio::spawn(async move {
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move { shutdown.wait().await });
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.wait().await });
         if let Err(e) = server.await {
             tracing::warn!(error = %e, "HTTP server stopped.");
         }

@@ -21,7 +21,11 @@ const EX_CONFIG: u8 = 78;
 const EX_SOFTWARE: i32 = 70;
 
 #[derive(Parser)]
-#[command(name = "milo", version, about = "Runs a coffee shop's orders inside the store.")]
+#[command(
+    name = "milo",
+    version,
+    about = "Runs a coffee shop's orders inside the store."
+)]
 struct Cli {
     /// Configuration file (default: /etc/milo/milo.toml if present, else built-in defaults).
     #[arg(long, global = true)]
@@ -155,8 +159,15 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Pos { .. } | Command::Bench { .. } | Command::Config { .. });
-    init_tracing(if quiet { "warn" } else { "info,rumqttd=warn,sled=warn" });
+    let quiet = matches!(
+        cli.command,
+        Command::Pos { .. } | Command::Bench { .. } | Command::Config { .. }
+    );
+    init_tracing(if quiet {
+        "warn"
+    } else {
+        "info,rumqttd=warn,sled=warn"
+    });
     let config = match milo::load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -164,7 +175,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("milo: cannot start the runtime: {e}");
@@ -175,7 +189,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("milo: {e:#}");
-            let config_error = e.downcast_ref::<ShopError>().is_some_and(|e| matches!(e, ShopError::Config(_)));
+            let config_error = e
+                .downcast_ref::<ShopError>()
+                .is_some_and(|e| matches!(e, ShopError::Config(_)));
             ExitCode::from(if config_error { EX_CONFIG } else { 1 })
         }
     }
@@ -184,7 +200,10 @@ fn main() -> ExitCode {
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Applies `--data-dir`, `--mqtt` and `--http`.
@@ -194,7 +213,9 @@ fn place(mut config: MiloConfig, at: Where) -> anyhow::Result<MiloConfig> {
     }
     if let Some(m) = at.mqtt {
         if config.broker.embedded {
-            config.broker.listen = m.parse().with_context(|| format!("--mqtt {m:?}: expected ip:port"))?;
+            config.broker.listen = m
+                .parse()
+                .with_context(|| format!("--mqtt {m:?}: expected ip:port"))?;
         }
         config.mqtt.address = m;
     }
@@ -235,8 +256,14 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
                 Box::new(MemoryDisplay::default())
             };
             let shop = Shop::start(&config, display, &trigger, broker_failed).await?;
-            println!("Milo is open. MQTT on {}, HTTP on http://{}", config.mqtt.address, shop.http);
-            println!("Place an order: milo pos order latte --mqtt {}   (Ctrl-C to close)", config.mqtt.address);
+            println!(
+                "Milo is open. MQTT on {}, HTTP on http://{}",
+                config.mqtt.address, shop.http
+            );
+            println!(
+                "Place an order: milo pos order latte --mqtt {}   (Ctrl-C to close)",
+                config.mqtt.address
+            );
             shop.run(&trigger).await?;
         }
         Command::Broker(at) => {
@@ -254,7 +281,8 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
             let part = shop::start_service(&name, &config, menu, &trigger.subscribe())?;
             let mut http = None;
             if let Some(router) = part.router.clone() {
-                let (addr, task) = milo::http::serve(config.http.listen, router, trigger.subscribe()).await?;
+                let (addr, task) =
+                    milo::http::serve(config.http.listen, router, trigger.subscribe()).await?;
                 println!("{name}: HTTP on http://{addr}");
                 http = Some(task);
             }
@@ -281,8 +309,16 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
             ConfigCommand::Validate => println!("configuration is valid"),
             ConfigCommand::Print => print!("{}", config.to_toml()),
         },
-        Command::Bench { orders, concurrency, no_fsync } => {
-            let options = BenchOptions { orders, concurrency, fsync: !no_fsync };
+        Command::Bench {
+            orders,
+            concurrency,
+            no_fsync,
+        } => {
+            let options = BenchOptions {
+                orders,
+                concurrency,
+                fsync: !no_fsync,
+            };
             println!("{}", bench::run(&config, options).await?);
         }
     }
@@ -290,19 +326,40 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
 }
 
 async fn pos(command: PosCommand, mut config: MiloConfig) -> anyhow::Result<ExitCode> {
-    let PosCommand::Order { item, size, milk, qty, customer, order_id, mqtt } = command;
+    let PosCommand::Order {
+        item,
+        size,
+        milk,
+        qty,
+        customer,
+        order_id,
+        mqtt,
+    } = command;
     if let Some(m) = mqtt {
         config.mqtt.address = m;
     }
     let request = milo_pos::Request {
         order_id: order_id.unwrap_or_else(uuid::Uuid::now_v7),
-        items: vec![OrderLine { item, size, milk, qty }],
+        items: vec![OrderLine {
+            item,
+            size,
+            milk,
+            qty,
+        }],
         customer,
     };
     println!("order {}", request.order_id);
     let shutdown: Shutdown = signals()?.subscribe();
     let show = |u: &Update| println!("{}", describe(u));
-    match milo_pos::place(config.mqtt.clone(), config.pos.clone(), request, show, shutdown).await {
+    match milo_pos::place(
+        config.mqtt.clone(),
+        config.pos.clone(),
+        request,
+        show,
+        shutdown,
+    )
+    .await
+    {
         Ok(Update::Prepared { .. }) => Ok(ExitCode::SUCCESS),
         Ok(_) => Ok(ExitCode::from(1)),
         Err(e) => {
@@ -315,7 +372,11 @@ async fn pos(command: PosCommand, mut config: MiloConfig) -> anyhow::Result<Exit
 fn describe(u: &Update) -> String {
     match u {
         Update::Created { total_cents } => {
-            format!("created: total {}.{:02}", total_cents / 100, total_cents % 100)
+            format!(
+                "created: total {}.{:02}",
+                total_cents / 100,
+                total_cents % 100
+            )
         }
         Update::Paid => "paid".into(),
         Update::Reserved => "stock reserved".into(),
@@ -334,7 +395,8 @@ fn dlq_command(command: DlqCommand, config: &MiloConfig) -> anyhow::Result<()> {
         DlqCommand::Purge(at) => (at, Some(None)),
     };
     let data_dir = at.data_dir.unwrap_or_else(|| config.data_dir.clone());
-    let store = dlq::open(&data_dir, &at.service).with_context(|| format!("dead letters of {}", at.service))?;
+    let store = dlq::open(&data_dir, &at.service)
+        .with_context(|| format!("dead letters of {}", at.service))?;
     match show {
         None => {
             for d in dlq::list(&store)? {
@@ -342,7 +404,9 @@ fn dlq_command(command: DlqCommand, config: &MiloConfig) -> anyhow::Result<()> {
             }
         }
         Some(Some(id)) => {
-            let d = store.dead_letter(id)?.with_context(|| format!("no dead letter {id}"))?;
+            let d = store
+                .dead_letter(id)?
+                .with_context(|| format!("no dead letter {id}"))?;
             println!("{}\npayload: {}", dlq::line(&d), d.payload);
         }
         Some(None) => println!("purged {} dead letters", dlq::purge(&store)?),

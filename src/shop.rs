@@ -16,7 +16,14 @@ use tokio::task::JoinHandle;
 use tracing::{error, info};
 
 /// Every service `milo service NAME` can run.
-pub const SERVICES: [&str; 6] = ["order", "payment", "inventory", "barista", "notification", "analytics"];
+pub const SERVICES: [&str; 6] = [
+    "order",
+    "payment",
+    "inventory",
+    "barista",
+    "notification",
+    "analytics",
+];
 
 /// Errors starting or running the store.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +78,10 @@ pub struct Part {
 }
 
 /// Deps for a part, with a readiness signal.
-fn deps<C: Send + 'static>(config: &MiloConfig, store: &Store) -> (RunDeps<C>, milo_bus::Commands<C>, watch::Receiver<bool>) {
+fn deps<C: Send + 'static>(
+    config: &MiloConfig,
+    store: &Store,
+) -> (RunDeps<C>, milo_bus::Commands<C>, watch::Receiver<bool>) {
     let (mut deps, commands) = RunDeps::new(config.mqtt.clone(), store.clone());
     let (tx, rx) = watch::channel(false);
     deps.ready = Some(tx);
@@ -86,7 +96,12 @@ fn open(config: &MiloConfig, part: &str) -> Result<Store, ShopError> {
 }
 
 /// Starts one service against the configured broker.
-pub fn start_service(name: &str, config: &MiloConfig, menu: Arc<Menu>, shutdown: &Shutdown) -> Result<Part, ShopError> {
+pub fn start_service(
+    name: &str,
+    config: &MiloConfig,
+    menu: Arc<Menu>,
+    shutdown: &Shutdown,
+) -> Result<Part, ShopError> {
     if !SERVICES.contains(&name) {
         return Err(ShopError::UnknownPart(name.to_owned()));
     }
@@ -102,12 +117,20 @@ pub fn start_service(name: &str, config: &MiloConfig, menu: Arc<Menu>, shutdown:
         "payment" => {
             let (deps, _, ready) = deps(config, &store);
             let gateway = Arc::new(SimulatedGateway::new(config.payment.clone()));
-            (tokio::spawn(milo_payment::run(deps, gateway, sd)), None, ready)
+            (
+                tokio::spawn(milo_payment::run(deps, gateway, sd)),
+                None,
+                ready,
+            )
         }
         "inventory" => {
             let (deps, _, ready) = deps(config, &store);
             let inventory = config.inventory.clone();
-            (tokio::spawn(milo_inventory::run(inventory, deps, sd)), None, ready)
+            (
+                tokio::spawn(milo_inventory::run(inventory, deps, sd)),
+                None,
+                ready,
+            )
         }
         "barista" => {
             let (deps, _, ready) = deps(config, &store);
@@ -116,12 +139,20 @@ pub fn start_service(name: &str, config: &MiloConfig, menu: Arc<Menu>, shutdown:
         "notification" => {
             let (deps, _, ready) = deps(config, &store);
             let notification = config.notification.clone();
-            (tokio::spawn(milo_notification::run(notification, deps, sd)), None, ready)
+            (
+                tokio::spawn(milo_notification::run(notification, deps, sd)),
+                None,
+                ready,
+            )
         }
         _ => {
             let (deps, _, ready) = deps(config, &store);
             let router = milo_analytics::http::router(store.clone());
-            (tokio::spawn(milo_analytics::run(deps, sd)), Some(router), ready)
+            (
+                tokio::spawn(milo_analytics::run(deps, sd)),
+                Some(router),
+                ready,
+            )
         }
     };
     Ok(Part {
@@ -145,7 +176,14 @@ pub fn start_device(
     let (deps, _, ready) = deps(config, &store);
     let machine = SimulatedMachine::new(config.device.speed);
     let device = config.device.clone();
-    let task = tokio::spawn(milo_barista_device::run(device, deps, menu, machine, display, shutdown.clone()));
+    let task = tokio::spawn(milo_barista_device::run(
+        device,
+        deps,
+        menu,
+        machine,
+        display,
+        shutdown.clone(),
+    ));
     Ok(Part {
         name,
         store,
@@ -169,7 +207,12 @@ pub fn start_broker(
         let mut mqtt = config.mqtt.clone();
         mqtt.address = config.broker.listen.to_string();
         let every = Duration::from_secs(config.broker.watchdog_secs);
-        tokio::spawn(milo_broker::watchdog(mqtt, every, shutdown.clone(), on_failure));
+        tokio::spawn(milo_broker::watchdog(
+            mqtt,
+            every,
+            shutdown.clone(),
+            on_failure,
+        ));
     }
     Ok(())
 }
@@ -210,7 +253,11 @@ impl Shop {
                 source,
             })?;
         info!(mqtt = %config.mqtt.address, %http, "Milo is open.");
-        Ok(Shop { http, parts, http_task })
+        Ok(Shop {
+            http,
+            parts,
+            http_task,
+        })
     }
 
     /// Waits until every part is connected and subscribed; false if `limit` passed first.

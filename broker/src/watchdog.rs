@@ -15,7 +15,12 @@ const MISSES_ALLOWED: u32 = 3;
 
 /// Probes the broker at `mqtt.address` every `every` until `shutdown`; calls `on_failure`
 /// after three missed round trips in a row.
-pub async fn watchdog(mqtt: MqttConfig, every: Duration, mut shutdown: Shutdown, on_failure: impl FnOnce()) {
+pub async fn watchdog(
+    mqtt: MqttConfig,
+    every: Duration,
+    mut shutdown: Shutdown,
+    on_failure: impl FnOnce(),
+) {
     let client_id = format!("milo-watchdog-{}", std::process::id());
     let probe = topics::probe(&client_id);
     let config = LinkConfig {

@@ -83,7 +83,8 @@ pub struct MiloConfig {
 /// Loads the configuration: defaults, then `file` (or `/etc/milo/milo.toml` if present), then
 /// `MILO_…` environment variables.
 pub fn load(file: Option<&Path>) -> Result<MiloConfig, ConfigError> {
-    let mut builder = config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+    let mut builder =
+        config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
     match file {
         Some(path) => {
             if !path.is_file() {
@@ -102,10 +103,15 @@ pub fn load(file: Option<&Path>) -> Result<MiloConfig, ConfigError> {
             .separator("__")
             .try_parsing(true),
     );
-    let layered = builder.build().map_err(|e| ConfigError::new("config", e.to_string()))?;
+    let layered = builder
+        .build()
+        .map_err(|e| ConfigError::new("config", e.to_string()))?;
     let config: MiloConfig = serde_path_to_error::deserialize(layered).map_err(|e| {
         let key = e.path().to_string();
-        ConfigError::new(if key == "." { "config".into() } else { key }, e.into_inner().to_string())
+        ConfigError::new(
+            if key == "." { "config".into() } else { key },
+            e.into_inner().to_string(),
+        )
     })?;
     config.validate()?;
     Ok(config)
@@ -114,35 +120,99 @@ pub fn load(file: Option<&Path>) -> Result<MiloConfig, ConfigError> {
 impl MiloConfig {
     /// Checks what the types cannot: ranges and relations between keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = |ok: bool, key: &str, msg: &str| if ok { Ok(()) } else { Err(ConfigError::new(key, msg)) };
-        check(self.mqtt.keep_alive_secs >= 1, "mqtt.keep_alive_secs", "must be at least 1 (rumqttd refuses 0)")?;
-        check(self.mqtt.host_port().is_ok(), "mqtt.address", "expected host:port")?;
-        check((512..=16 << 20).contains(&self.mqtt.max_payload), "mqtt.max_payload", "must be between 512 bytes and 16 MiB")?;
-        check((1..=4096).contains(&self.mqtt.window), "mqtt.window", "must be between 1 and 4096")?;
-        check(self.broker.max_connections >= 8, "broker.max_connections", "must be at least 8")?;
-        check(self.broker.segment_bytes >= 4096, "broker.segment_bytes", "must be at least 4096")?;
-        check(self.broker.segment_count >= 2, "broker.segment_count", "must be at least 2")?;
+        let check = |ok: bool, key: &str, msg: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::new(key, msg))
+            }
+        };
+        check(
+            self.mqtt.keep_alive_secs >= 1,
+            "mqtt.keep_alive_secs",
+            "must be at least 1 (rumqttd refuses 0)",
+        )?;
+        check(
+            self.mqtt.host_port().is_ok(),
+            "mqtt.address",
+            "expected host:port",
+        )?;
+        check(
+            (512..=16 << 20).contains(&self.mqtt.max_payload),
+            "mqtt.max_payload",
+            "must be between 512 bytes and 16 MiB",
+        )?;
+        check(
+            (1..=4096).contains(&self.mqtt.window),
+            "mqtt.window",
+            "must be between 1 and 4096",
+        )?;
+        check(
+            self.broker.max_connections >= 8,
+            "broker.max_connections",
+            "must be at least 8",
+        )?;
+        check(
+            self.broker.segment_bytes >= 4096,
+            "broker.segment_bytes",
+            "must be at least 4096",
+        )?;
+        check(
+            self.broker.segment_count >= 2,
+            "broker.segment_count",
+            "must be at least 2",
+        )?;
         let rate = self.payment.success_rate;
-        check((0.0..=1.0).contains(&rate), "payment.success_rate", "must be between 0.0 and 1.0")?;
+        check(
+            (0.0..=1.0).contains(&rate),
+            "payment.success_rate",
+            "must be between 0.0 and 1.0",
+        )?;
         let (lo, hi) = (self.payment.min_latency_ms, self.payment.max_latency_ms);
-        check(lo <= hi, "payment.max_latency_ms", "must not be below payment.min_latency_ms")?;
-        check(self.device.speed >= 0.0 && self.device.speed.is_finite(), "device.speed", "must be 0 or more")?;
+        check(
+            lo <= hi,
+            "payment.max_latency_ms",
+            "must not be below payment.min_latency_ms",
+        )?;
+        check(
+            self.device.speed >= 0.0 && self.device.speed.is_finite(),
+            "device.speed",
+            "must be 0 or more",
+        )?;
         let station_ok = !self.device.station.is_empty()
-            && self.device.station.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        check(station_ok, "device.station", "letters, digits, - and _ only")?;
-        check(self.notification.board_size >= 1, "notification.board_size", "must be at least 1")?;
-        check(self.pos.resend_secs >= 1, "pos.resend_secs", "must be at least 1")?;
+            && self
+                .device
+                .station
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        check(
+            station_ok,
+            "device.station",
+            "letters, digits, - and _ only",
+        )?;
+        check(
+            self.notification.board_size >= 1,
+            "notification.board_size",
+            "must be at least 1",
+        )?;
+        check(
+            self.pos.resend_secs >= 1,
+            "pos.resend_secs",
+            "must be at least 1",
+        )?;
         self.menu().map(|_| ())
     }
 
     /// The menu: the configured file, or the built-in one.
     pub fn menu(&self) -> Result<Menu, ConfigError> {
         if self.menu.as_os_str().is_empty() {
-            return Menu::from_toml(DEFAULT_MENU).map_err(|e| ConfigError::new("menu", e.to_string()));
+            return Menu::from_toml(DEFAULT_MENU)
+                .map_err(|e| ConfigError::new("menu", e.to_string()));
         }
         let text = std::fs::read_to_string(&self.menu)
             .map_err(|e| ConfigError::new("menu", format!("{}: {e}", self.menu.display())))?;
-        Menu::from_toml(&text).map_err(|e| ConfigError::new("menu", format!("{}: {e}", self.menu.display())))
+        Menu::from_toml(&text)
+            .map_err(|e| ConfigError::new("menu", format!("{}: {e}", self.menu.display())))
     }
 
     /// Data directory of one part.
@@ -187,7 +257,10 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_print() {
-        let c = load(Some(write("[mqtt]\nusername = \"pos\"\npassword = \"hunter2\"\n").path())).unwrap();
+        let c = load(Some(
+            write("[mqtt]\nusername = \"pos\"\npassword = \"hunter2\"\n").path(),
+        ))
+        .unwrap();
         assert_eq!(c.mqtt.password.as_ref().unwrap().expose(), "hunter2");
         assert!(!c.to_toml().contains("hunter2"));
         assert!(!format!("{c:?}").contains("hunter2"));

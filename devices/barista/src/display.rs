@@ -23,7 +23,10 @@ impl Frame {
 
     /// A progress bar of `width` cells, `done` of `total` filled.
     pub fn bar(done: usize, total: usize, width: usize) -> String {
-        let filled = (done * width).checked_div(total).unwrap_or(width).min(width);
+        let filled = (done * width)
+            .checked_div(total)
+            .unwrap_or(width)
+            .min(width);
         format!("{}{}", "#".repeat(filled), ".".repeat(width - filled))
     }
 

@@ -9,7 +9,10 @@ use milo_contracts::menu::Stage;
 /// An espresso machine: runs one stage of a drink (grind, tamp, extract, steam...).
 pub trait EspressoMachine: Send + 'static {
     /// Runs `stage`; resolves when it is done.
-    fn run_stage<'a>(&'a mut self, stage: &'a Stage) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+    fn run_stage<'a>(
+        &'a mut self,
+        stage: &'a Stage,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 }
 
 /// A simulated machine: each stage takes its menu duration times `speed`.
@@ -31,7 +34,10 @@ impl SimulatedMachine {
 }
 
 impl EspressoMachine for SimulatedMachine {
-    fn run_stage<'a>(&'a mut self, stage: &'a Stage) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+    fn run_stage<'a>(
+        &'a mut self,
+        stage: &'a Stage,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         let secs = (stage.secs * self.speed).clamp(0.0, 3600.0);
         Box::pin(async move {
             if secs > 0.0 {

@@ -60,7 +60,13 @@ pub struct DeviceService<M, D> {
 
 impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
     /// A device at `station` with its machine and display.
-    pub fn new(station: String, menu: Arc<Menu>, machine: M, display: D, shutdown: Shutdown) -> Self {
+    pub fn new(
+        station: String,
+        menu: Arc<Menu>,
+        machine: M,
+        display: D,
+        shutdown: Shutdown,
+    ) -> Self {
         DeviceService {
             station,
             menu,
@@ -194,7 +200,11 @@ impl<M: EspressoMachine, D: Display> Worker<M, D> {
             }
             let prep_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let order_id = job.order_id;
-            if !self.commands.send(Command::Done { order_id, prep_ms }).await {
+            if !self
+                .commands
+                .send(Command::Done { order_id, prep_ms })
+                .await
+            {
                 return;
             }
             self.idle(jobs.len());
@@ -211,13 +221,19 @@ impl<M: EspressoMachine, D: Display> Worker<M, D> {
         let who = job.customer.clone().unwrap_or_default();
         for (n, line) in drinks.iter().enumerate() {
             let stages = self.menu.stages(&line.item);
-            let drink = format!("{} {} {}", line.item, line.size, line.milk.as_deref().unwrap_or(""));
+            let drink = format!(
+                "{} {} {}",
+                line.item,
+                line.size,
+                line.milk.as_deref().unwrap_or("")
+            );
             for (i, stage) in stages.iter().enumerate() {
                 let top = format!("{} {}", self.station, drink);
                 let progress = format!("{:<8}{}", stage.name, Frame::bar(i, stages.len(), 12));
                 let order = format!("#{short} {}/{} {who}", n + 1, drinks.len());
                 let queue = format!("queue {queued}");
-                self.display.show(&Frame::new([&top, &progress, &order, &queue]));
+                self.display
+                    .show(&Frame::new([&top, &progress, &order, &queue]));
                 self.machine.run_stage(stage).await;
             }
         }
@@ -226,6 +242,7 @@ impl<M: EspressoMachine, D: Display> Worker<M, D> {
     fn idle(&mut self, queued: usize) {
         let top = format!("{} ready", self.station);
         let queue = format!("queue {queued}");
-        self.display.show(&Frame::new([&top, "", "waiting for tickets", &queue]));
+        self.display
+            .show(&Frame::new([&top, "", "waiting for tickets", &queue]));
     }
 }

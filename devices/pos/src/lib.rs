@@ -90,7 +90,10 @@ pub enum Update {
 impl Update {
     /// True when no further update will come.
     pub fn is_final(&self) -> bool {
-        matches!(self, Update::Prepared { .. } | Update::Rejected { .. } | Update::Failed { .. })
+        matches!(
+            self,
+            Update::Prepared { .. } | Update::Rejected { .. } | Update::Failed { .. }
+        )
     }
 }
 

@@ -39,7 +39,12 @@ fn rank(status: &str) -> u8 {
 pub struct AnalyticsService;
 
 impl AnalyticsService {
-    fn apply(tx: &mut Tx, order_id: Uuid, at: OffsetDateTime, change: Change) -> Result<(), Rejection> {
+    fn apply(
+        tx: &mut Tx,
+        order_id: Uuid,
+        at: OffsetDateTime,
+        change: Change,
+    ) -> Result<(), Rejection> {
         let key = format!("tracked/{order_id}");
         let mut t: Tracked = tx.get(&key)?.unwrap_or_default();
         let mut s: Summary = tx.get(SUMMARY_KEY)?.unwrap_or_default();
@@ -77,7 +82,8 @@ impl AnalyticsService {
                 *s.drinks_by_item.entry(item.clone()).or_default() += u64::from(*qty);
             }
             let created_ms = (created.unix_timestamp_nanos() / 1_000_000) as i64;
-            s.lead_time.record(u64::try_from(done_ms - created_ms).unwrap_or(0));
+            s.lead_time
+                .record(u64::try_from(done_ms - created_ms).unwrap_or(0));
             t.drinks_counted = true;
         }
         tx.put(&key, &t);
@@ -99,6 +105,11 @@ impl Service for AnalyticsService {
 
     fn name(&self) -> String {
         "analytics".into()
+    }
+
+    /// Off the critical path: gather bigger groups, spare the disk.
+    fn linger(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(100)
     }
 
     fn subscriptions(&self) -> Vec<String> {
@@ -123,9 +134,18 @@ impl Service for AnalyticsService {
                 let lines = e.lines.into_iter().map(|l| (l.item, l.qty)).collect();
                 (e.order_id, Change::Created(lines))
             }
-            topics::ORDERS_REJECTED => (env.decode::<OrderRejected>()?.order_id, Change::Status("rejected")),
-            topics::ORDERS_READY => (env.decode::<OrderReady>()?.order_id, Change::Status("ready")),
-            topics::ORDERS_FAILED => (env.decode::<OrderFailed>()?.order_id, Change::Status("failed")),
+            topics::ORDERS_REJECTED => (
+                env.decode::<OrderRejected>()?.order_id,
+                Change::Status("rejected"),
+            ),
+            topics::ORDERS_READY => (
+                env.decode::<OrderReady>()?.order_id,
+                Change::Status("ready"),
+            ),
+            topics::ORDERS_FAILED => (
+                env.decode::<OrderFailed>()?.order_id,
+                Change::Status("failed"),
+            ),
             topics::ORDERS_PREPARED => {
                 let e: OrderPrepared = env.decode()?;
                 (e.order_id, Change::Prepared(e.prep_ms))

@@ -29,7 +29,10 @@ impl Histogram {
         if self.buckets.len() != BOUNDS_MS.len() + 1 {
             self.buckets = vec![0; BOUNDS_MS.len() + 1];
         }
-        let i = BOUNDS_MS.iter().position(|b| ms <= *b).unwrap_or(BOUNDS_MS.len());
+        let i = BOUNDS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(BOUNDS_MS.len());
         self.buckets[i] += 1;
         self.count += 1;
         self.sum_ms += ms;
@@ -43,7 +46,11 @@ impl Histogram {
         for (i, n) in self.buckets.iter().enumerate() {
             seen += n;
             if seen >= target.max(1) {
-                return BOUNDS_MS.get(i).copied().unwrap_or(self.max_ms).min(self.max_ms);
+                return BOUNDS_MS
+                    .get(i)
+                    .copied()
+                    .unwrap_or(self.max_ms)
+                    .min(self.max_ms);
             }
         }
         self.max_ms

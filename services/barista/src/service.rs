@@ -40,16 +40,23 @@ pub struct BaristaService;
 
 impl BaristaService {
     fn online_stations(tx: &Tx) -> Result<Vec<String>, Rejection> {
-        let stations = tx.store().scan::<bool>("station/", None, usize::MAX)?;
-        Ok(stations.into_iter().filter(|(_, on)| *on).map(|(id, _)| id).collect())
+        let stations = tx.scan::<bool>("station/", usize::MAX)?;
+        Ok(stations
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// The online station with the fewest open tickets.
     fn pick(tx: &Tx) -> Result<Option<String>, Rejection> {
-        let best = Self::online_stations(tx)?
-            .into_iter()
-            .map(|s| (tx.store().count(&format!("queue/{s}/")), s))
-            .min();
+        let mut best = None;
+        for s in Self::online_stations(tx)? {
+            let queued = tx.count(&format!("queue/{s}/"))?;
+            if best.as_ref().is_none_or(|(q, _)| queued < *q) {
+                best = Some((queued, s));
+            }
+        }
         Ok(best.map(|(_, s)| s))
     }
 
@@ -113,7 +120,7 @@ impl BaristaService {
         }
         info!(station, "Barista station online.");
         // Hand every waiting ticket to the station that just came online.
-        for (id, ()) in tx.store().scan::<()>("waiting/", None, usize::MAX)? {
+        for (id, ()) in tx.scan::<()>("waiting/", usize::MAX)? {
             let key = format!("ticket/{id}");
             if let Some(mut ticket) = tx.get::<Ticket>(&key)? {
                 Self::assign(tx, &mut ticket, station.to_owned())?;
@@ -155,7 +162,9 @@ impl Service for BaristaService {
         match payload {
             b"online" => Self::presence(tx, &station, true),
             b"offline" => Self::presence(tx, &station, false),
-            _ => Err(Rejection::Invalid("presence must be `online` or `offline`".into())),
+            _ => Err(Rejection::Invalid(
+                "presence must be `online` or `offline`".into(),
+            )),
         }
     }
 

@@ -86,21 +86,37 @@ pub struct Link {
 }
 
 /// Starts a link. `outbox` is the store whose outbox this link relays, if any.
-pub fn spawn(config: LinkConfig, outbox: Option<Store>, shutdown: Shutdown) -> Result<Link, BusError> {
+pub fn spawn(
+    config: LinkConfig,
+    outbox: Option<Store>,
+    shutdown: Shutdown,
+) -> Result<Link, BusError> {
     let (host, port) = config.mqtt.host_port()?;
     let mut opts = MqttOptions::new(config.client_id.clone(), host, port);
     opts.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs.max(1)))
         .set_clean_session(config.clean_session)
         .set_manual_acks(true)
         .set_inflight(u16::try_from(config.mqtt.window * 2 + 16).unwrap_or(u16::MAX))
-        .set_max_packet_size(config.mqtt.max_payload + 4096, config.mqtt.max_payload + 4096);
+        .set_max_packet_size(
+            config.mqtt.max_payload + 4096,
+            config.mqtt.max_payload + 4096,
+        );
     if let (Some(user), Some(pass)) = (&config.mqtt.username, &config.mqtt.password) {
         opts.set_credentials(user.clone(), pass.expose().to_owned());
     }
     if let Some(topic) = &config.presence {
-        opts.set_last_will(LastWill::new(topic.clone(), "offline", QoS::AtLeastOnce, true));
+        opts.set_last_will(LastWill::new(
+            topic.clone(),
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+        ));
     }
-    let (client, eventloop) = AsyncClient::new(opts, 8192);
+    let (client, mut eventloop) = AsyncClient::new(opts, 8192);
+    // Small QoS 1 packets back and forth: Nagle plus delayed ACKs would add ~40 ms per hop.
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     let (deliveries_tx, deliveries) = mpsc::channel(1024);
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let (ready_tx, ready) = watch::channel(false);
@@ -206,7 +222,10 @@ impl LinkTask {
                 Ok(_) => {}
                 Err(e) => {
                     self.on_disconnected(&e);
-                    if !self.wait_backoff(backoff, &mut commands, &mut shutdown).await {
+                    if !self
+                        .wait_backoff(backoff, &mut commands, &mut shutdown)
+                        .await
+                    {
                         return;
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -237,7 +256,11 @@ impl LinkTask {
             self.ready.send_replace(true);
         }
         if let Some(topic) = self.config.presence.clone() {
-            if self.client.try_publish(topic, QoS::AtLeastOnce, true, "online").is_ok() {
+            if self
+                .client
+                .try_publish(topic, QoS::AtLeastOnce, true, "online")
+                .is_ok()
+            {
                 self.fifo.push_back(None);
             }
         }
@@ -295,9 +318,9 @@ impl LinkTask {
             self.acks.pop_front();
         }
         while let Some((topic, payload)) = self.direct.front() {
-            let sent = self
-                .client
-                .try_publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone());
+            let sent =
+                self.client
+                    .try_publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone());
             if sent.is_err() {
                 break;
             }
@@ -306,7 +329,9 @@ impl LinkTask {
         }
         let Some(relay) = &mut self.relay else { return };
         while self.fifo.len() + self.inflight.len() < self.config.mqtt.window {
-            let Some((key, entry)) = relay.queue.front() else { break };
+            let Some((key, entry)) = relay.queue.front() else {
+                break;
+            };
             let sent = self.client.try_publish(
                 entry.topic.clone(),
                 QoS::AtLeastOnce,
@@ -347,7 +372,9 @@ impl LinkTask {
             return;
         }
         if let Some(topic) = self.config.presence.clone() {
-            let _ = self.client.try_publish(topic, QoS::AtLeastOnce, true, "offline");
+            let _ = self
+                .client
+                .try_publish(topic, QoS::AtLeastOnce, true, "offline");
         }
         let _ = self.client.try_disconnect();
         let drain = async {
@@ -402,7 +429,9 @@ impl Relay {
         let from = store::seq_key(OUTBOX, self.loaded.saturating_add(1));
         for kv in self.store.raw_range(from, OUTBOX) {
             let Ok((k, v)) = kv else { break };
-            let Some(key) = store::seq_of(OUTBOX, &k) else { continue };
+            let Some(key) = store::seq_of(OUTBOX, &k) else {
+                continue;
+            };
             if key > self.durable {
                 break;
             }

@@ -119,10 +119,13 @@ impl Store {
     pub fn sync(&self) -> Result<(), StoreError> {
         self.inner.db.flush()?;
         if self.inner.fsync {
-            self.inner.log.sync_data().map_err(|source| StoreError::Io {
-                path: self.inner.path.join("db"),
-                source,
-            })?;
+            self.inner
+                .log
+                .sync_data()
+                .map_err(|source| StoreError::Io {
+                    path: self.inner.path.join("db"),
+                    source,
+                })?;
         }
         Ok(())
     }
@@ -193,7 +196,11 @@ impl Store {
     /// The highest sequence id under `prefix`, if any.
     pub(crate) fn last_seq(&self, prefix: &str) -> Result<Option<u64>, StoreError> {
         let hi = seq_key(prefix, u64::MAX);
-        let found = self.inner.db.range(prefix.as_bytes()..=hi.as_slice()).next_back();
+        let found = self
+            .inner
+            .db
+            .range(prefix.as_bytes()..=hi.as_slice())
+            .next_back();
         match found {
             Some(kv) => Ok(seq_of(prefix, &kv?.0)),
             None => Ok(None),

@@ -1,5 +1,13 @@
 //! [`Tx`]: the staged effect of one message: state writes, events to publish, and what to do
-//! once it is durable. Applied atomically (one sled batch), made durable with its group.
+//! once it is durable.
+//!
+//! A committed `Tx` goes into its group's [`Overlay`]; the whole group is written as one sled
+//! batch right before the group's fsync (sled seals and writes its log on every batch, so one
+//! batch per message would cost more than the fsync). Reads through a `Tx` see the overlay, so
+//! each message sees the effects of the messages before it in the same group.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use milo_contracts::{Envelope, Event};
 use serde::de::DeserializeOwned;
@@ -43,26 +51,55 @@ impl Outgoing {
 
 type AfterCommit = Box<dyn FnOnce() + Send>;
 
+/// Writes of a group not yet applied to sled: key → new value, or `None` for a delete.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Overlay(Arc<Mutex<BTreeMap<Vec<u8>, Option<Vec<u8>>>>>);
+
+impl Overlay {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Option<Vec<u8>>>> {
+        // A poisoned lock only means a handler panicked mid-way; the map itself is consistent.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes every write as one sled batch.
+    pub(crate) fn take_batch(&self) -> Option<sled::Batch> {
+        let mut writes = self.lock();
+        if writes.is_empty() {
+            return None;
+        }
+        let mut batch = sled::Batch::default();
+        for (k, v) in std::mem::take(&mut *writes) {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        Some(batch)
+    }
+}
+
 /// The staged effect of one message or command.
 ///
 /// Reads see the store as committed so far (including earlier messages of the same group),
 /// not this `Tx`'s own staged writes.
 pub struct Tx {
     store: Store,
+    overlay: Overlay,
     source: String,
     max_payload: usize,
-    batch: sled::Batch,
+    writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     outgoing: Vec<Outgoing>,
     after: Vec<AfterCommit>,
 }
 
 impl Tx {
-    pub(crate) fn new(store: Store, source: &str, max_payload: usize) -> Tx {
+    pub(crate) fn new(store: Store, overlay: Overlay, source: &str, max_payload: usize) -> Tx {
         Tx {
             store,
+            overlay,
             source: source.to_owned(),
             max_payload,
-            batch: sled::Batch::default(),
+            writes: Vec::new(),
             outgoing: Vec::new(),
             after: Vec::new(),
         }
@@ -73,31 +110,71 @@ impl Tx {
         &self.source
     }
 
-    /// The store, for reads.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Reads one value as committed so far (this group's earlier messages included).
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        if let Some(pending) = self.overlay.lock().get(key.as_bytes()) {
+            return pending
+                .as_deref()
+                .map(|v| store::decode(key, v))
+                .transpose();
+        }
+        self.store.get(key)
     }
 
-    /// Reads one committed value.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        self.store.get(key)
+    /// Values under `prefix` in key order, as committed so far, at most `limit`.
+    pub fn scan<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        for (k, v) in self
+            .store
+            .scan::<serde_json::Value>(prefix, None, usize::MAX)?
+        {
+            merged.insert(
+                format!("{prefix}{k}").into_bytes(),
+                Some(serde_json::to_vec(&v).unwrap_or_default()),
+            );
+        }
+        for (k, v) in self.overlay.lock().range(prefix.as_bytes().to_vec()..) {
+            if !k.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            merged.insert(k.clone(), v.clone());
+        }
+        let mut out = Vec::new();
+        for (k, v) in merged {
+            let Some(v) = v else { continue };
+            if out.len() >= limit {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let value = store::decode(&key, &v)?;
+            out.push((key[prefix.len()..].to_owned(), value));
+        }
+        Ok(out)
+    }
+
+    /// Number of keys under `prefix`, as committed so far.
+    pub fn count(&self, prefix: &str) -> Result<usize, StoreError> {
+        Ok(self.scan::<serde_json::Value>(prefix, usize::MAX)?.len())
     }
 
     /// Stages a write.
     pub fn put<T: Serialize>(&mut self, key: &str, value: &T) {
-        // Plain data structs always serialise.
-        self.batch
-            .insert(key.as_bytes(), serde_json::to_vec(value).unwrap_or_default());
+        self.put_raw(key.as_bytes().to_vec(), value);
     }
 
     pub(crate) fn put_raw<T: Serialize>(&mut self, key: Vec<u8>, value: &T) {
-        self.batch
-            .insert(key, serde_json::to_vec(value).unwrap_or_default());
+        // Plain data structs always serialise.
+        self.writes
+            .push((key, Some(serde_json::to_vec(value).unwrap_or_default())));
     }
 
     /// Stages a delete.
     pub fn remove(&mut self, key: &str) {
-        self.batch.remove(key.as_bytes());
+        self.writes.push((key.as_bytes().to_vec(), None));
     }
 
     /// Stages an event on its own topic.
@@ -106,7 +183,11 @@ impl Tx {
     }
 
     /// Stages an event on a given topic (per-device topics, dead letters).
-    pub fn publish_to<E: Event>(&mut self, topic: &str, event: &Envelope<E>) -> Result<(), BusError> {
+    pub fn publish_to<E: Event>(
+        &mut self,
+        topic: &str,
+        event: &Envelope<E>,
+    ) -> Result<(), BusError> {
         self.stage(topic, event.to_json(), false)
     }
 
@@ -116,7 +197,12 @@ impl Tx {
     }
 
     /// A new event from this part, caused by `cause` (if any).
-    pub fn event<E: Event>(&self, correlation: uuid::Uuid, cause: Option<uuid::Uuid>, data: E) -> Envelope<E> {
+    pub fn event<E: Event>(
+        &self,
+        correlation: uuid::Uuid,
+        cause: Option<uuid::Uuid>,
+        data: E,
+    ) -> Envelope<E> {
         Envelope::new(&self.source, correlation, cause, data)
     }
 
@@ -141,16 +227,20 @@ impl Tx {
         Ok(())
     }
 
-    /// Applies the writes and outbox entries atomically. Returns the last outbox key (if any)
-    /// and what to run once durable.
+    /// Moves the writes and outbox entries into the group's overlay (all or nothing). Returns
+    /// the last outbox key (if any) and what to run once durable.
     pub(crate) fn commit(mut self) -> Result<(Option<u64>, Vec<AfterCommit>), StoreError> {
         let mut last = None;
         for out in &self.outgoing {
             let id = self.store.next_id()?;
-            self.batch.insert(store::seq_key(OUTBOX, id), out.encode());
+            self.writes
+                .push((store::seq_key(OUTBOX, id), Some(out.encode())));
             last = Some(id);
         }
-        self.store.apply(self.batch)?;
+        let mut overlay = self.overlay.lock();
+        for (k, v) in self.writes {
+            overlay.insert(k, v);
+        }
         Ok((last, self.after))
     }
 }

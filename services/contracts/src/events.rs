@@ -122,7 +122,12 @@ pub struct TicketAssigned {
     /// Name to call out at pickup.
     pub customer: Option<String>,
 }
-event!(TicketAssigned, "TicketAssigned", 1, topics::DEVICE_TICKETS_ALL);
+event!(
+    TicketAssigned,
+    "TicketAssigned",
+    1,
+    topics::DEVICE_TICKETS_ALL
+);
 
 /// A barista device finished the order's drinks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +161,12 @@ pub struct PaymentCompleted {
     /// The gateway's transaction id.
     pub transaction_id: String,
 }
-event!(PaymentCompleted, "PaymentCompleted", 1, topics::PAYMENTS_COMPLETED);
+event!(
+    PaymentCompleted,
+    "PaymentCompleted",
+    1,
+    topics::PAYMENTS_COMPLETED
+);
 
 /// The gateway declined the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,7 +190,12 @@ pub struct PaymentRefunded {
     /// The charge's transaction id.
     pub transaction_id: String,
 }
-event!(PaymentRefunded, "PaymentRefunded", 1, topics::PAYMENTS_REFUNDED);
+event!(
+    PaymentRefunded,
+    "PaymentRefunded",
+    1,
+    topics::PAYMENTS_REFUNDED
+);
 
 /// Inventory set the order's ingredients aside.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,7 +205,12 @@ pub struct InventoryReserved {
     /// What was set aside.
     pub ingredients: Ingredients,
 }
-event!(InventoryReserved, "InventoryReserved", 1, topics::INVENTORY_RESERVED);
+event!(
+    InventoryReserved,
+    "InventoryReserved",
+    1,
+    topics::INVENTORY_RESERVED
+);
 
 /// Inventory could not set the order's ingredients aside.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,7 +222,12 @@ pub struct InventoryFailed {
     /// Each short ingredient and how much is missing.
     pub missing: Ingredients,
 }
-event!(InventoryFailed, "InventoryFailed", 1, topics::INVENTORY_FAILED);
+event!(
+    InventoryFailed,
+    "InventoryFailed",
+    1,
+    topics::INVENTORY_FAILED
+);
 
 /// Inventory gave a reservation back to stock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,7 +237,12 @@ pub struct InventoryReleased {
     /// What went back to stock.
     pub ingredients: Ingredients,
 }
-event!(InventoryReleased, "InventoryReleased", 1, topics::INVENTORY_RELEASED);
+event!(
+    InventoryReleased,
+    "InventoryReleased",
+    1,
+    topics::INVENTORY_RELEASED
+);
 
 /// The customer was told about their order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,7 +254,12 @@ pub struct CustomerNotified {
     /// What they were told.
     pub message: String,
 }
-event!(CustomerNotified, "CustomerNotified", 1, topics::CUSTOMERS_NOTIFIED);
+event!(
+    CustomerNotified,
+    "CustomerNotified",
+    1,
+    topics::CUSTOMERS_NOTIFIED
+);
 
 /// A service could not use a message; published on `dlq/<service>/<original topic>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

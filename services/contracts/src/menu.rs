@@ -153,12 +153,18 @@ impl Menu {
         let bad = |s: String| Err(MenuError::Invalid(s));
         for (key, milk) in &self.milks {
             if !self.ingredients.contains_key(&milk.ingredient) {
-                return bad(format!("milks.{key}.ingredient: unknown {:?}", milk.ingredient));
+                return bad(format!(
+                    "milks.{key}.ingredient: unknown {:?}",
+                    milk.ingredient
+                ));
             }
         }
         for (key, item) in &self.items {
             if !item.sizes.contains_key(&item.default_size) {
-                return bad(format!("items.{key}.default_size: no size {:?}", item.default_size));
+                return bad(format!(
+                    "items.{key}.default_size: no size {:?}",
+                    item.default_size
+                ));
             }
             if let Some(m) = &item.default_milk {
                 if !self.milks.contains_key(m) {
@@ -216,11 +222,17 @@ impl Menu {
                 max: self.max_qty,
             });
         }
-        let size_key = line.size.clone().unwrap_or_else(|| item.default_size.clone());
-        let size = item.sizes.get(&size_key).ok_or_else(|| MenuError::UnknownSize {
-            item: line.item.clone(),
-            size: size_key.clone(),
-        })?;
+        let size_key = line
+            .size
+            .clone()
+            .unwrap_or_else(|| item.default_size.clone());
+        let size = item
+            .sizes
+            .get(&size_key)
+            .ok_or_else(|| MenuError::UnknownSize {
+                item: line.item.clone(),
+                size: size_key.clone(),
+            })?;
         let milk_key = match (&line.milk, &item.default_milk) {
             (None, default) => default.clone(),
             (Some(m), Some(_)) if self.milks.contains_key(m) => Some(m.clone()),
@@ -317,13 +329,31 @@ mod tests {
     fn refuses_what_does_not_fit() {
         let menu = Menu::from_toml(MENU).unwrap();
         let err = |l: OrderLine| menu.price(&[l]).unwrap_err();
-        assert!(matches!(err(line("tea", None, 1)), MenuError::UnknownItem(_)));
-        assert!(matches!(err(line("latte", None, 0)), MenuError::BadQuantity { .. }));
-        assert!(matches!(err(line("latte", None, -3)), MenuError::BadQuantity { .. }));
-        assert!(matches!(err(line("espresso", Some("oat"), 1)), MenuError::UnknownMilk { .. }));
+        assert!(matches!(
+            err(line("tea", None, 1)),
+            MenuError::UnknownItem(_)
+        ));
+        assert!(matches!(
+            err(line("latte", None, 0)),
+            MenuError::BadQuantity { .. }
+        ));
+        assert!(matches!(
+            err(line("latte", None, -3)),
+            MenuError::BadQuantity { .. }
+        ));
+        assert!(matches!(
+            err(line("espresso", Some("oat"), 1)),
+            MenuError::UnknownMilk { .. }
+        ));
         let many = vec![line("latte", None, 1); 10_000];
-        assert!(matches!(menu.price(&many), Err(MenuError::BadLineCount { .. })));
-        assert!(matches!(menu.price(&[]), Err(MenuError::BadLineCount { .. })));
+        assert!(matches!(
+            menu.price(&many),
+            Err(MenuError::BadLineCount { .. })
+        ));
+        assert!(matches!(
+            menu.price(&[]),
+            Err(MenuError::BadLineCount { .. })
+        ));
     }
 
     #[test]

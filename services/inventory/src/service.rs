@@ -1,6 +1,6 @@
 //! Stock, reservations and the inventory handlers.
 
-use milo_bus::{Rejection, Service, Store, StoreError, Tx};
+use milo_bus::{Rejection, Service, StoreError, Tx};
 use milo_contracts::events::{
     Ingredients, InventoryFailed, InventoryReleased, InventoryReserved, OrderCreated, OrderFailed,
     OrderPrepared,
@@ -62,15 +62,17 @@ impl InventoryService {
     }
 
     /// Current stock: the stored one, or the opening stock before the first change.
-    pub fn stock(&self, store: &Store) -> Result<Ingredients, StoreError> {
-        Ok(store.get(STOCK_KEY)?.unwrap_or_else(|| self.config.stock.clone()))
+    pub fn stock(&self, tx: &Tx) -> Result<Ingredients, StoreError> {
+        Ok(tx
+            .get(STOCK_KEY)?
+            .unwrap_or_else(|| self.config.stock.clone()))
     }
 
     fn created(&self, tx: &mut Tx, e: OrderCreated, cause: Uuid) -> Result<(), Rejection> {
         if let Some(r) = tx.get::<Reservation>(&resv_key(e.order_id))? {
             return announce(tx, &r);
         }
-        let mut stock = self.stock(tx.store())?;
+        let mut stock = self.stock(tx)?;
         let missing: Ingredients = e
             .ingredients
             .iter()
@@ -115,7 +117,7 @@ impl InventoryService {
         if prepared {
             r.state = ReservationState::Consumed;
         } else {
-            let mut stock = self.stock(tx.store())?;
+            let mut stock = self.stock(tx)?;
             for (ing, units) in &r.ingredients {
                 *stock.entry(ing.clone()).or_default() += units;
             }
@@ -161,15 +163,21 @@ impl Service for InventoryService {
     }
 
     fn subscriptions(&self) -> Vec<String> {
-        [topics::ORDERS_CREATED, topics::ORDERS_PREPARED, topics::ORDERS_FAILED]
-            .map(String::from)
-            .to_vec()
+        [
+            topics::ORDERS_CREATED,
+            topics::ORDERS_PREPARED,
+            topics::ORDERS_FAILED,
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
         match topic {
             topics::ORDERS_CREATED => self.created(tx, env.decode()?, env.id),
-            topics::ORDERS_PREPARED => self.settle(tx, env.decode::<OrderPrepared>()?.order_id, true),
+            topics::ORDERS_PREPARED => {
+                self.settle(tx, env.decode::<OrderPrepared>()?.order_id, true)
+            }
             topics::ORDERS_FAILED => self.settle(tx, env.decode::<OrderFailed>()?.order_id, false),
             _ => Err(DecodeError::UnknownType {
                 kind: env.kind.clone(),

@@ -45,7 +45,10 @@ struct PlaceBody {
     order_id: Option<Uuid>,
 }
 
-async fn place(State(app): State<AppState>, body: Result<Json<PlaceBody>, JsonRejection>) -> Response {
+async fn place(
+    State(app): State<AppState>,
+    body: Result<Json<PlaceBody>, JsonRejection>,
+) -> Response {
     let body = match body {
         Ok(Json(b)) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
@@ -96,18 +99,26 @@ struct ListQuery {
 
 const MAX_LIMIT: usize = 500;
 
-async fn list(State(app): State<AppState>, query: Result<Query<ListQuery>, QueryRejection>) -> Response {
+async fn list(
+    State(app): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Response {
     let q = match query {
         Ok(Query(q)) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_LIMIT {
-        return error(StatusCode::BAD_REQUEST, format!("limit must be 1..={MAX_LIMIT}"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be 1..={MAX_LIMIT}"),
+        );
     }
     let after = q.after.map(|a| a.to_string());
     let orders = match q.status.as_deref() {
-        None => app.store.scan::<OrderRecord>(ORDER_PREFIX, after.as_deref(), limit),
+        None => app
+            .store
+            .scan::<OrderRecord>(ORDER_PREFIX, after.as_deref(), limit),
         Some(s) => match Status::parse(s) {
             None => return error(StatusCode::BAD_REQUEST, format!("unknown status {s:?}")),
             Some(status) => by_status(&app.store, status, after.as_deref(), limit),

@@ -49,12 +49,23 @@ impl OrderService {
         OrderService { config, menu }
     }
 
-    fn place(&self, tx: &mut Tx, placed: OrderPlaced, cause: Option<Uuid>) -> Result<PlaceOutcome, Rejection> {
+    fn place(
+        &self,
+        tx: &mut Tx,
+        placed: OrderPlaced,
+        cause: Option<Uuid>,
+    ) -> Result<PlaceOutcome, Rejection> {
         let id = placed.order_id;
         if let Some(order) = tx.get::<OrderRecord>(&order_key(id))? {
-            return Ok(PlaceOutcome { order, existed: true });
+            return Ok(PlaceOutcome {
+                order,
+                existed: true,
+            });
         }
-        let customer = placed.customer.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+        let customer = placed
+            .customer
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty());
         let priced = match &customer {
             Some(c) if c.chars().count() > self.config.max_customer_len => Err(format!(
                 "customer name longer than {} characters",
@@ -98,11 +109,20 @@ impl OrderService {
                 set_status(tx, &mut order, Status::Rejected, Some(reason));
             }
         }
-        Ok(PlaceOutcome { order, existed: false })
+        Ok(PlaceOutcome {
+            order,
+            existed: false,
+        })
     }
 
     /// Applies a payment or stock outcome; publishes `orders/ready` or `orders/failed`.
-    fn settle(&self, tx: &mut Tx, id: Uuid, cause: Uuid, outcome: Outcome) -> Result<(), Rejection> {
+    fn settle(
+        &self,
+        tx: &mut Tx,
+        id: Uuid,
+        cause: Uuid,
+        outcome: Outcome,
+    ) -> Result<(), Rejection> {
         let Some(mut order) = tx.get::<OrderRecord>(&order_key(id))? else {
             warn!(order_id = %id, "Outcome for an order this service does not know; ignored.");
             return Ok(());
@@ -114,7 +134,14 @@ impl OrderService {
             Outcome::Paid => order.paid = true,
             Outcome::Reserved => order.reserved = true,
             Outcome::Failed(reason) => {
-                tx.publish(&tx.event(id, Some(cause), OrderFailed { order_id: id, reason: reason.clone() }))?;
+                tx.publish(&tx.event(
+                    id,
+                    Some(cause),
+                    OrderFailed {
+                        order_id: id,
+                        reason: reason.clone(),
+                    },
+                ))?;
                 info!(order_id = %id, %reason, "Order failed.");
                 set_status(tx, &mut order, Status::Failed, Some(reason));
                 return Ok(());
@@ -157,7 +184,11 @@ enum Outcome {
 /// Moves an order to `status`, keeping the status index and history.
 fn set_status(tx: &mut Tx, order: &mut OrderRecord, status: Status, reason: Option<String>) {
     if !order.history.is_empty() {
-        tx.remove(&format!("{}{}", status_prefix(order.status), order.order_id));
+        tx.remove(&format!(
+            "{}{}",
+            status_prefix(order.status),
+            order.order_id
+        ));
     }
     order.status = status;
     if reason.is_some() {

@@ -32,7 +32,12 @@ pub trait Gateway: Send + Sync + 'static {
     /// Charges an order.
     fn charge(&self, order_id: Uuid, amount_cents: u64) -> GatewayFuture<ChargeResult>;
     /// Refunds a charge; resolves once refunded.
-    fn refund(&self, order_id: Uuid, transaction_id: String, amount_cents: u64) -> GatewayFuture<()>;
+    fn refund(
+        &self,
+        order_id: Uuid,
+        transaction_id: String,
+        amount_cents: u64,
+    ) -> GatewayFuture<()>;
 }
 
 /// A seeded simulation: the same seed and order id always give the same outcome and delay.
@@ -53,7 +58,10 @@ impl SimulatedGateway {
     }
 
     fn delay(&self, rng: &mut impl Rng) -> Duration {
-        let (lo, hi) = (self.config.min_latency_ms, self.config.max_latency_ms.max(self.config.min_latency_ms));
+        let (lo, hi) = (
+            self.config.min_latency_ms,
+            self.config.max_latency_ms.max(self.config.min_latency_ms),
+        );
         Duration::from_millis(if hi == 0 { 0 } else { rng.gen_range(lo..=hi) })
     }
 }
@@ -79,7 +87,12 @@ impl Gateway for SimulatedGateway {
         })
     }
 
-    fn refund(&self, order_id: Uuid, _transaction_id: String, _amount_cents: u64) -> GatewayFuture<()> {
+    fn refund(
+        &self,
+        order_id: Uuid,
+        _transaction_id: String,
+        _amount_cents: u64,
+    ) -> GatewayFuture<()> {
         let delay = self.delay(&mut self.rng(order_id));
         Box::pin(async move {
             if !delay.is_zero() {

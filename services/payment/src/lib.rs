@@ -48,6 +48,10 @@ impl Default for Config {
 }
 
 /// Runs the payment service with `gateway` until `shutdown`.
-pub async fn run<G: Gateway>(deps: RunDeps<Command>, gateway: Arc<G>, shutdown: Shutdown) -> Result<(), Rejection> {
+pub async fn run<G: Gateway>(
+    deps: RunDeps<Command>,
+    gateway: Arc<G>,
+    shutdown: Shutdown,
+) -> Result<(), Rejection> {
     milo_bus::run(PaymentService::new(gateway), deps, shutdown).await
 }

@@ -1,0 +1,136 @@
+//! Shared setup of the in-process store tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use milo::shop::Shop;
+use milo::MiloConfig;
+use milo_barista_device::MemoryDisplay;
+use milo_bus::{Shutdown, ShutdownTrigger};
+use milo_contracts::events::{OrderLine, OrderPlaced};
+use milo_contracts::Envelope;
+use milo_pos::{Request, Update};
+use uuid::Uuid;
+
+/// The whole store running in this process.
+pub struct TestShop {
+    pub shop: Shop,
+    pub trigger: ShutdownTrigger,
+    pub config: MiloConfig,
+    pub _dir: tempfile::TempDir,
+}
+
+pub async fn open_with(edit: impl FnOnce(&mut MiloConfig)) -> TestShop {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = milo_testkit::config(dir.path());
+    edit(&mut config);
+    let (trigger, _) = ShutdownTrigger::new();
+    let display = Box::new(MemoryDisplay::default());
+    let shop = Shop::start(&config, display, &trigger, || {
+        eprintln!("broker watchdog failed")
+    })
+    .await
+    .unwrap();
+    assert!(
+        shop.wait_ready(Duration::from_secs(20)).await,
+        "store not ready"
+    );
+    TestShop {
+        shop,
+        trigger,
+        config,
+        _dir: dir,
+    }
+}
+
+pub async fn open() -> TestShop {
+    open_with(|_| {}).await
+}
+
+impl TestShop {
+    pub fn shutdown(&self) -> Shutdown {
+        self.trigger.subscribe()
+    }
+
+    /// Places one order through a real POS client and returns its final update.
+    pub async fn pos_order(
+        &self,
+        item: &str,
+        milk: Option<&str>,
+        customer: &str,
+    ) -> (Uuid, Update) {
+        let request = Request {
+            order_id: Uuid::now_v7(),
+            items: vec![line(item, milk, 1)],
+            customer: Some(customer.into()),
+        };
+        let id = request.order_id;
+        let update = milo_pos::place(
+            self.config.mqtt.clone(),
+            self.config.pos.clone(),
+            request,
+            |_| {},
+            self.shutdown(),
+        )
+        .await
+        .unwrap();
+        (id, update)
+    }
+
+    /// GET a JSON document from the store's HTTP API.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        milo_testkit::http::get(self.shop.http, path).await.unwrap()
+    }
+
+    /// POST a body to the store's HTTP API.
+    pub async fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        milo_testkit::http::post(self.shop.http, path, body)
+            .await
+            .unwrap()
+    }
+
+    /// Waits (20 s at most) until GET path satisfies `pred`.
+    pub async fn wait_json(
+        &self,
+        path: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, v) = self.get(path).await;
+            if pred(&v) {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "GET {path} never matched; last answer: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestShop {
+    fn drop(&mut self) {
+        self.trigger.trigger();
+    }
+}
+
+pub fn line(item: &str, milk: Option<&str>, qty: i64) -> OrderLine {
+    OrderLine {
+        item: item.into(),
+        size: None,
+        milk: milk.map(Into::into),
+        qty,
+    }
+}
+
+/// The payload a POS publishes on `orders/placed`.
+pub fn placed_payload(order_id: Uuid, items: Vec<OrderLine>) -> Vec<u8> {
+    let placed = OrderPlaced {
+        order_id,
+        items,
+        customer: Some("Ana".into()),
+    };
+    Envelope::new("pos", order_id, None, placed).to_json()
+}

@@ -1,0 +1,141 @@
+//! Garbage on every subscribed topic: every service keeps running and keeps each message as a
+//! dead letter with its reason; good orders behind the garbage still go through.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{open, placed_payload};
+use milo_contracts::topics;
+use milo_pos::Update;
+use milo_testkit::{eventually, Observer};
+use uuid::Uuid;
+
+/// The event type each topic carries, so "unknown version" is tested on the right type.
+fn type_on(topic: &str) -> &'static str {
+    match topic {
+        topics::ORDERS_PLACED => "OrderPlaced",
+        topics::ORDERS_CREATED => "OrderCreated",
+        topics::ORDERS_FAILED => "OrderFailed",
+        topics::ORDERS_READY => "OrderReady",
+        topics::ORDERS_PREPARED => "OrderPrepared",
+        topics::ORDERS_REJECTED => "OrderRejected",
+        topics::PAYMENTS_COMPLETED => "PaymentCompleted",
+        topics::PAYMENTS_FAILED => "PaymentFailed",
+        topics::PAYMENTS_REFUNDED => "PaymentRefunded",
+        topics::INVENTORY_RESERVED => "InventoryReserved",
+        topics::INVENTORY_FAILED => "InventoryFailed",
+        _ => "TicketAssigned",
+    }
+}
+
+fn garbage(topic: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let id = Uuid::now_v7();
+    let placed =
+        String::from_utf8(placed_payload(id, vec![common::line("latte", None, 1)])).unwrap();
+    let good = placed.replace("\"OrderPlaced\"", &format!("{:?}", type_on(topic)));
+    vec![
+        ("malformed JSON", b"{\"id\": nope".to_vec()),
+        ("malformed JSON", vec![0xff, 0xfe, 0x00, 0x80]),
+        ("wrong schema", br#"{"hello":"world"}"#.to_vec()),
+        (
+            "wrong schema",
+            good.replace("\"correlation_id\"", "\"correlation\"")
+                .into_bytes(),
+        ),
+        (
+            "unknown type",
+            placed
+                .replace("\"OrderPlaced\"", "\"TeaPoured\"")
+                .into_bytes(),
+        ),
+        (
+            "unknown version",
+            good.replace("\"version\":1", "\"version\":9").into_bytes(),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_every_topic_becomes_dead_letters_and_services_keep_running() {
+    let t = open().await;
+    let subscribed: Vec<(&str, &str)> = vec![
+        ("order", topics::ORDERS_PLACED),
+        ("order", topics::PAYMENTS_COMPLETED),
+        ("order", topics::PAYMENTS_FAILED),
+        ("order", topics::INVENTORY_RESERVED),
+        ("order", topics::INVENTORY_FAILED),
+        ("payment", topics::ORDERS_CREATED),
+        ("payment", topics::ORDERS_FAILED),
+        ("inventory", topics::ORDERS_PREPARED),
+        ("barista", topics::ORDERS_READY),
+        ("notification", topics::ORDERS_REJECTED),
+        ("analytics", topics::PAYMENTS_REFUNDED),
+        ("barista-device-bar-1", "devices/bar-1/tickets"),
+    ];
+    let pusher = Observer::start(&t.config.mqtt, &["dlq/#"]).await;
+    let mut topics_hit: Vec<&str> = subscribed.iter().map(|(_, topic)| *topic).collect();
+    topics_hit.dedup();
+    for topic in &topics_hit {
+        for (_, payload) in garbage(topic) {
+            pusher.publish(topic, &payload);
+        }
+    }
+    // Presence is plain text; anything else is refused too.
+    pusher.publish("devices/bar-9/status", b"maybe");
+
+    let per_topic = garbage(topics::ORDERS_PLACED).len();
+    for (service, topic) in &subscribed {
+        let store = t.shop.store(service).unwrap().clone();
+        let topic = topic.to_string();
+        let all_there = eventually(Duration::from_secs(20), || {
+            let store = store.clone();
+            let topic = topic.clone();
+            async move {
+                let letters = store.dead_letters(0, usize::MAX).unwrap();
+                letters.iter().filter(|d| d.topic == topic).count() >= per_topic
+            }
+        })
+        .await;
+        assert!(
+            all_there,
+            "{service} did not dead-letter all garbage on {topic}"
+        );
+        let letters = store.dead_letters(0, usize::MAX).unwrap();
+        let reasons: Vec<&str> = letters
+            .iter()
+            .filter(|d| d.topic == topic)
+            .map(|d| d.reason.as_str())
+            .collect();
+        for (expected, _) in garbage(&topic) {
+            assert!(
+                reasons.iter().any(|r| r.contains(expected)),
+                "{service}/{topic}: no {expected:?} in {reasons:?}"
+            );
+        }
+    }
+    let barista = t.shop.store("barista").unwrap().clone();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let barista = barista.clone();
+            async move {
+                barista
+                    .dead_letters(0, 1000)
+                    .unwrap()
+                    .iter()
+                    .any(|d| d.topic == "devices/bar-9/status")
+            }
+        })
+        .await
+    );
+    // Dead letters are announced on dlq/<service>/<topic> for operators.
+    assert!(pusher
+        .seen()
+        .iter()
+        .any(|(topic, _)| topic == "dlq/order/orders/placed"));
+    for part in &t.shop.parts {
+        assert!(!part.task.is_finished(), "{} stopped", part.name);
+    }
+    let (_, update) = t.pos_order("cappuccino", None, "Cy").await;
+    assert!(matches!(update, Update::Prepared { .. }), "{update:?}");
+}

@@ -1,0 +1,232 @@
+//! The order flow end to end, in-process: real broker, real stores, real MQTT and HTTP.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{line, open, open_with, placed_payload};
+use milo_contracts::events::Ingredients;
+use milo_contracts::topics;
+use milo_pos::Update;
+use milo_testkit::{eventually, Observer};
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_pos_orders_all_end_prepared_with_stock_and_analytics_adding_up() {
+    let t = open().await;
+    let menu = t.config.menu().unwrap();
+    let items = ["latte", "espresso", "mocha", "cappuccino", "flat_white"];
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let request = milo_pos::Request {
+            order_id: Uuid::now_v7(),
+            items: vec![line(items[i % items.len()], None, 1)],
+            customer: Some(format!("customer {i}")),
+        };
+        let (mqtt, pos, sd) = (t.config.mqtt.clone(), t.config.pos.clone(), t.shutdown());
+        tasks.push(tokio::spawn(async move {
+            let lines = request.items.clone();
+            (lines, milo_pos::place(mqtt, pos, request, |_| {}, sd).await)
+        }));
+    }
+    let mut used = Ingredients::new();
+    for task in tasks {
+        let (lines, outcome) = task.await.unwrap();
+        assert!(
+            matches!(outcome, Ok(Update::Prepared { .. })),
+            "{outcome:?}"
+        );
+        for (ing, units) in menu.price(&lines).unwrap().ingredients {
+            *used.entry(ing).or_default() += units;
+        }
+    }
+    let stock: Ingredients = t
+        .shop
+        .store("inventory")
+        .unwrap()
+        .get("stock")
+        .unwrap()
+        .unwrap();
+    for (ing, opening) in &t.config.inventory.stock {
+        let expected = opening - used.get(ing).copied().unwrap_or(0);
+        assert_eq!(
+            stock[ing],
+            expected,
+            "{ing}: opening {opening}, used {:?}",
+            used.get(ing)
+        );
+    }
+    let summary = t
+        .wait_json("/analytics/summary", |s| {
+            s["orders"]["by_status"]["prepared"] == 20
+        })
+        .await;
+    let drinks: u64 = summary["drinks_by_item"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|v| v.as_u64())
+        .sum();
+    assert_eq!(drinks, 20);
+    assert_eq!(summary["preparation_ms"]["count"], 20);
+    assert!(summary["revenue_cents"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_places_and_follows_an_order_and_refuses_bad_requests() {
+    let t = open().await;
+    let (status, body) = t
+        .post(
+            "/orders",
+            r#"{"items":[{"item":"latte","size":"large","qty":1}],"customer":"Ana"}"#,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "created");
+    let id = body["order_id"].as_str().unwrap().to_owned();
+    let order = t
+        .wait_json(&format!("/orders/{id}"), |o| o["status"] == "prepared")
+        .await;
+    let history: Vec<&str> = order["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["created", "ready", "prepared"]);
+    assert_eq!(order["lines"][0]["size"], "large");
+
+    let (status, body) = t.post("/orders", r#"{"items":[{"item":"latte""#).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    let (status, body) = t.post("/orders", r#"{"items":"latte"}"#).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = t
+        .post("/orders", r#"{"items":[{"item":"unicorn frappe"}]}"#)
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("unknown item"),
+        "{body}"
+    );
+    let (status, body) = t
+        .post("/orders", r#"{"items":[{"item":"latte","qty":-2}]}"#)
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    assert_eq!(t.get("/orders/not-a-uuid").await.0, 400);
+    assert_eq!(t.get(&format!("/orders/{}", Uuid::now_v7())).await.0, 404);
+    assert_eq!(t.get("/orders?status=lost").await.0, 400);
+    assert_eq!(t.get("/orders?limit=0").await.0, 400);
+    let (status, body) = t.get("/no/such/route").await;
+    assert_eq!((status, body["error"].is_string()), (404, true));
+    let (_, list) = t.get("/orders?status=prepared&limit=10").await;
+    assert!(list["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["order_id"] == id.as_str()));
+    let (_, rejected) = t.get("/orders?status=rejected").await;
+    assert_eq!(
+        rejected["orders"].as_array().unwrap().len(),
+        2,
+        "{rejected}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_order_over_mqtt_and_http_is_one_order_one_charge_one_drink() {
+    let t = open().await;
+    let watch = Observer::start(&t.config.mqtt, &["orders/#", "payments/#"]).await;
+    let id = Uuid::now_v7();
+    watch.publish(
+        topics::ORDERS_PLACED,
+        &placed_payload(id, vec![line("mocha", None, 2)]),
+    );
+    let body =
+        format!(r#"{{"items":[{{"item":"mocha","qty":2}}],"customer":"Ana","order_id":"{id}"}}"#);
+    let (status, reply) = t.post("/orders", &body).await;
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["order_id"], id.to_string());
+    t.wait_json(&format!("/orders/{id}"), |o| o["status"] == "prepared")
+        .await;
+    // A third placement after the fact changes nothing either.
+    watch.publish(
+        topics::ORDERS_PLACED,
+        &placed_payload(id, vec![line("mocha", None, 2)]),
+    );
+    let summary = t
+        .wait_json("/analytics/summary", |s| s["drinks_by_item"]["mocha"] == 2)
+        .await;
+    let count = |topic: &str| {
+        watch
+            .on(topic)
+            .iter()
+            .filter(|p| String::from_utf8_lossy(p).contains(&id.to_string()))
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            count(topics::ORDERS_PLACED) == 2
+        })
+        .await
+    );
+    assert_eq!(count(topics::ORDERS_CREATED), 1);
+    assert_eq!(count(topics::PAYMENTS_COMPLETED), 1);
+    assert_eq!(count(topics::ORDERS_PREPARED), 1);
+    assert_eq!(summary["charged_cents"], 2 * 460);
+    assert_eq!(summary["orders"]["total"], 1);
+    let jobs: Vec<(String, serde_json::Value)> = t
+        .shop
+        .store("barista-device-bar-1")
+        .unwrap()
+        .scan("job/", None, 100)
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_stock_fails_the_order_with_a_reason_and_refunds_it() {
+    let t = open_with(|c| {
+        c.inventory.stock.insert("oat_milk_ml".into(), 100);
+    })
+    .await;
+    let watch = Observer::start(&t.config.mqtt, &["payments/#"]).await;
+    let (id, update) = t.pos_order("latte", Some("oat"), "Bea").await;
+    let Update::Failed { reason } = update else {
+        panic!("expected a failure, got {update:?}")
+    };
+    assert!(
+        reason.contains("out of stock") && reason.contains("oat_milk_ml"),
+        "{reason}"
+    );
+    let order = t
+        .wait_json(&format!("/orders/{id}"), |o| o["status"] == "failed")
+        .await;
+    assert!(order["reason"].as_str().unwrap().contains("oat_milk_ml"));
+    // Charged before stock came back short: refunded, so the shop keeps nothing.
+    let summary = t
+        .wait_json("/analytics/summary", |s| {
+            s["refunded_cents"] == s["charged_cents"] && s["charged_cents"] != 0
+        })
+        .await;
+    assert_eq!(summary["revenue_cents"], 0);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            !watch.on(topics::PAYMENTS_REFUNDED).is_empty()
+        })
+        .await
+    );
+    let stock: BTreeMap<String, u64> = t
+        .shop
+        .store("inventory")
+        .unwrap()
+        .get("stock")
+        .unwrap()
+        .unwrap_or_default();
+    assert!(stock.is_empty() || stock["oat_milk_ml"] == 100, "{stock:?}");
+    // The shop still serves what it has.
+    let (_, update) = t.pos_order("latte", Some("whole"), "Bea").await;
+    assert!(matches!(update, Update::Prepared { .. }), "{update:?}");
+}
