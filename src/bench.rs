@@ -293,30 +293,25 @@ fn report(
     timed_out: usize,
     rss_idle_kib: u64,
 ) -> BenchReport {
-    let all = tracks
-        .lock()
-        .map(|t| {
-            t.values()
-                .map(|t| (t.placed, t.ready, t.prepared, t.failed))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    let lat = |pick: fn(
-        &(Option<Instant>, Option<Instant>, Option<Instant>, bool),
-    ) -> Option<Instant>| {
-        let mut v: Vec<Duration> = all
-            .iter()
-            .filter_map(|t| Some(pick(t)?.duration_since(t.0?)))
-            .collect();
-        v.sort();
-        v
-    };
+    let mut to_ready = Vec::new();
+    let mut to_prepared = Vec::new();
+    let mut failed = 0;
+    if let Ok(all) = tracks.lock() {
+        for t in all.values() {
+            let Some(placed) = t.placed else { continue };
+            to_ready.extend(t.ready.map(|r| r.duration_since(placed)));
+            to_prepared.extend(t.prepared.map(|p| p.duration_since(placed)));
+            failed += usize::from(t.failed);
+        }
+    }
+    to_ready.sort();
+    to_prepared.sort();
     BenchReport {
         options,
         elapsed,
-        to_ready: lat(|t| t.1),
-        to_prepared: lat(|t| t.2),
-        failed: all.iter().filter(|t| t.3).count(),
+        to_ready,
+        to_prepared,
+        failed,
         timed_out,
         rss_idle_kib,
         rss_peak_kib: proc_status_kib("VmHWM"),

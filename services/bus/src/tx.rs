@@ -51,12 +51,15 @@ impl Outgoing {
 
 type AfterCommit = Box<dyn FnOnce() + Send>;
 
-/// Writes of a group not yet applied to sled: key → new value, or `None` for a delete.
+/// Key → new value, or `None` for a delete.
+type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Writes of a group not yet applied to sled.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Overlay(Arc<Mutex<BTreeMap<Vec<u8>, Option<Vec<u8>>>>>);
+pub(crate) struct Overlay(Arc<Mutex<Writes>>);
 
 impl Overlay {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Option<Vec<u8>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Writes> {
         // A poisoned lock only means a handler panicked mid-way; the map itself is consistent.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -127,7 +130,7 @@ impl Tx {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<(String, T)>, StoreError> {
-        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        let mut merged = Writes::new();
         for (k, v) in self
             .store
             .scan::<serde_json::Value>(prefix, None, usize::MAX)?

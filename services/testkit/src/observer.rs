@@ -6,9 +6,11 @@ use std::time::Duration;
 use milo_bus::link::{self, LinkCommand, LinkConfig};
 use milo_bus::{MqttConfig, ShutdownTrigger};
 
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// Records `(topic, payload)` of everything on its filters until dropped.
 pub struct Observer {
-    seen: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    seen: Seen,
     commands: tokio::sync::mpsc::UnboundedSender<LinkCommand>,
     _stop: StopOnDrop,
 }
@@ -41,7 +43,7 @@ impl Observer {
             matches!(subscribed.await, Ok(true)),
             "observer could not subscribe"
         );
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen: Seen = Arc::default();
         let (record, commands) = (seen.clone(), link.commands.clone());
         tokio::spawn(async move {
             while let Some(d) = link.deliveries.recv().await {

@@ -14,12 +14,17 @@ use uuid::Uuid;
 
 /// The whole store running in this process.
 pub struct TestShop {
+    /// The store.
     pub shop: Shop,
+    /// Stops it (also on drop).
     pub trigger: ShutdownTrigger,
+    /// Its configuration.
     pub config: MiloConfig,
+    /// Its data, deleted on drop.
     pub _dir: tempfile::TempDir,
 }
 
+/// Starts the store with the test configuration as changed by `edit`, ready to take orders.
 pub async fn open_with(edit: impl FnOnce(&mut MiloConfig)) -> TestShop {
     let dir = tempfile::tempdir().unwrap();
     let mut config = milo_testkit::config(dir.path());
@@ -43,11 +48,13 @@ pub async fn open_with(edit: impl FnOnce(&mut MiloConfig)) -> TestShop {
     }
 }
 
+/// Starts the store with the test configuration.
 pub async fn open() -> TestShop {
     open_with(|_| {}).await
 }
 
 impl TestShop {
+    /// A shutdown signal for clients.
     pub fn shutdown(&self) -> Shutdown {
         self.trigger.subscribe()
     }
@@ -116,6 +123,7 @@ impl Drop for TestShop {
     }
 }
 
+/// One order line.
 pub fn line(item: &str, milk: Option<&str>, qty: i64) -> OrderLine {
     OrderLine {
         item: item.into(),

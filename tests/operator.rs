@@ -1,0 +1,252 @@
+//! The store as an operator runs it: `milo up` as a child process on free loopback ports,
+//! watched and fed with Debian's `mosquitto_sub` / `mosquitto_pub`, and driven with `milo pos`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use milo_testkit::{config_file, free_port};
+
+const MILO: &str = env!("CARGO_BIN_EXE_milo");
+
+/// A child process whose stdout lines are collected; killed on drop.
+struct Proc {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?} ({e}); .ci/install-deps installs mosquitto-clients and mosquitto"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Proc { child, lines }
+    }
+
+    fn saw(&self, pred: impl Fn(&str) -> bool) -> bool {
+        self.lines.lock().unwrap().iter().any(|l| pred(l))
+    }
+
+    fn wait_for(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !self.saw(&pred) {
+            assert!(
+                Instant::now() < deadline,
+                "never saw {what}; output: {:?}",
+                self.lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit status (within `limit`).
+    fn terminate(mut self, limit: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not stop within {limit:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn milo_up(config: &Path) -> Proc {
+    let up = Proc::spawn(Command::new(MILO).arg("--config").arg(config).arg("up"));
+    up.wait_for("Milo is open", Duration::from_secs(60), |l| {
+        l.starts_with("Milo is open")
+    });
+    up
+}
+
+/// `mosquitto_sub` on `filter`, returned once it provably receives (a probe went through).
+fn mosquitto_sub(port: u16, filter: &str) -> Proc {
+    let p = port.to_string();
+    let sub = Proc::spawn(Command::new("mosquitto_sub").args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &p,
+        "-v",
+        "-t",
+        filter,
+        "-t",
+        "tests/probe",
+    ]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sub.saw(|l| l.starts_with("tests/probe")) {
+        assert!(
+            Instant::now() < deadline,
+            "mosquitto_sub never received the probe"
+        );
+        mosquitto_pub(port, "tests/probe", "hello");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sub
+}
+
+fn mosquitto_pub(port: u16, topic: &str, message: &str) {
+    let status = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-m",
+            message,
+        ])
+        .status()
+        .expect("mosquitto_pub (.ci/install-deps installs mosquitto-clients)");
+    assert!(status.success());
+}
+
+fn pos(port: u16, args: &[&str]) -> (i32, String) {
+    let out = Command::new(MILO)
+        .args(["pos", "order"])
+        .args(args)
+        .args(["--mqtt", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn operator_watches_an_order_placed_with_mosquitto_pub_and_places_one_with_milo_pos() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mqtt, http) = (free_port(), free_port());
+    let up = milo_up(&config_file(dir.path(), mqtt, http));
+    let sub = mosquitto_sub(mqtt, "orders/#");
+
+    let id = uuid::Uuid::now_v7();
+    let placed = format!(
+        r#"{{"id":"{event}","type":"OrderPlaced","version":1,"occurred_at":"2026-11-21T08:00:00Z","correlation_id":"{id}","causation_id":null,"source":"pos","data":{{"order_id":"{id}","items":[{{"item":"latte","size":"small","milk":"oat","qty":1}}],"customer":"Ana"}}}}"#,
+        event = uuid::Uuid::now_v7(),
+    );
+    mosquitto_pub(mqtt, "orders/placed", &placed);
+    for topic in ["orders/created", "orders/ready", "orders/prepared"] {
+        let id = id.to_string();
+        sub.wait_for(topic, Duration::from_secs(30), |l| {
+            l.starts_with(topic) && l.contains(&id)
+        });
+    }
+
+    let (code, out) = pos(mqtt, &["cappuccino", "--customer", "Bo"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("prepared at bar-1"), "{out}");
+    let (code, out) = pos(mqtt, &["unicorn-frappe"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rejected: unknown item"), "{out}");
+
+    let status = up.terminate(Duration::from_secs(20));
+    assert!(status.success(), "milo up exited with {status}");
+}
+
+#[test]
+fn milo_runs_on_an_external_mosquitto_broker_by_configuration_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mqtt, http) = (free_port(), free_port());
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {mqtt} 127.0.0.1\nallow_anonymous true\n"),
+    )
+    .unwrap();
+    let daemon = if Path::new("/usr/sbin/mosquitto").exists() {
+        "/usr/sbin/mosquitto"
+    } else {
+        "mosquitto"
+    };
+    let _broker = Proc::spawn(Command::new(daemon).arg("-c").arg(&conf));
+    let milo_conf = config_file(dir.path(), mqtt, http);
+    let mut text = std::fs::read_to_string(&milo_conf).unwrap();
+    text = text.replace("[broker]\n", "[broker]\nembedded = false\n");
+    std::fs::write(&milo_conf, text).unwrap();
+    let up = milo_up(&milo_conf);
+    let (code, out) = pos(mqtt, &["flat_white", "--customer", "Di"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(up.terminate(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn config_validate_names_the_bad_key_and_print_hides_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[payment]\nsuccess_rate = 7\n").unwrap();
+    let out = Command::new(MILO)
+        .args(["--config"])
+        .arg(&bad)
+        .args(["config", "validate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("payment.success_rate"));
+
+    std::fs::write(&bad, "[brokr]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+    let out = Command::new(MILO)
+        .args(["--config"])
+        .arg(&bad)
+        .arg("up")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("brokr"));
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[mqtt]\nusername = \"store\"\npassword = \"s3cret-beans\"\n",
+    )
+    .unwrap();
+    let out = Command::new(MILO)
+        .args(["--config"])
+        .arg(&good)
+        .args(["config", "print"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains("username = \"store\"") && !printed.contains("s3cret-beans"),
+        "{printed}"
+    );
+    let out = Command::new(MILO)
+        .env("MILO_PAYMENT__SUCCESS_RATE", "0.5")
+        .args(["--config"])
+        .arg(&good)
+        .args(["config", "print"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("success_rate = 0.5"));
+}
