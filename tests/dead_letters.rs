@@ -59,22 +59,37 @@ fn garbage(topic: &str) -> Vec<(&'static str, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_every_topic_becomes_dead_letters_and_services_keep_running() {
     let t = open().await;
+    // Every (service, topic) subscription in the store.
     let subscribed: Vec<(&str, &str)> = vec![
         ("order", topics::ORDERS_PLACED),
         ("order", topics::PAYMENTS_COMPLETED),
         ("order", topics::PAYMENTS_FAILED),
         ("order", topics::INVENTORY_RESERVED),
         ("order", topics::INVENTORY_FAILED),
+        ("order", topics::ORDERS_PREPARED),
         ("payment", topics::ORDERS_CREATED),
         ("payment", topics::ORDERS_FAILED),
+        ("inventory", topics::ORDERS_CREATED),
         ("inventory", topics::ORDERS_PREPARED),
+        ("inventory", topics::ORDERS_FAILED),
         ("barista", topics::ORDERS_READY),
+        ("barista", topics::ORDERS_PREPARED),
+        ("notification", topics::ORDERS_CREATED),
+        ("notification", topics::ORDERS_PREPARED),
+        ("notification", topics::ORDERS_FAILED),
         ("notification", topics::ORDERS_REJECTED),
+        ("analytics", topics::ORDERS_CREATED),
+        ("analytics", topics::ORDERS_REJECTED),
+        ("analytics", topics::ORDERS_READY),
+        ("analytics", topics::ORDERS_PREPARED),
+        ("analytics", topics::ORDERS_FAILED),
+        ("analytics", topics::PAYMENTS_COMPLETED),
         ("analytics", topics::PAYMENTS_REFUNDED),
         ("barista-device-bar-1", "devices/bar-1/tickets"),
     ];
     let pusher = Observer::start(&t.config.mqtt, &["dlq/#"]).await;
     let mut topics_hit: Vec<&str> = subscribed.iter().map(|(_, topic)| *topic).collect();
+    topics_hit.sort();
     topics_hit.dedup();
     for topic in &topics_hit {
         for (_, payload) in garbage(topic) {
