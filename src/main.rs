@@ -163,10 +163,11 @@ fn main() -> ExitCode {
         cli.command,
         Command::Pos { .. } | Command::Bench { .. } | Command::Config { .. }
     );
+    // rumqttd logs every ordinary disconnect as an ERROR: off unless RUST_LOG asks for it.
     init_tracing(if quiet {
-        "warn"
+        "warn,rumqttd=off"
     } else {
-        "info,rumqttd=warn,sled=warn"
+        "info,rumqttd=off,sled=warn"
     });
     let config = match milo::load_config(cli.config.as_deref()) {
         Ok(c) => c,
