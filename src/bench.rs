@@ -77,31 +77,14 @@ pub fn proc_status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A free loopback port (bound, read back, released).
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// The bench's store configuration: temporary data, free loopback ports, no delays.
+/// The bench's store configuration: isolated, payments always approved, stock unlimited.
 pub fn bench_config(
     base: &MiloConfig,
     data_dir: &std::path::Path,
     fsync: bool,
 ) -> std::io::Result<MiloConfig> {
-    let mut c = base.clone();
-    let port = free_port()?;
-    c.data_dir = data_dir.to_owned();
-    c.broker.embedded = true;
-    c.broker.listen = ([127, 0, 0, 1], port).into();
-    c.mqtt.address = format!("127.0.0.1:{port}");
-    c.http.listen = ([127, 0, 0, 1], 0).into();
+    let mut c = base.clone().isolated(data_dir)?;
     c.payment.success_rate = 1.0;
-    c.payment.min_latency_ms = 0;
-    c.payment.max_latency_ms = 0;
-    c.device.speed = 0.0;
-    c.device.display = false;
     c.store.fsync = fsync;
     for units in c.inventory.stock.values_mut() {
         *units = 1_000_000_000;

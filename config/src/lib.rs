@@ -215,6 +215,25 @@ impl MiloConfig {
             .map_err(|e| ConfigError::new("menu", format!("{}: {e}", self.menu.display())))
     }
 
+    /// This configuration made self-contained for a test or a bench: data under `data_dir`,
+    /// the embedded broker on a free loopback port, HTTP on any free loopback port, every
+    /// simulated delay at zero and the display off.
+    pub fn isolated(mut self, data_dir: &Path) -> std::io::Result<MiloConfig> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        self.data_dir = data_dir.to_owned();
+        self.broker.embedded = true;
+        self.broker.listen = ([127, 0, 0, 1], port).into();
+        self.mqtt.address = format!("127.0.0.1:{port}");
+        self.http.listen = ([127, 0, 0, 1], 0).into();
+        self.payment.min_latency_ms = 0;
+        self.payment.max_latency_ms = 0;
+        self.device.speed = 0.0;
+        self.device.display = false;
+        Ok(self)
+    }
+
     /// Data directory of one part.
     pub fn data_of(&self, part: &str) -> PathBuf {
         self.data_dir.join(part)

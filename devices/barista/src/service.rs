@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use milo_bus::{Commands, Rejection, Service, Shutdown, Store, Tx};
 use milo_contracts::events::{OrderPrepared, PricedLine, TicketAssigned};
-use milo_contracts::{topics, DecodeError, Menu, RawEnvelope};
+use milo_contracts::{topics, Menu, RawEnvelope};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::info;
@@ -130,10 +130,7 @@ impl<M: EspressoMachine, D: Display> Service for DeviceService<M, D> {
 
     fn on_event(&mut self, tx: &mut Tx, _topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
         if !env.is::<TicketAssigned>() {
-            return Err(DecodeError::UnknownType {
-                kind: env.kind.clone(),
-            }
-            .into());
+            return Err(env.unexpected().into());
         }
         self.ticket(tx, env.decode()?, env.id)
     }

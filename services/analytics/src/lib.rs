@@ -19,5 +19,5 @@ pub use summary::Summary;
 
 /// Runs the analytics service until `shutdown`.
 pub async fn run(deps: RunDeps<()>, shutdown: Shutdown) -> Result<(), Rejection> {
-    milo_bus::run(AnalyticsService, deps, shutdown).await
+    milo_bus::run(AnalyticsService::default(), deps, shutdown).await
 }

@@ -7,7 +7,7 @@ use milo_contracts::events::{
     OrderCreated, OrderFailed, OrderPrepared, OrderReady, OrderRejected, PaymentCompleted,
     PaymentRefunded,
 };
-use milo_contracts::{topics, DecodeError, RawEnvelope};
+use milo_contracts::{topics, RawEnvelope};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -35,11 +35,15 @@ fn rank(status: &str) -> u8 {
     }
 }
 
-/// The analytics service.
-pub struct AnalyticsService;
+/// The analytics service. The summary is cached in memory and written with every event.
+#[derive(Default)]
+pub struct AnalyticsService {
+    summary: Option<Summary>,
+}
 
 impl AnalyticsService {
     fn apply(
+        &mut self,
         tx: &mut Tx,
         order_id: Uuid,
         at: OffsetDateTime,
@@ -47,7 +51,10 @@ impl AnalyticsService {
     ) -> Result<(), Rejection> {
         let key = format!("tracked/{order_id}");
         let mut t: Tracked = tx.get(&key)?.unwrap_or_default();
-        let mut s: Summary = tx.get(SUMMARY_KEY)?.unwrap_or_default();
+        let mut s = match self.summary.take() {
+            Some(s) => s,
+            None => tx.get::<Summary>(SUMMARY_KEY)?.unwrap_or_default(),
+        };
         let status = match change {
             Change::Created(lines) => {
                 t.lines = Some(lines);
@@ -88,6 +95,7 @@ impl AnalyticsService {
         }
         tx.put(&key, &t);
         tx.put(SUMMARY_KEY, &s);
+        self.summary = Some(s);
         Ok(())
     }
 }
@@ -158,13 +166,8 @@ impl Service for AnalyticsService {
                 let e: PaymentRefunded = env.decode()?;
                 (e.order_id, Change::Refunded(e.amount_cents))
             }
-            _ => {
-                return Err(DecodeError::UnknownType {
-                    kind: env.kind.clone(),
-                }
-                .into())
-            }
+            _ => return Err(env.unexpected().into()),
         };
-        Self::apply(tx, id, at, change)
+        self.apply(tx, id, at, change)
     }
 }

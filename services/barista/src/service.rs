@@ -5,7 +5,7 @@
 
 use milo_bus::{Rejection, Service, Tx};
 use milo_contracts::events::{OrderPrepared, OrderReady, PricedLine, TicketAssigned};
-use milo_contracts::{topics, DecodeError, RawEnvelope};
+use milo_contracts::{topics, RawEnvelope};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::info;
@@ -172,10 +172,7 @@ impl Service for BaristaService {
         match topic {
             topics::ORDERS_READY => Self::ready(tx, env.decode()?, env.id),
             topics::ORDERS_PREPARED => Self::prepared(tx, env.decode::<OrderPrepared>()?.order_id),
-            _ => Err(DecodeError::UnknownType {
-                kind: env.kind.clone(),
-            }
-            .into()),
+            _ => Err(env.unexpected().into()),
         }
     }
 }

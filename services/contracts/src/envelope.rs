@@ -16,9 +16,9 @@ pub trait Event: Serialize + DeserializeOwned {
 }
 
 /// An event as it travels: metadata plus typed `data`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Envelope<T = serde_json::Value> {
+pub struct Envelope<T> {
     /// UUID v7, the idempotency key of the event.
     pub id: Uuid,
     /// Event type name, e.g. `OrderCreated`.
@@ -39,8 +39,8 @@ pub struct Envelope<T = serde_json::Value> {
     pub data: T,
 }
 
-/// An envelope whose `data` is not decoded yet.
-pub type RawEnvelope = Envelope<serde_json::Value>;
+/// An envelope whose `data` is kept as raw JSON until a consumer decodes it.
+pub type RawEnvelope = Envelope<Box<serde_json::value::RawValue>>;
 
 /// Why a payload could not be read. The text is what the dead-letter store records.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,9 +78,20 @@ pub enum DecodeError {
 impl RawEnvelope {
     /// Parses a payload as an envelope, telling malformed JSON from a wrong shape.
     pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
-        let value: serde_json::Value =
-            serde_json::from_slice(payload).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        serde_json::from_value(value).map_err(|e| DecodeError::WrongSchema(e.to_string()))
+        serde_json::from_slice(payload).map_err(|e| {
+            // Only on failure: tell JSON that is not an envelope from text that is not JSON.
+            match serde_json::from_slice::<serde::de::IgnoredAny>(payload) {
+                Ok(_) => DecodeError::WrongSchema(e.to_string()),
+                Err(e) => DecodeError::Malformed(e.to_string()),
+            }
+        })
+    }
+
+    /// The error for an event type a consumer does not take on this topic.
+    pub fn unexpected(&self) -> DecodeError {
+        DecodeError::UnknownType {
+            kind: self.kind.clone(),
+        }
     }
 
     /// True if this envelope carries event type `E` (any version).
@@ -101,7 +112,7 @@ impl RawEnvelope {
                 version: self.version,
             });
         }
-        serde_json::from_value(self.data.clone())
+        serde_json::from_str(self.data.get())
             .map_err(|e| DecodeError::WrongSchema(format!("{}: {e}", E::TYPE)))
     }
 }

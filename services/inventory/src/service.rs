@@ -5,7 +5,7 @@ use milo_contracts::events::{
     Ingredients, InventoryFailed, InventoryReleased, InventoryReserved, OrderCreated, OrderFailed,
     OrderPrepared,
 };
-use milo_contracts::{topics, DecodeError, RawEnvelope};
+use milo_contracts::{topics, RawEnvelope};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 use uuid::Uuid;
@@ -179,10 +179,7 @@ impl Service for InventoryService {
                 self.settle(tx, env.decode::<OrderPrepared>()?.order_id, true)
             }
             topics::ORDERS_FAILED => self.settle(tx, env.decode::<OrderFailed>()?.order_id, false),
-            _ => Err(DecodeError::UnknownType {
-                kind: env.kind.clone(),
-            }
-            .into()),
+            _ => Err(env.unexpected().into()),
         }
     }
 }

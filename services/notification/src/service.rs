@@ -5,7 +5,7 @@ use milo_contracts::events::{
     BoardEntry, CustomerNotified, OrderCreated, OrderFailed, OrderPrepared, OrderRejected,
     PickupBoard,
 };
-use milo_contracts::{topics, DecodeError, RawEnvelope};
+use milo_contracts::{topics, RawEnvelope};
 use tracing::info;
 use uuid::Uuid;
 
@@ -127,10 +127,7 @@ impl Service for NotificationService {
                 let e: OrderRejected = env.decode()?;
                 self.notify(tx, e.order_id, env.id, ("failed", Some(e.reason)))
             }
-            _ => Err(DecodeError::UnknownType {
-                kind: env.kind.clone(),
-            }
-            .into()),
+            _ => Err(env.unexpected().into()),
         }
     }
 }

@@ -7,7 +7,7 @@ use milo_contracts::events::{
     InventoryFailed, InventoryReserved, OrderCreated, OrderFailed, OrderPlaced, OrderPrepared,
     OrderReady, OrderRejected, PaymentCompleted, PaymentFailed,
 };
-use milo_contracts::{topics, DecodeError, Menu, RawEnvelope};
+use milo_contracts::{topics, Menu, RawEnvelope};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
@@ -248,12 +248,7 @@ impl Service for OrderService {
             topics::ORDERS_PREPARED => {
                 self.prepared(tx, env.decode::<OrderPrepared>()?.order_id)?;
             }
-            _ => {
-                return Err(DecodeError::UnknownType {
-                    kind: env.kind.clone(),
-                }
-                .into())
-            }
+            _ => return Err(env.unexpected().into()),
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use milo_bus::{Commands, Rejection, Service, Store, Tx};
 use milo_contracts::events::{
     OrderCreated, OrderFailed, PaymentCompleted, PaymentFailed, PaymentRefunded,
 };
-use milo_contracts::{topics, DecodeError, RawEnvelope};
+use milo_contracts::{topics, RawEnvelope};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 use uuid::Uuid;
@@ -230,10 +230,7 @@ impl<G: Gateway> Service for PaymentService<G> {
         match topic {
             topics::ORDERS_CREATED => self.created(tx, env.decode()?, env.id),
             topics::ORDERS_FAILED => self.order_failed(tx, env.decode::<OrderFailed>()?.order_id),
-            _ => Err(DecodeError::UnknownType {
-                kind: env.kind.clone(),
-            }
-            .into()),
+            _ => Err(env.unexpected().into()),
         }
     }
 

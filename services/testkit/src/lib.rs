@@ -49,17 +49,8 @@ where
 /// The default configuration pointed at `data_dir` and free loopback ports, with every
 /// simulated delay at zero and the display off.
 pub fn config(data_dir: &Path) -> MiloConfig {
-    let mut c = milo_config::load(Some(&empty_file(data_dir))).expect("default config");
-    let port = free_port();
-    c.data_dir = data_dir.to_owned();
-    c.broker.listen = ([127, 0, 0, 1], port).into();
-    c.mqtt.address = format!("127.0.0.1:{port}");
-    c.http.listen = ([127, 0, 0, 1], 0).into();
-    c.payment.min_latency_ms = 0;
-    c.payment.max_latency_ms = 0;
-    c.device.speed = 0.0;
-    c.device.display = false;
-    c
+    let defaults = milo_config::load(Some(&empty_file(data_dir))).expect("default config");
+    defaults.isolated(data_dir).expect("a free loopback port")
 }
 
 /// The same settings as [`config`], as a TOML file for a `milo` child process.
