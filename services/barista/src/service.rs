@@ -60,15 +60,21 @@ impl BaristaService {
         Ok(best.map(|(_, s)| s))
     }
 
-    fn assign(tx: &mut Tx, ticket: &mut Ticket, station: String) -> Result<(), Rejection> {
+    /// Publishes the ticket to a station's device.
+    fn send(tx: &mut Tx, ticket: &Ticket, station: &str) -> Result<(), Rejection> {
         let data = TicketAssigned {
             order_id: ticket.order_id,
-            station: station.clone(),
+            station: station.to_owned(),
             lines: ticket.lines.clone(),
             customer: ticket.customer.clone(),
         };
         let event = tx.event(ticket.order_id, Some(ticket.cause), data);
-        tx.publish_to(&topics::device_tickets(&station), &event)?;
+        tx.publish_to(&topics::device_tickets(station), &event)?;
+        Ok(())
+    }
+
+    fn assign(tx: &mut Tx, ticket: &mut Ticket, station: String) -> Result<(), Rejection> {
+        Self::send(tx, ticket, &station)?;
         tx.remove(&format!("waiting/{}", ticket.order_id));
         tx.put(&format!("queue/{station}/{}", ticket.order_id), &());
         info!(order_id = %ticket.order_id, station = %station, "Ticket handed to a station.");
@@ -78,7 +84,12 @@ impl BaristaService {
     }
 
     fn ready(tx: &mut Tx, e: OrderReady, cause: Uuid) -> Result<(), Rejection> {
-        if tx.get::<Ticket>(&ticket_key(e.order_id))?.is_some() {
+        if let Some(ticket) = tx.get::<Ticket>(&ticket_key(e.order_id))? {
+            // Asked again: the ticket (or its outcome) was lost on the way; the device answers a
+            // repeat with what it recorded.
+            if let Some(station) = &ticket.station {
+                Self::send(tx, &ticket, station)?;
+            }
             return Ok(());
         }
         let mut ticket = Ticket {

@@ -242,19 +242,20 @@ pub async fn run<S: Service>(
             group.command(&mut service, c)?;
         }
         let n = deliveries.len();
-        // The disk work blocks for a while: keep it off the runtime's worker threads.
-        let (s, batch) = (store.clone(), group.overlay.take_batch());
-        tokio::task::spawn_blocking(move || {
-            if let Some(batch) = batch {
+        // The disk work blocks for a while: keep it off the runtime's worker threads. A group
+        // that wrote nothing (repeats, idle timer ticks) has nothing to make durable.
+        if let Some(batch) = group.overlay.take_batch() {
+            let s = store.clone();
+            tokio::task::spawn_blocking(move || {
                 s.apply(batch)?;
-            }
-            s.sync()
-        })
-        .await
-        .map_err(|e| StoreError::Io {
-            path: store.path().to_owned(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
+                s.sync()
+            })
+            .await
+            .map_err(|e| StoreError::Io {
+                path: store.path().to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        }
         group.finish(&publisher.commands, &link.commands, deliveries.drain(..));
         debug!(service = %name, deliveries = n, commands = m, took = ?started.elapsed(), "Group committed.");
     }

@@ -8,11 +8,13 @@
 //! # Layout
 //! - [`model`]: the order record, statuses and their keys in the store.
 //! - [`service`]: the event and command handlers.
+//! - [`retry`]: durable timers: asking again with backoff, failing after the last attempt.
 //! - [`http`]: `POST /orders`, `GET /orders/{id}`, `GET /orders?status=&limit=&after=`.
 #![forbid(unsafe_code)]
 
 pub mod http;
 pub mod model;
+pub mod retry;
 pub mod service;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use milo_contracts::Menu;
 use serde::{Deserialize, Serialize};
 
 pub use model::{OrderRecord, Status};
+pub use retry::RetryConfig;
 pub use service::{Command, OrderService, PlaceOutcome};
 
 /// Order service settings (`[order]`).
@@ -30,12 +33,15 @@ pub use service::{Command, OrderService, PlaceOutcome};
 pub struct Config {
     /// Longest customer name accepted.
     pub max_customer_len: usize,
+    /// When and how often to ask again.
+    pub retry: RetryConfig,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             max_customer_len: 40,
+            retry: RetryConfig::default(),
         }
     }
 }

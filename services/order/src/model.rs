@@ -1,6 +1,6 @@
 //! The order record and where it lives in the store.
 
-use milo_contracts::events::PricedLine;
+use milo_contracts::events::{OrderCreated, PricedLine};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -84,6 +84,12 @@ pub struct OrderRecord {
     pub reserved: bool,
     /// Every status with its time, oldest first.
     pub history: Vec<StatusChange>,
+    /// What `orders/created` said, to say it again.
+    #[serde(default)]
+    pub created: Option<OrderCreated>,
+    /// The pending timer, if the order waits for something.
+    #[serde(default)]
+    pub timer: Option<crate::retry::Timer>,
 }
 
 /// Key of an order record.

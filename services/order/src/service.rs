@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use milo_bus::{Rejection, Service, Tx};
+use milo_bus::{Commands, Rejection, Service, Store, Tx};
 use milo_contracts::events::{
     InventoryFailed, InventoryReserved, OrderCreated, OrderFailed, OrderPlaced, OrderPrepared,
     OrderReady, OrderRejected, PaymentCompleted, PaymentFailed,
@@ -14,11 +14,14 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::model::{order_key, status_prefix, OrderRecord, Status, StatusChange};
+use crate::retry::{self, Step, TIMER_PREFIX};
 use crate::Config;
 
 /// Local requests to the order service.
 #[derive(Debug)]
 pub enum Command {
+    /// Look at due timers.
+    Tick,
     /// Place an order from HTTP; the reply comes once the order is durable.
     Place {
         /// The order.
@@ -83,6 +86,8 @@ impl OrderService {
             paid: false,
             reserved: false,
             history: Vec::new(),
+            created: None,
+            timer: None,
         };
         match priced {
             Ok(p) => {
@@ -95,7 +100,9 @@ impl OrderService {
                     ingredients: p.ingredients,
                     customer,
                 };
-                tx.publish(&tx.event(id, cause, data))?;
+                tx.publish(&tx.event(id, cause, data.clone()))?;
+                order.created = Some(data);
+                self.set_timer(tx, &mut order, Some((Step::Answers, 0)));
                 info!(order_id = %id, total_cents = order.total_cents, "Order created.");
                 set_status(tx, &mut order, Status::Created, None);
             }
@@ -155,6 +162,7 @@ impl OrderService {
             };
             tx.publish(&tx.event(id, Some(cause), data))?;
             info!(order_id = %id, "Order ready to make.");
+            self.set_timer(tx, &mut order, Some((Step::Prepared, 0)));
             set_status(tx, &mut order, Status::Ready, None);
         } else {
             tx.put(&order_key(id), &order);
@@ -169,9 +177,108 @@ impl OrderService {
         };
         if order.status == Status::Ready {
             info!(order_id = %id, "Order prepared.");
+            self.set_timer(tx, &mut order, None);
             set_status(tx, &mut order, Status::Prepared, None);
         }
         Ok(())
+    }
+
+    fn fail(
+        &self,
+        tx: &mut Tx,
+        order: &mut OrderRecord,
+        cause: Option<Uuid>,
+        reason: String,
+    ) -> Result<(), Rejection> {
+        let id = order.order_id;
+        let data = OrderFailed {
+            order_id: id,
+            reason: reason.clone(),
+        };
+        tx.publish(&tx.event(id, cause, data))?;
+        info!(order_id = %id, %reason, "Order failed.");
+        self.set_timer(tx, order, None);
+        set_status(tx, order, Status::Failed, Some(reason));
+        Ok(())
+    }
+
+    /// Replaces the order's pending timer (the caller writes the order).
+    fn set_timer(&self, tx: &mut Tx, order: &mut OrderRecord, next: Option<(Step, u32)>) {
+        if let Some(old) = order.timer.take() {
+            tx.remove(&old.key);
+        }
+        if let Some((step, attempt)) = next {
+            let timer = self.config.retry.timer(order.order_id, step, attempt);
+            tx.put(&timer.key, &());
+            order.timer = Some(timer);
+        }
+    }
+
+    /// Fires every due timer: asks again, or fails the order after the last attempt.
+    fn tick(&self, tx: &mut Tx) -> Result<(), Rejection> {
+        let now = retry::now_ms();
+        for (tail, ()) in tx.scan::<()>(TIMER_PREFIX, 256)? {
+            let Some(id) = retry::due_by(&tail, now) else {
+                break;
+            };
+            let key = format!("{TIMER_PREFIX}{tail}");
+            tx.remove(&key);
+            let Some(mut order) = tx.get::<OrderRecord>(&order_key(id))? else {
+                continue;
+            };
+            match order.timer.clone() {
+                Some(t) if t.key == key => self.fire(tx, &mut order, t)?,
+                _ => continue,
+            }
+            tx.put(&order_key(id), &order);
+        }
+        Ok(())
+    }
+
+    fn fire(&self, tx: &mut Tx, order: &mut OrderRecord, t: retry::Timer) -> Result<(), Rejection> {
+        let id = order.order_id;
+        let last = t.attempt + 1 >= self.config.retry.attempts;
+        match (t.step, order.status) {
+            (Step::Answers, Status::Created) if last => {
+                let missing: Vec<&str> = [(!order.paid, "payment"), (!order.reserved, "inventory")]
+                    .into_iter()
+                    .filter_map(|(m, who)| m.then_some(who))
+                    .collect();
+                let reason = format!(
+                    "no answer from {} after {} attempts",
+                    missing.join(" and "),
+                    t.attempt + 1
+                );
+                self.fail(tx, order, None, reason)
+            }
+            (Step::Answers, Status::Created) => {
+                if let Some(data) = order.created.clone() {
+                    warn!(order_id = %id, attempt = t.attempt + 1, "No answer yet; asking payment and inventory again.");
+                    tx.publish(&tx.event(id, None, data))?;
+                }
+                self.set_timer(tx, order, Some((Step::Answers, t.attempt + 1)));
+                Ok(())
+            }
+            (Step::Prepared, Status::Ready) if last => {
+                let reason = format!("not prepared after {} attempts", t.attempt + 1);
+                self.fail(tx, order, None, reason)
+            }
+            (Step::Prepared, Status::Ready) => {
+                warn!(order_id = %id, attempt = t.attempt + 1, "Not prepared yet; asking the bar again.");
+                let data = OrderReady {
+                    order_id: id,
+                    lines: order.lines.clone(),
+                    customer: order.customer.clone(),
+                };
+                tx.publish(&tx.event(id, None, data))?;
+                self.set_timer(tx, order, Some((Step::Prepared, t.attempt + 1)));
+                Ok(())
+            }
+            _ => {
+                self.set_timer(tx, order, None);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -253,8 +360,24 @@ impl Service for OrderService {
         Ok(())
     }
 
+    fn on_start(&mut self, _store: &Store, commands: &Commands<Command>) -> Result<(), Rejection> {
+        let (commands, every) = (commands.clone(), self.config.retry.tick_ms.max(10));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(every));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                if !commands.send(Command::Tick).await {
+                    break;
+                }
+            }
+        });
+        Ok(())
+    }
+
     fn on_command(&mut self, tx: &mut Tx, cmd: Command) -> Result<(), Rejection> {
         match cmd {
+            Command::Tick => self.tick(tx)?,
             Command::Place { placed, reply } => {
                 let outcome = self.place(tx, placed, None)?;
                 tx.after_commit(move || {

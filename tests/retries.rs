@@ -1,0 +1,149 @@
+//! End-to-end retries: the order service asks again when a step has no answer in time, and
+//! fails the order with a reason after the last attempt, never leaving it hanging.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use milo::shop::{self, Part};
+use milo::MiloConfig;
+use milo_barista_device::MemoryDisplay;
+use milo_bus::ShutdownTrigger;
+use milo_contracts::events::Ingredients;
+use milo_testkit::{eventually, http};
+
+/// Starts the broker and the named parts (`device` for the barista device) with a fast retry
+/// policy; returns the parts and the order service's HTTP address.
+async fn start(
+    config: &MiloConfig,
+    trigger: &ShutdownTrigger,
+    names: &[&str],
+) -> (Vec<Part>, std::net::SocketAddr) {
+    let sd = trigger.subscribe();
+    shop::start_broker(config, &sd, || {}).unwrap();
+    let menu = Arc::new(config.menu().unwrap());
+    let mut parts = Vec::new();
+    for name in names {
+        parts.push(match *name {
+            "device" => shop::start_device(
+                config,
+                menu.clone(),
+                Box::new(MemoryDisplay::default()),
+                &sd,
+            )
+            .unwrap(),
+            name => shop::start_service(name, config, menu.clone(), &sd).unwrap(),
+        });
+    }
+    assert!(shop::wait_ready(&parts, Duration::from_secs(20)).await);
+    let router = parts
+        .iter()
+        .find(|p| p.name == "order")
+        .and_then(|p| p.router.clone())
+        .unwrap();
+    let (addr, _) = milo::http::serve(config.http.listen, router, trigger.subscribe())
+        .await
+        .unwrap();
+    (parts, addr)
+}
+
+fn fast(dir: &std::path::Path, attempts: u32) -> MiloConfig {
+    let mut c = milo_testkit::config(dir);
+    c.order.retry.first_ms = 100;
+    c.order.retry.max_ms = 400;
+    c.order.retry.attempts = attempts;
+    c.order.retry.tick_ms = 20;
+    c
+}
+
+async fn status(addr: std::net::SocketAddr, id: &str) -> serde_json::Value {
+    http::get(addr, &format!("/orders/{id}")).await.unwrap().1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_that_comes_late_is_asked_again_and_the_order_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fast(dir.path(), 50);
+    let (trigger, _) = ShutdownTrigger::new();
+    let (mut parts, addr) = start(
+        &config,
+        &trigger,
+        &["order", "payment", "barista", "device"],
+    )
+    .await;
+    let (code, body) = http::post(addr, "/orders", r#"{"items":[{"item":"espresso"}]}"#)
+        .await
+        .unwrap();
+    assert_eq!(code, 202, "{body}");
+    let id = body["order_id"].as_str().unwrap().to_owned();
+    // Inventory has never been connected: the broker drops orders/created for it. Wait for the
+    // order service to have asked again at least once, then bring inventory in.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            status(addr, &id).await["timer"]["attempt"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 2
+        })
+        .await
+    );
+    assert_eq!(status(addr, &id).await["status"], "created");
+    let menu = Arc::new(config.menu().unwrap());
+    parts.push(shop::start_service("inventory", &config, menu, &trigger.subscribe()).unwrap());
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            status(addr, &id).await["status"] == "prepared"
+        })
+        .await,
+        "{}",
+        status(addr, &id).await
+    );
+    trigger.trigger();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_last_attempt_the_order_fails_with_a_reason_and_stock_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fast(dir.path(), 3);
+    let (trigger, _) = ShutdownTrigger::new();
+    let (parts, addr) = start(
+        &config,
+        &trigger,
+        &["order", "inventory", "barista", "device"],
+    )
+    .await;
+    let (_, body) = http::post(addr, "/orders", r#"{"items":[{"item":"latte","qty":2}]}"#)
+        .await
+        .unwrap();
+    let id = body["order_id"].as_str().unwrap().to_owned();
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            status(addr, &id).await["status"] == "failed"
+        })
+        .await
+    );
+    let order = status(addr, &id).await;
+    assert_eq!(
+        order["reason"], "no answer from payment after 3 attempts",
+        "{order}"
+    );
+    assert!(order["timer"].is_null(), "{order}");
+    let inventory = parts
+        .iter()
+        .find(|p| p.name == "inventory")
+        .unwrap()
+        .store
+        .clone();
+    let back = eventually(Duration::from_secs(10), || {
+        let inventory = inventory.clone();
+        let opening = config.inventory.stock.clone();
+        async move {
+            inventory
+                .get::<Ingredients>("stock")
+                .unwrap()
+                .is_some_and(|s| s == opening)
+        }
+    })
+    .await;
+    assert!(back, "the reservation was not released");
+    trigger.trigger();
+}
