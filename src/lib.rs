@@ -8,10 +8,12 @@
 //! - [`shop`]: start the whole store in one process ([`shop::Shop`]) or one part alone.
 //! - [`http`]: serve the HTTP API with graceful shutdown and JSON errors.
 //! - [`bench`]: `milo bench`, the in-process load run.
+//! - [`chaos`]: `milo chaos`, the fault-injection harness over separate processes.
 //! - [`dlq`]: `milo dlq`, the dead-letter commands.
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod chaos;
 pub mod dlq;
 pub mod http;
 pub mod shop;

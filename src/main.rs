@@ -83,6 +83,22 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run the store as separate processes, SIGKILL them at random while orders flow, and
+    /// check that nothing was lost or doubled (exit 1 if an invariant fails).
+    Chaos {
+        /// Orders to place.
+        #[arg(long, default_value_t = 200)]
+        orders: usize,
+        /// Milliseconds between two kills.
+        #[arg(long, default_value_t = 400)]
+        kill_every: u64,
+        /// Orders placed per second.
+        #[arg(long, default_value_t = 25.0)]
+        rate: f64,
+        /// Seed of the random choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Load the store in-process and print throughput, latency and memory.
     Bench {
         /// Orders to place.
@@ -161,7 +177,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Pos { .. } | Command::Bench { .. } | Command::Config { .. }
+        Command::Pos { .. }
+            | Command::Bench { .. }
+            | Command::Config { .. }
+            | Command::Chaos { .. }
     );
     // rumqttd logs every ordinary disconnect as an ERROR: off unless RUST_LOG asks for it.
     init_tracing(if quiet {
@@ -310,6 +329,25 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
             ConfigCommand::Validate => println!("configuration is valid"),
             ConfigCommand::Print => print!("{}", config.to_toml()),
         },
+        Command::Chaos {
+            orders,
+            kill_every,
+            rate,
+            seed,
+        } => {
+            let options = milo::chaos::ChaosOptions {
+                orders,
+                rate,
+                kill_every: std::time::Duration::from_millis(kill_every),
+                seed,
+            };
+            let exe = std::env::current_exe().context("where is milo?")?;
+            let report = milo::chaos::run(&exe, &config, options).await?;
+            println!("{report}");
+            if !report.passed() {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Bench {
             orders,
             concurrency,

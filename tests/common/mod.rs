@@ -86,12 +86,12 @@ impl TestShop {
 
     /// GET a JSON document from the store's HTTP API.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        milo_testkit::http::get(self.shop.http, path).await.unwrap()
+        milo::http::client::get(self.shop.http, path).await.unwrap()
     }
 
     /// POST a body to the store's HTTP API.
     pub async fn post(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
-        milo_testkit::http::post(self.shop.http, path, body)
+        milo::http::client::post(self.shop.http, path, body)
             .await
             .unwrap()
     }

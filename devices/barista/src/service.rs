@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use milo_bus::{Commands, Rejection, Service, Shutdown, Store, Tx};
+use milo_bus::{Commands, Published, Rejection, Service, Shutdown, Store, Tx};
 use milo_contracts::events::{OrderPrepared, PricedLine, TicketAssigned};
 use milo_contracts::{topics, Menu, RawEnvelope};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,9 @@ pub struct Job {
     pub prep_ms: Option<u64>,
     /// The ticket event.
     pub cause: Uuid,
+    /// `orders/prepared` as announced, to answer a repeated ticket with the same event.
+    #[serde(default)]
+    pub announced: Option<Published>,
 }
 
 fn job_key(id: Uuid) -> String {
@@ -84,8 +87,8 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
             )));
         }
         if let Some(job) = tx.get::<Job>(&job_key(t.order_id))? {
-            if let Some(ms) = job.prep_ms {
-                self.announce(tx, &job, ms)?;
+            if let Some(p) = &job.announced {
+                tx.republish(p)?;
             }
             return Ok(());
         }
@@ -95,6 +98,7 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
             customer: t.customer,
             prep_ms: None,
             cause,
+            announced: None,
         };
         tx.put(&job_key(job.order_id), &job);
         tx.put(&format!("queued/{}", job.order_id), &());
@@ -106,13 +110,14 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
         Ok(())
     }
 
-    fn announce(&self, tx: &mut Tx, job: &Job, prep_ms: u64) -> Result<(), Rejection> {
+    fn announce(&self, tx: &mut Tx, job: &mut Job, prep_ms: u64) -> Result<(), Rejection> {
         let data = OrderPrepared {
             order_id: job.order_id,
             station: self.station.clone(),
             prep_ms,
         };
-        tx.publish(&tx.event(job.order_id, Some(job.cause), data))?;
+        job.announced =
+            Some(tx.publish_recorded(&tx.event(job.order_id, Some(job.cause), data))?);
         Ok(())
     }
 }
@@ -145,7 +150,7 @@ impl<M: EspressoMachine, D: Display> Service for DeviceService<M, D> {
         }
         info!(order_id = %order_id, station = %self.station, prep_ms, "Drink made.");
         job.prep_ms = Some(prep_ms);
-        self.announce(tx, &job, prep_ms)?;
+        self.announce(tx, &mut job, prep_ms)?;
         tx.put(&job_key(order_id), &job);
         tx.remove(&format!("queued/{order_id}"));
         Ok(())

@@ -32,7 +32,7 @@ pub use dlq::DeadLetter;
 pub use runner::{run, Commands, Rejection, RunDeps, Service};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use store::{Store, StoreConfig, StoreError};
-pub use tx::Tx;
+pub use tx::{Published, Tx};
 
 /// Errors at the bus boundary.
 #[derive(Debug, thiserror::Error)]

@@ -7,13 +7,21 @@
 //! - relays the outbox: publishes durable entries (QoS 1), maps each to its packet id from
 //!   rumqttc's `Outgoing::Publish` events (in submission order), deletes it on its PUBACK;
 //! - on every CONNACK drops rumqttc's own retransmission queue and stale buffered events,
-//!   then publishes again every entry still in the outbox, resubscribes and announces presence.
+//!   then publishes again every entry still in the outbox, resubscribes and announces presence;
+//! - keeps a PUBACKed entry in the outbox for [`KEEP_ACKED`] before deleting it: a PUBACK only
+//!   says the broker has it, and a broker that dies before fanning it out loses it. After a
+//!   connect without a session (the broker may have restarted) the outbox, recent entries
+//!   included, is published again at once and at [`REPLAY_AFTER`], by when subscribers have
+//!   reconnected and subscribed again. A subscriber that connects without a session asks for
+//!   the same on `replays/requests`, once it has subscribed again. Replays are coalesced (one
+//!   per [`REPLAY_GAP`] at most) so a broker restart does not become a storm. Consumers' inboxes
+//!   turn the repeats into no-ops.
 //!
 //! The poll future is never dropped half-way (rumqttc's writes are not cancel-safe): it is
 //! pinned and polled alongside the command channel until it completes.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet,
@@ -23,11 +31,25 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use milo_contracts::topics;
+
 use crate::config::MqttConfig;
 use crate::shutdown::Shutdown;
 use crate::store::{self, Store, OUTBOX};
 use crate::tx::Outgoing as Entry;
 use crate::BusError;
+
+/// How long a PUBACKed outbox entry is kept, to be published again after a broker restart.
+pub const KEEP_ACKED: Duration = Duration::from_secs(20);
+/// When the outbox is published again after a connect without a session.
+pub const REPLAY_AFTER: [Duration; 3] = [
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+];
+
+/// Shortest time between two replays asked by other parts.
+pub const REPLAY_GAP: Duration = Duration::from_secs(2);
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
@@ -121,6 +143,12 @@ pub fn spawn(
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let (ready_tx, ready) = watch::channel(false);
     let relay = outbox.map(Relay::new).transpose()?;
+    let mut config = config;
+    if relay.is_some() {
+        config
+            .subscriptions
+            .push(topics::REPLAY_REQUESTS.to_owned());
+    }
     let task = LinkTask {
         config,
         client,
@@ -133,6 +161,8 @@ pub fn spawn(
         direct: VecDeque::new(),
         fifo: VecDeque::new(),
         inflight: HashMap::new(),
+        replays: VecDeque::new(),
+        last_replay: None,
     };
     let task = tokio::spawn(task.run(eventloop, commands_rx, shutdown));
     Ok(Link {
@@ -157,6 +187,10 @@ struct LinkTask {
     fifo: VecDeque<Option<u64>>,
     /// Packet id → outbox key of publishes waiting for their PUBACK.
     inflight: HashMap<u16, Option<u64>>,
+    /// When to publish the outbox again after a connect without a session.
+    replays: VecDeque<Instant>,
+    /// When the outbox was last published again.
+    last_replay: Option<Instant>,
 }
 
 enum Step {
@@ -177,8 +211,16 @@ impl LinkTask {
                 let poll = eventloop.poll();
                 tokio::pin!(poll);
                 loop {
+                    let replay = self.replays.front().copied();
                     tokio::select! {
                         ev = &mut poll => break Step::Event(ev),
+                        _ = sleep_until(replay), if replay.is_some() && self.connected => {
+                            self.replays.pop_front();
+                            self.last_replay = Some(Instant::now());
+                            if let Some(relay) = &mut self.relay {
+                                relay.reload();
+                            }
+                        }
                         cmd = commands.recv() => match cmd {
                             Some(cmd) => self.on_command(cmd),
                             None => break Step::Stop,
@@ -200,6 +242,21 @@ impl LinkTask {
                     eventloop.state.events.clear();
                     backoff = MIN_BACKOFF;
                     self.on_connected(ack.session_present);
+                }
+                Ok(Event::Incoming(Packet::Publish(publish)))
+                    if publish.topic == topics::REPLAY_REQUESTS && self.relay.is_some() =>
+                {
+                    // Coalesce the requests of every part reconnecting after a broker restart.
+                    let soon = Instant::now() + Duration::from_millis(500);
+                    let recent = self.last_replay.is_some_and(|at| at.elapsed() < REPLAY_GAP);
+                    let pending = self
+                        .replays
+                        .front()
+                        .is_some_and(|at| *at < soon + REPLAY_GAP);
+                    if !recent && !pending {
+                        self.replays.push_front(soon);
+                    }
+                    self.acks.push_back(publish);
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     let delivery = Delivery {
@@ -252,6 +309,18 @@ impl LinkTask {
             if let Err(e) = self.client.try_subscribe_many(filters) {
                 warn!(error = %e, "Cannot subscribe; will retry on reconnect.");
             }
+            // What the broker held for this session is gone (a new broker): ask for a replay,
+            // after the SUBSCRIBE so the replayed events reach us.
+            if !session_present && !self.config.clean_session {
+                let me = self.config.client_id.clone().into_bytes();
+                if self
+                    .client
+                    .try_publish(topics::REPLAY_REQUESTS, QoS::AtLeastOnce, false, me)
+                    .is_ok()
+                {
+                    self.fifo.push_back(None);
+                }
+            }
         } else {
             self.ready.send_replace(true);
         }
@@ -266,6 +335,10 @@ impl LinkTask {
         }
         if let Some(relay) = &mut self.relay {
             relay.reload();
+            if !session_present {
+                let now = Instant::now();
+                self.replays = REPLAY_AFTER.iter().map(|d| now + *d).collect();
+            }
         }
     }
 
@@ -284,8 +357,8 @@ impl LinkTask {
 
     fn on_puback(&mut self, pkid: u16) {
         if let Some(Some(key)) = self.inflight.remove(&pkid) {
-            if let Some(relay) = &self.relay {
-                relay.delete(key);
+            if let Some(relay) = &mut self.relay {
+                relay.acked(key);
             }
         }
     }
@@ -308,6 +381,9 @@ impl LinkTask {
 
     /// Sends what is waiting, as far as rumqttc's channel and the window allow.
     fn pump(&mut self) {
+        if let Some(relay) = &mut self.relay {
+            relay.forget_old();
+        }
         if !self.connected {
             return;
         }
@@ -389,6 +465,14 @@ impl LinkTask {
     }
 }
 
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The outbox side of a link: which durable entries still wait for their PUBACK.
 struct Relay {
     store: Store,
@@ -397,6 +481,8 @@ struct Relay {
     /// Entries up to this key are in `queue` or already submitted.
     loaded: u64,
     queue: VecDeque<(u64, Entry)>,
+    /// PUBACKed entries still kept, oldest first.
+    acked: VecDeque<(Instant, u64)>,
 }
 
 impl Relay {
@@ -408,6 +494,7 @@ impl Relay {
             durable,
             loaded: 0,
             queue: VecDeque::new(),
+            acked: VecDeque::new(),
         })
     }
 
@@ -443,10 +530,21 @@ impl Relay {
         self.loaded = self.durable;
     }
 
-    fn delete(&self, key: u64) {
-        if let Err(e) = self.store.raw_remove(&store::seq_key(OUTBOX, key)) {
-            // Left in place it is published again later: a duplicate, never a loss.
-            warn!(key, error = %e, "Cannot delete an acknowledged outbox entry.");
+    fn acked(&mut self, key: u64) {
+        self.acked.push_back((Instant::now(), key));
+    }
+
+    /// Deletes the entries PUBACKed longer than [`KEEP_ACKED`] ago.
+    fn forget_old(&mut self) {
+        while let Some((at, key)) = self.acked.front().copied() {
+            if at.elapsed() < KEEP_ACKED {
+                break;
+            }
+            self.acked.pop_front();
+            if let Err(e) = self.store.raw_remove(&store::seq_key(OUTBOX, key)) {
+                // Left in place it is published again later: a duplicate, never a loss.
+                warn!(key, error = %e, "Cannot delete an acknowledged outbox entry.");
+            }
         }
     }
 }

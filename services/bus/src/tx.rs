@@ -51,6 +51,15 @@ impl Outgoing {
 
 type AfterCommit = Box<dyn FnOnce() + Send>;
 
+/// An event as it was published, kept to publish it again unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Published {
+    /// Topic.
+    pub topic: String,
+    /// The exact JSON payload.
+    pub payload: String,
+}
+
 /// Key → new value, or `None` for a delete.
 type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
@@ -192,6 +201,39 @@ impl Tx {
         event: &Envelope<E>,
     ) -> Result<(), BusError> {
         self.stage(topic, event.to_json(), false)
+    }
+
+    /// Stages an event and returns what was published (topic and exact payload), for a
+    /// participant to answer a repeated request with the very same event: every consumer's
+    /// inbox then sees a repeat, not a second fact.
+    pub fn publish_recorded<E: Event>(
+        &mut self,
+        event: &Envelope<E>,
+    ) -> Result<Published, BusError> {
+        self.publish_recorded_to(E::TOPIC, event)
+    }
+
+    /// [`Tx::publish_recorded`] on a given topic.
+    pub fn publish_recorded_to<E: Event>(
+        &mut self,
+        topic: &str,
+        event: &Envelope<E>,
+    ) -> Result<Published, BusError> {
+        let payload = event.to_json();
+        self.stage(topic, payload.clone(), false)?;
+        Ok(Published {
+            topic: topic.to_owned(),
+            payload: String::from_utf8_lossy(&payload).into_owned(),
+        })
+    }
+
+    /// Publishes again exactly what [`Tx::publish_recorded`] published.
+    pub fn republish(&mut self, published: &Published) -> Result<(), BusError> {
+        self.stage(
+            &published.topic,
+            published.payload.clone().into_bytes(),
+            false,
+        )
     }
 
     /// Stages a retained event (pickup board).

@@ -31,6 +31,10 @@ pub const CUSTOMERS_NOTIFIED: &str = "customers/notified";
 /// Retained pickup board: orders ready for pickup and recently failed ones.
 pub const BOARDS_PICKUP: &str = "boards/pickup";
 
+/// A part that lost its broker session asks every part to publish its recent outbox again
+/// (plain-text payload: the asking client id).
+pub const REPLAY_REQUESTS: &str = "replays/requests";
+
 /// Every order-flow topic, for subscribers that want them all (analytics, POS).
 pub const ORDER_FLOW: &[&str] = &[
     ORDERS_PLACED,

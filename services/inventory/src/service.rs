@@ -1,6 +1,6 @@
 //! Stock, reservations and the inventory handlers.
 
-use milo_bus::{Rejection, Service, StoreError, Tx};
+use milo_bus::{Published, Rejection, Service, StoreError, Tx};
 use milo_contracts::events::{
     Ingredients, InventoryFailed, InventoryReleased, InventoryReserved, OrderCreated, OrderFailed,
     OrderPrepared,
@@ -44,6 +44,12 @@ pub struct Reservation {
     pub missing: Ingredients,
     /// The `orders/created` event that asked.
     pub cause: Uuid,
+    /// The outcome as announced, to answer a repeat with the same event.
+    #[serde(default)]
+    pub announced: Option<Published>,
+    /// The answer to `orders/failed` (what went back to stock, maybe nothing), as announced.
+    #[serde(default)]
+    pub compensated: Option<Published>,
 }
 
 fn resv_key(order_id: Uuid) -> String {
@@ -69,8 +75,10 @@ impl InventoryService {
     }
 
     fn created(&self, tx: &mut Tx, e: OrderCreated, cause: Uuid) -> Result<(), Rejection> {
-        if let Some(r) = tx.get::<Reservation>(&resv_key(e.order_id))? {
-            return announce(tx, &r);
+        if let Some(mut r) = tx.get::<Reservation>(&resv_key(e.order_id))? {
+            announce(tx, &mut r)?;
+            tx.put(&resv_key(e.order_id), &r);
+            return Ok(());
         }
         let mut stock = self.stock(tx)?;
         let missing: Ingredients = e
@@ -88,6 +96,8 @@ impl InventoryService {
             reason: None,
             missing,
             cause,
+            announced: None,
+            compensated: None,
         };
         if r.missing.is_empty() {
             for (ing, need) in &r.ingredients {
@@ -102,56 +112,84 @@ impl InventoryService {
             r.reason = Some(format!("out of stock: {}", short.join(", ")));
             info!(order_id = %r.order_id, short = %short.join(","), "Stock short.");
         }
-        announce(tx, &r)?;
+        announce(tx, &mut r)?;
         tx.put(&resv_key(r.order_id), &r);
         Ok(())
     }
 
-    fn settle(&self, tx: &mut Tx, order_id: Uuid, prepared: bool) -> Result<(), Rejection> {
+    fn prepared(&self, tx: &mut Tx, order_id: Uuid) -> Result<(), Rejection> {
         let Some(mut r) = tx.get::<Reservation>(&resv_key(order_id))? else {
             return Ok(());
         };
-        if r.state != ReservationState::Reserved {
-            return Ok(());
-        }
-        if prepared {
+        if r.state == ReservationState::Reserved {
             r.state = ReservationState::Consumed;
-        } else {
+            tx.put(&resv_key(order_id), &r);
+        }
+        Ok(())
+    }
+
+    /// The order failed: give its reservation back and say so; say so too when nothing was
+    /// held (the order service asks until it hears). A failed order never seen gets a released
+    /// record, so a late `orders/created` cannot reserve for it.
+    fn order_failed(&self, tx: &mut Tx, order_id: Uuid, cause: Uuid) -> Result<(), Rejection> {
+        let mut r = tx
+            .get::<Reservation>(&resv_key(order_id))?
+            .unwrap_or(Reservation {
+                order_id,
+                ingredients: Ingredients::new(),
+                state: ReservationState::Released,
+                reason: Some("order failed before any reservation".into()),
+                missing: Ingredients::new(),
+                cause,
+                announced: None,
+                compensated: None,
+            });
+        let mut back = Ingredients::new();
+        if r.state == ReservationState::Reserved {
             let mut stock = self.stock(tx)?;
             for (ing, units) in &r.ingredients {
                 *stock.entry(ing.clone()).or_default() += units;
             }
             tx.put(STOCK_KEY, &stock);
             r.state = ReservationState::Released;
+            back = r.ingredients.clone();
+            info!(order_id = %order_id, "Reservation released.");
+        }
+        if let Some(p) = &r.compensated {
+            tx.republish(p)?;
+        } else if r.state != ReservationState::Consumed {
             let data = InventoryReleased {
                 order_id,
-                ingredients: r.ingredients.clone(),
+                ingredients: back,
             };
-            tx.publish(&tx.event(order_id, Some(r.cause), data))?;
-            info!(order_id = %order_id, "Reservation released.");
+            r.compensated = Some(tx.publish_recorded(&tx.event(order_id, Some(r.cause), data))?);
         }
         tx.put(&resv_key(order_id), &r);
         Ok(())
     }
 }
 
-/// Publishes a reservation's outcome.
-fn announce(tx: &mut Tx, r: &Reservation) -> Result<(), Rejection> {
+/// Publishes a reservation's outcome; a repeat gets the very same event. The caller writes `r`.
+fn announce(tx: &mut Tx, r: &mut Reservation) -> Result<(), Rejection> {
+    if let Some(p) = &r.announced {
+        return Ok(tx.republish(p)?);
+    }
     let id = r.order_id;
-    if r.state == ReservationState::Failed {
+    let published = if r.state == ReservationState::Failed {
         let data = InventoryFailed {
             order_id: id,
             reason: r.reason.clone().unwrap_or_default(),
             missing: r.missing.clone(),
         };
-        tx.publish(&tx.event(id, Some(r.cause), data))?;
+        tx.publish_recorded(&tx.event(id, Some(r.cause), data))?
     } else {
         let data = InventoryReserved {
             order_id: id,
             ingredients: r.ingredients.clone(),
         };
-        tx.publish(&tx.event(id, Some(r.cause), data))?;
-    }
+        tx.publish_recorded(&tx.event(id, Some(r.cause), data))?
+    };
+    r.announced = Some(published);
     Ok(())
 }
 
@@ -175,10 +213,10 @@ impl Service for InventoryService {
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
         match topic {
             topics::ORDERS_CREATED => self.created(tx, env.decode()?, env.id),
-            topics::ORDERS_PREPARED => {
-                self.settle(tx, env.decode::<OrderPrepared>()?.order_id, true)
+            topics::ORDERS_PREPARED => self.prepared(tx, env.decode::<OrderPrepared>()?.order_id),
+            topics::ORDERS_FAILED => {
+                self.order_failed(tx, env.decode::<OrderFailed>()?.order_id, env.id)
             }
-            topics::ORDERS_FAILED => self.settle(tx, env.decode::<OrderFailed>()?.order_id, false),
             _ => Err(env.unexpected().into()),
         }
     }

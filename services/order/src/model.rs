@@ -87,6 +87,12 @@ pub struct OrderRecord {
     /// What `orders/created` said, to say it again.
     #[serde(default)]
     pub created: Option<OrderCreated>,
+    /// Payment confirmed what it refunded (maybe nothing) after a failure.
+    #[serde(default)]
+    pub refund_confirmed: bool,
+    /// Inventory confirmed what it released (maybe nothing) after a failure.
+    #[serde(default)]
+    pub release_confirmed: bool,
     /// The pending timer, if the order waits for something.
     #[serde(default)]
     pub timer: Option<crate::retry::Timer>,

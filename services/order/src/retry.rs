@@ -6,7 +6,8 @@
 //! service publishes `orders/created` again (a new event, same order id and data) with
 //! exponential backoff and jitter; payment and inventory answer a repeat with the outcome they
 //! recorded. A ready order not prepared in time gets `orders/ready` again. After the last
-//! attempt the order fails with a reason: never left hanging.
+//! attempt the order fails with a reason: never left hanging. A failed order gets
+//! `orders/failed` again until payment and inventory both confirm what they gave back.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,8 @@ pub enum Step {
     Answers,
     /// `orders/prepared` after `orders/ready`.
     Prepared,
+    /// Payment and inventory confirming they undid their part of a failed order.
+    Compensate,
 }
 
 /// A pending timer, as recorded on the order.
@@ -77,7 +80,7 @@ impl RetryConfig {
     /// The wait before attempt `attempt + 1` of `step`, with jitter.
     pub fn delay_ms(&self, step: Step, attempt: u32) -> u64 {
         let base = match step {
-            Step::Answers => self
+            Step::Answers | Step::Compensate => self
                 .first_ms
                 .saturating_mul(1 << attempt.min(20))
                 .min(self.max_ms),

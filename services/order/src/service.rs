@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use milo_bus::{Commands, Rejection, Service, Store, Tx};
 use milo_contracts::events::{
-    InventoryFailed, InventoryReserved, OrderCreated, OrderFailed, OrderPlaced, OrderPrepared,
-    OrderReady, OrderRejected, PaymentCompleted, PaymentFailed,
+    InventoryFailed, InventoryReleased, InventoryReserved, OrderCreated, OrderFailed, OrderPlaced,
+    OrderPrepared, OrderReady, OrderRejected, PaymentCompleted, PaymentFailed, PaymentRefunded,
 };
 use milo_contracts::{topics, Menu, RawEnvelope};
 use time::OffsetDateTime;
@@ -87,6 +87,8 @@ impl OrderService {
             reserved: false,
             history: Vec::new(),
             created: None,
+            refund_confirmed: false,
+            release_confirmed: false,
             timer: None,
         };
         match priced {
@@ -170,6 +172,24 @@ impl OrderService {
         Ok(())
     }
 
+    /// Payment or inventory confirmed its part of a failed order's compensation.
+    fn confirmed(&self, tx: &mut Tx, id: Uuid, payment: bool) -> Result<(), Rejection> {
+        let Some(mut order) = tx.get::<OrderRecord>(&order_key(id))? else {
+            return Ok(());
+        };
+        if payment {
+            order.refund_confirmed = true;
+        } else {
+            order.release_confirmed = true;
+        }
+        let step = order.timer.as_ref().map(|t| t.step);
+        if order.refund_confirmed && order.release_confirmed && step == Some(Step::Compensate) {
+            self.set_timer(tx, &mut order, None);
+        }
+        tx.put(&order_key(id), &order);
+        Ok(())
+    }
+
     fn prepared(&self, tx: &mut Tx, id: Uuid) -> Result<(), Rejection> {
         let Some(mut order) = tx.get::<OrderRecord>(&order_key(id))? else {
             warn!(order_id = %id, "Prepared an order this service does not know; ignored.");
@@ -197,7 +217,7 @@ impl OrderService {
         };
         tx.publish(&tx.event(id, cause, data))?;
         info!(order_id = %id, %reason, "Order failed.");
-        self.set_timer(tx, order, None);
+        self.set_timer(tx, order, Some((Step::Compensate, 0)));
         set_status(tx, order, Status::Failed, Some(reason));
         Ok(())
     }
@@ -257,6 +277,26 @@ impl OrderService {
                     tx.publish(&tx.event(id, None, data))?;
                 }
                 self.set_timer(tx, order, Some((Step::Answers, t.attempt + 1)));
+                Ok(())
+            }
+            (Step::Compensate, Status::Failed)
+                if order.refund_confirmed && order.release_confirmed =>
+            {
+                self.set_timer(tx, order, None);
+                Ok(())
+            }
+            (Step::Compensate, Status::Failed) => {
+                warn!(order_id = %id, attempt = t.attempt + 1, "Compensation not confirmed; asking again.");
+                let reason = order.reason.clone().unwrap_or_default();
+                tx.publish(&tx.event(
+                    id,
+                    None,
+                    OrderFailed {
+                        order_id: id,
+                        reason,
+                    },
+                ))?;
+                self.set_timer(tx, order, Some((Step::Compensate, t.attempt + 1)));
                 Ok(())
             }
             (Step::Prepared, Status::Ready) if last => {
@@ -324,6 +364,8 @@ impl Service for OrderService {
             topics::INVENTORY_RESERVED,
             topics::INVENTORY_FAILED,
             topics::ORDERS_PREPARED,
+            topics::PAYMENTS_REFUNDED,
+            topics::INVENTORY_RELEASED,
         ]
         .map(String::from)
         .to_vec()
@@ -354,6 +396,12 @@ impl Service for OrderService {
             }
             topics::ORDERS_PREPARED => {
                 self.prepared(tx, env.decode::<OrderPrepared>()?.order_id)?;
+            }
+            topics::PAYMENTS_REFUNDED => {
+                self.confirmed(tx, env.decode::<PaymentRefunded>()?.order_id, true)?;
+            }
+            topics::INVENTORY_RELEASED => {
+                self.confirmed(tx, env.decode::<InventoryReleased>()?.order_id, false)?;
             }
             _ => return Err(env.unexpected().into()),
         }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use milo_bus::{Commands, Rejection, Service, Store, Tx};
+use milo_bus::{Commands, Published, Rejection, Service, Store, Tx};
 use milo_contracts::events::{
     OrderCreated, OrderFailed, PaymentCompleted, PaymentFailed, PaymentRefunded,
 };
@@ -27,6 +27,8 @@ pub enum TxnState {
     Refunding,
     /// Refunded.
     Refunded,
+    /// The order failed before any charge: never charge it.
+    Voided,
 }
 
 /// One order's payment.
@@ -46,6 +48,12 @@ pub struct Transaction {
     pub order_failed: bool,
     /// The `orders/created` event that asked for the charge.
     pub cause: Uuid,
+    /// The outcome as announced, to answer a repeat with the same event.
+    #[serde(default)]
+    pub announced: Option<Published>,
+    /// The answer to `orders/failed` (what was refunded, maybe nothing), as announced.
+    #[serde(default)]
+    pub compensated: Option<Published>,
 }
 
 /// Key of a transaction.
@@ -112,9 +120,11 @@ impl<G: Gateway> PaymentService<G> {
     }
 
     fn created(&self, tx: &mut Tx, e: OrderCreated, cause: Uuid) -> Result<(), Rejection> {
-        if let Some(t) = tx.get::<Transaction>(&txn_key(e.order_id))? {
+        if let Some(mut t) = tx.get::<Transaction>(&txn_key(e.order_id))? {
             // A repeat asks again: answer with the recorded outcome.
-            return announce(tx, &t);
+            announce(tx, &mut t)?;
+            tx.put(&txn_key(e.order_id), &t);
+            return Ok(());
         }
         let t = Transaction {
             order_id: e.order_id,
@@ -124,20 +134,44 @@ impl<G: Gateway> PaymentService<G> {
             reason: None,
             order_failed: false,
             cause,
+            announced: None,
+            compensated: None,
         };
         tx.put(&txn_key(e.order_id), &t);
         tx.after_commit(self.ask_charge(e.order_id, e.total_cents));
         Ok(())
     }
 
-    fn order_failed(&self, tx: &mut Tx, order_id: Uuid) -> Result<(), Rejection> {
-        let Some(mut t) = tx.get::<Transaction>(&txn_key(order_id))? else {
-            return Ok(());
-        };
+    /// The order failed: refund what was charged and say so; say so too when nothing was
+    /// (the order service asks until it hears). A failed order never seen is voided, so a late
+    /// `orders/created` cannot charge it.
+    fn order_failed(&self, tx: &mut Tx, order_id: Uuid, cause: Uuid) -> Result<(), Rejection> {
+        let mut t = tx
+            .get::<Transaction>(&txn_key(order_id))?
+            .unwrap_or(Transaction {
+                order_id,
+                amount_cents: 0,
+                state: TxnState::Voided,
+                transaction_id: None,
+                reason: None,
+                order_failed: true,
+                cause,
+                announced: None,
+                compensated: None,
+            });
         t.order_failed = true;
-        if t.state == TxnState::Charged {
-            t.state = TxnState::Refunding;
-            tx.after_commit(self.ask_refund(&t));
+        match t.state {
+            TxnState::Charged => {
+                t.state = TxnState::Refunding;
+                tx.after_commit(self.ask_refund(&t));
+            }
+            TxnState::Declined | TxnState::Voided => compensated(tx, &mut t, 0)?,
+            TxnState::Refunded => {
+                let amount = t.amount_cents;
+                compensated(tx, &mut t, amount)?
+            }
+            // The answer comes when the gateway does.
+            TxnState::Charging | TxnState::Refunding => {}
         }
         tx.put(&txn_key(order_id), &t);
         Ok(())
@@ -162,10 +196,12 @@ impl<G: Gateway> PaymentService<G> {
                 t.reason = Some(reason);
             }
         }
-        announce(tx, &t)?;
+        announce(tx, &mut t)?;
         if t.state == TxnState::Charged && t.order_failed {
             t.state = TxnState::Refunding;
             tx.after_commit(self.ask_refund(&t));
+        } else if t.state == TxnState::Declined && t.order_failed {
+            compensated(tx, &mut t, 0)?;
         }
         tx.put(&txn_key(order_id), &t);
         Ok(())
@@ -178,30 +214,45 @@ impl<G: Gateway> PaymentService<G> {
         if t.state == TxnState::Refunding {
             info!(order_id = %order_id, amount_cents = t.amount_cents, "Payment refunded.");
             t.state = TxnState::Refunded;
-            let data = PaymentRefunded {
-                order_id,
-                amount_cents: t.amount_cents,
-                transaction_id: t.transaction_id.clone().unwrap_or_default(),
-            };
-            tx.publish(&tx.event(order_id, Some(t.cause), data))?;
+            let amount = t.amount_cents;
+            compensated(tx, &mut t, amount)?;
             tx.put(&txn_key(order_id), &t);
         }
         Ok(())
     }
 }
 
-/// Publishes the recorded outcome of a charge (nothing while it is still pending).
-fn announce(tx: &mut Tx, t: &Transaction) -> Result<(), Rejection> {
+/// Announces what a failed order got back (`payments/refunded`, 0 when nothing was charged);
+/// a repeat gets the very same event. The caller writes `t`.
+fn compensated(tx: &mut Tx, t: &mut Transaction, amount_cents: u64) -> Result<(), Rejection> {
+    if let Some(p) = &t.compensated {
+        return Ok(tx.republish(p)?);
+    }
+    let data = PaymentRefunded {
+        order_id: t.order_id,
+        amount_cents,
+        transaction_id: t.transaction_id.clone().unwrap_or_default(),
+    };
+    t.compensated = Some(tx.publish_recorded(&tx.event(t.order_id, Some(t.cause), data))?);
+    Ok(())
+}
+
+/// Publishes the outcome of a charge (nothing while it is still pending); a repeat gets the
+/// very same event. The caller writes `t`.
+fn announce(tx: &mut Tx, t: &mut Transaction) -> Result<(), Rejection> {
+    if let Some(p) = &t.announced {
+        return Ok(tx.republish(p)?);
+    }
     let id = t.order_id;
-    match t.state {
-        TxnState::Charging => {}
+    t.announced = match t.state {
+        TxnState::Charging | TxnState::Voided => None,
         TxnState::Declined => {
             let data = PaymentFailed {
                 order_id: id,
                 amount_cents: t.amount_cents,
                 reason: t.reason.clone().unwrap_or_default(),
             };
-            tx.publish(&tx.event(id, Some(t.cause), data))?;
+            Some(tx.publish_recorded(&tx.event(id, Some(t.cause), data))?)
         }
         TxnState::Charged | TxnState::Refunding | TxnState::Refunded => {
             let data = PaymentCompleted {
@@ -209,9 +260,9 @@ fn announce(tx: &mut Tx, t: &Transaction) -> Result<(), Rejection> {
                 amount_cents: t.amount_cents,
                 transaction_id: t.transaction_id.clone().unwrap_or_default(),
             };
-            tx.publish(&tx.event(id, Some(t.cause), data))?;
+            Some(tx.publish_recorded(&tx.event(id, Some(t.cause), data))?)
         }
-    }
+    };
     Ok(())
 }
 
@@ -229,7 +280,9 @@ impl<G: Gateway> Service for PaymentService<G> {
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
         match topic {
             topics::ORDERS_CREATED => self.created(tx, env.decode()?, env.id),
-            topics::ORDERS_FAILED => self.order_failed(tx, env.decode::<OrderFailed>()?.order_id),
+            topics::ORDERS_FAILED => {
+                self.order_failed(tx, env.decode::<OrderFailed>()?.order_id, env.id)
+            }
             _ => Err(env.unexpected().into()),
         }
     }

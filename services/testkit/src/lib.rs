@@ -5,11 +5,9 @@
 //! # Layout
 //! - [`free_port`], [`eventually`]: ports and deadline waits.
 //! - [`config`]: a store configuration for tests.
-//! - [`http`]: a tiny HTTP/1.1 client (no extra dependencies).
 //! - [`Observer`]: an MQTT client that records what it sees.
 #![forbid(unsafe_code)]
 
-pub mod http;
 mod observer;
 
 use std::future::Future;

@@ -1,4 +1,5 @@
-//! A tiny HTTP/1.1 client for tests: one request per connection, JSON bodies.
+//! A tiny HTTP/1.1 client (for `milo chaos` and the tests): one request per connection,
+//! JSON bodies, no extra dependencies.
 
 use std::net::SocketAddr;
 

@@ -1,4 +1,7 @@
-//! Serving the HTTP API: the routes of the parts in this process, JSON errors everywhere.
+//! Serving the HTTP API: the routes of the parts in this process, JSON errors everywhere;
+//! and a tiny client for tools and tests ([`client`]).
+
+pub mod client;
 
 use std::net::SocketAddr;
 

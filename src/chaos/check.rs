@@ -1,0 +1,229 @@
+//! The invariants checked after a chaos run, read from the stores of the stopped store.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use milo_analytics::Summary;
+use milo_bus::{Store, StoreConfig};
+use milo_contracts::events::Ingredients;
+use milo_inventory::{Reservation, ReservationState};
+use milo_order::{OrderRecord, Status};
+use milo_payment::{Transaction, TxnState};
+use uuid::Uuid;
+
+use super::ChaosError;
+use crate::MiloConfig;
+
+/// What a chaos run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Orders placed.
+    pub placed: usize,
+    /// Final orders per status.
+    pub by_status: BTreeMap<String, usize>,
+    /// Kills per part.
+    pub kills: BTreeMap<String, usize>,
+    /// Orders not final when the harness stopped waiting.
+    pub unsettled_at_deadline: usize,
+    /// Each invariant and the violations found (empty: it holds).
+    pub invariants: Vec<(&'static str, Vec<String>)>,
+    /// Not invariants: what analytics, an observer nobody asks again, did not see.
+    pub observations: Vec<String>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// True if every invariant holds.
+    pub fn passed(&self) -> bool {
+        self.invariants.iter().all(|(_, v)| v.is_empty())
+    }
+}
+
+fn open(config: &MiloConfig, part: &str) -> Result<Store, ChaosError> {
+    Store::open(&config.data_of(part), &StoreConfig::default())
+        .map_err(|e| ChaosError::Harness(format!("cannot read the {part} store: {e}")))
+}
+
+fn scan<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    prefix: &str,
+) -> Result<BTreeMap<String, T>, ChaosError> {
+    let all = store
+        .scan::<T>(prefix, None, usize::MAX)
+        .map_err(|e| ChaosError::Harness(e.to_string()))?;
+    Ok(all.into_iter().collect())
+}
+
+/// Checks every invariant for the orders in `placed`.
+pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError> {
+    let orders: BTreeMap<String, OrderRecord> = scan(&open(config, "order")?, "order/")?;
+    let txns: BTreeMap<String, Transaction> = scan(&open(config, "payment")?, "txn/")?;
+    let inventory = open(config, "inventory")?;
+    let resv: BTreeMap<String, Reservation> = scan(&inventory, "resv/")?;
+    let stock: Ingredients = inventory
+        .get("stock")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| config.inventory.stock.clone());
+    let summary: Summary = open(config, "analytics")?
+        .get("summary")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+
+    let mut report = Report {
+        placed: placed.len(),
+        ..Report::default()
+    };
+    let (mut terminal, mut money, mut reservations) = (Vec::new(), Vec::new(), Vec::new());
+    let mut used = Ingredients::new();
+    let (mut prepared_cents, mut drinks) = (0u64, 0u64);
+    for id in placed {
+        let key = id.to_string();
+        let Some(order) = orders.get(&key) else {
+            terminal.push(format!("{id}: lost"));
+            continue;
+        };
+        *report
+            .by_status
+            .entry(order.status.as_str().to_owned())
+            .or_default() += 1;
+        if !order.status.is_terminal() {
+            terminal.push(format!("{id}: still {}", order.status.as_str()));
+        }
+        let txn = txns.get(&key).map(|t| &t.state);
+        let r = resv.get(&key).map(|r| &r.state);
+        let prepared = order.status == Status::Prepared;
+        let money_ok = match order.status {
+            Status::Prepared => txn == Some(&TxnState::Charged),
+            Status::Failed => matches!(
+                txn,
+                None | Some(TxnState::Declined | TxnState::Refunded | TxnState::Voided)
+            ),
+            Status::Rejected => txn.is_none(),
+            _ => true,
+        };
+        if !money_ok {
+            money.push(format!(
+                "{id}: {} but payment {txn:?}",
+                order.status.as_str()
+            ));
+        }
+        let stock_ok = match order.status {
+            Status::Prepared => r == Some(&ReservationState::Consumed),
+            Status::Failed => matches!(
+                r,
+                None | Some(ReservationState::Failed | ReservationState::Released)
+            ),
+            Status::Rejected => r.is_none(),
+            _ => true,
+        };
+        if !stock_ok {
+            reservations.push(format!(
+                "{id}: {} but reservation {r:?}",
+                order.status.as_str()
+            ));
+        }
+        if prepared {
+            prepared_cents += order.total_cents;
+            drinks += order.lines.iter().map(|l| u64::from(l.qty)).sum::<u64>();
+            if let Some(c) = &order.created {
+                for (ing, units) in &c.ingredients {
+                    *used.entry(ing.clone()).or_default() += units;
+                }
+            }
+        }
+    }
+    let leftovers = txns
+        .values()
+        .filter(|t| matches!(t.state, TxnState::Charging | TxnState::Refunding))
+        .count();
+    if leftovers > 0 {
+        money.push(format!("{leftovers} payments still charging or refunding"));
+    }
+    let mut stock_sum = Vec::new();
+    for (ing, opening) in &config.inventory.stock {
+        let expected = opening.saturating_sub(used.get(ing).copied().unwrap_or(0));
+        let have = stock.get(ing).copied().unwrap_or(*opening);
+        if have != expected {
+            stock_sum.push(format!("{ing}: {have} left, expected {expected}"));
+        }
+    }
+    // Analytics counts every event it applies: more than the stores hold means an event was
+    // applied twice; less means it never saw some (observers are not asked again, see README).
+    let (mut once, mut missed) = (Vec::new(), Vec::new());
+    let count = |s: &str| summary.by_status.get(s).copied().unwrap_or(0);
+    let seen_drinks: u64 = summary.drinks_by_item.values().sum();
+    let revenue = summary.charged_cents.saturating_sub(summary.refunded_cents);
+    let mut compare = |what: String, seen: u64, truth: u64| {
+        if seen > truth {
+            once.push(format!(
+                "analytics counts {seen} {what}, the stores {truth}"
+            ));
+        } else if seen < truth {
+            missed.push(format!(
+                "analytics counts {seen} {what}, the stores {truth}"
+            ));
+        }
+    };
+    for status in ["prepared", "failed", "rejected"] {
+        let truth = report.by_status.get(status).copied().unwrap_or(0) as u64;
+        compare(format!("{status} orders"), count(status), truth);
+    }
+    compare("drinks".into(), seen_drinks, drinks);
+    compare("cents of revenue".into(), revenue, prepared_cents);
+    report.observations = missed;
+    report.invariants = vec![
+        ("every order reached a final state", terminal),
+        (
+            "charged once: prepared orders charged, failed ones refunded or never charged",
+            money,
+        ),
+        (
+            "stock adds up: opening − what prepared orders used = left",
+            stock_sum,
+        ),
+        ("no reservation leaked", reservations),
+        (
+            "no event applied twice (analytics agrees with the stores)",
+            once,
+        ),
+    ];
+    Ok(report)
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kills: usize = self.kills.values().sum();
+        writeln!(
+            f,
+            "milo chaos: {} orders, {kills} kills in {:.1} s",
+            self.placed,
+            self.elapsed.as_secs_f64()
+        )?;
+        writeln!(f, "  kills      {:?}", self.kills)?;
+        writeln!(f, "  orders     {:?}", self.by_status)?;
+        for (name, violations) in &self.invariants {
+            let mark = if violations.is_empty() {
+                "ok  "
+            } else {
+                "FAIL"
+            };
+            writeln!(f, "  {mark} {name}")?;
+            for v in violations.iter().take(10) {
+                writeln!(f, "         {v}")?;
+            }
+        }
+        write!(
+            f,
+            "  {}",
+            if self.passed() {
+                "all invariants hold"
+            } else {
+                "INVARIANTS VIOLATED"
+            }
+        )
+    }
+}

@@ -1,0 +1,144 @@
+//! The store as separate processes: start, SIGKILL, start again, stop.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use crate::MiloConfig;
+
+/// One part of the store and its process.
+struct Proc {
+    name: String,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+/// Every part of the store, each in its own process.
+pub(super) struct Fleet {
+    exe: PathBuf,
+    config: PathBuf,
+    logs: PathBuf,
+    procs: Vec<Proc>,
+    /// Kills per part.
+    pub kills: BTreeMap<String, usize>,
+    /// When the last process was killed.
+    pub last_kill: Option<Instant>,
+}
+
+impl Fleet {
+    pub fn start(exe: &Path, config: &MiloConfig, dir: &Path) -> std::io::Result<Fleet> {
+        let path = dir.join("milo.toml");
+        std::fs::write(&path, config.to_toml())?;
+        let analytics_http = format!("127.0.0.1:{}", crate::bench::free_port()?);
+        let mut parts: Vec<(String, Vec<String>)> = vec![("broker".into(), vec!["broker".into()])];
+        for s in crate::shop::SERVICES {
+            let mut args = vec!["service".to_owned(), s.to_owned()];
+            if s == "analytics" {
+                args.extend(["--http".to_owned(), analytics_http.clone()]);
+            }
+            parts.push((s.to_owned(), args));
+        }
+        parts.push(("device".into(), vec!["barista".into()]));
+        let mut fleet = Fleet {
+            exe: exe.to_owned(),
+            config: path,
+            logs: dir.to_owned(),
+            procs: parts
+                .into_iter()
+                .map(|(name, args)| Proc {
+                    name,
+                    args,
+                    child: None,
+                })
+                .collect(),
+            kills: BTreeMap::new(),
+            last_kill: None,
+        };
+        for i in 0..fleet.procs.len() {
+            fleet.spawn(i)?;
+        }
+        Ok(fleet)
+    }
+
+    fn spawn(&mut self, i: usize) -> std::io::Result<()> {
+        let p = &mut self.procs[i];
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{}.log", p.name)))?;
+        let child = Command::new(&self.exe)
+            .arg("--config")
+            .arg(&self.config)
+            .args(&p.args)
+            .env("RUST_LOG", "warn,rumqttd=off")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        p.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILLs one part at random and starts it again.
+    pub fn kill_random(&mut self, rng: &mut impl Rng) -> std::io::Result<()> {
+        let i = rng.gen_range(0..self.procs.len());
+        if let Some(mut child) = self.procs[i].child.take() {
+            child.kill()?;
+            child.wait()?;
+            *self.kills.entry(self.procs[i].name.clone()).or_default() += 1;
+            self.last_kill = Some(Instant::now());
+        }
+        self.spawn(i)
+    }
+
+    /// Starts again any part that stopped by itself (e.g. the broker watchdog gave up).
+    pub fn revive(&mut self) -> std::io::Result<()> {
+        for i in 0..self.procs.len() {
+            let exited = match &mut self.procs[i].child {
+                Some(c) => c.try_wait()?.is_some(),
+                None => true,
+            };
+            if exited {
+                self.spawn(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGTERM to every part, then waits (SIGKILL after 10 s).
+    pub fn stop(&mut self) {
+        for p in &self.procs {
+            if let Some(c) = &p.child {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &c.id().to_string()])
+                    .status();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for p in &mut self.procs {
+            let Some(mut c) = p.child.take() else {
+                continue;
+            };
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            if let Some(mut c) = p.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
