@@ -187,7 +187,7 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
         ),
         ("no reservation leaked", reservations),
         (
-            "no event applied twice (analytics agrees with the stores)",
+            "no event applied twice (analytics never counts more than the stores)",
             once,
         ),
     ];
@@ -215,6 +215,12 @@ impl fmt::Display for Report {
             for v in violations.iter().take(10) {
                 writeln!(f, "         {v}")?;
             }
+        }
+        if self.observations.is_empty() {
+            writeln!(f, "  note analytics saw every event")?;
+        }
+        for o in &self.observations {
+            writeln!(f, "  note {o} (events a killed broker never delivered)")?;
         }
         write!(
             f,

@@ -123,9 +123,9 @@ pub async fn run(
     }
     fleet.revive()?;
     let settled = settle(http, &placed, Duration::from_secs(180)).await;
-    // Outboxes publish again after a broker restart, the last time REPLAY_AFTER later: let
-    // every replay the last kill set off run before the store is stopped and checked.
-    let quiet = milo_bus::link::REPLAY_AFTER[2] + Duration::from_secs(2);
+    // Outboxes publish again after a broker restart (coalesced, REPLAY_GAP apart): let every
+    // replay the last kill set off run before the store is stopped and checked.
+    let quiet = milo_bus::link::REPLAY_GAP * 3;
     if let Some(last) = fleet.last_kill {
         if let Some(left) = (last + quiet).checked_duration_since(Instant::now()) {
             tokio::time::sleep(left).await;

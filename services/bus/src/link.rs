@@ -9,12 +9,12 @@
 //! - on every CONNACK drops rumqttc's own retransmission queue and stale buffered events,
 //!   then publishes again every entry still in the outbox, resubscribes and announces presence;
 //! - keeps a PUBACKed entry in the outbox for [`KEEP_ACKED`] before deleting it: a PUBACK only
-//!   says the broker has it, and a broker that dies before fanning it out loses it. After a
-//!   connect without a session (the broker may have restarted) the outbox, recent entries
-//!   included, is published again at once and at [`REPLAY_AFTER`], by when subscribers have
-//!   reconnected and subscribed again. A subscriber that connects without a session asks for
-//!   the same on `replays/requests`, once it has subscribed again. Replays are coalesced (one
-//!   per [`REPLAY_GAP`] at most) so a broker restart does not become a storm. Consumers' inboxes
+//!   says the broker has it, and a broker that dies before fanning it out loses it. Every
+//!   connect publishes the outbox again, recent entries included; a subscriber that connects
+//!   without a session (a new broker) asks on `replays/requests`, once subscribed again, and
+//!   every part publishes again what its outbox held when the request came. Whichever of
+//!   publisher and subscriber comes back second, the events reach the subscriber. Replays are
+//!   coalesced (one per [`REPLAY_GAP`] at most) so a broker restart does not become a storm. Consumers' inboxes
 //!   turn the repeats into no-ops.
 //!
 //! The poll future is never dropped half-way (rumqttc's writes are not cancel-safe): it is
@@ -41,13 +41,6 @@ use crate::BusError;
 
 /// How long a PUBACKed outbox entry is kept, to be published again after a broker restart.
 pub const KEEP_ACKED: Duration = Duration::from_secs(20);
-/// When the outbox is published again after a connect without a session.
-pub const REPLAY_AFTER: [Duration; 3] = [
-    Duration::from_secs(2),
-    Duration::from_secs(5),
-    Duration::from_secs(10),
-];
-
 /// Shortest time between two replays asked by other parts.
 pub const REPLAY_GAP: Duration = Duration::from_secs(2);
 
@@ -187,8 +180,8 @@ struct LinkTask {
     fifo: VecDeque<Option<u64>>,
     /// Packet id → outbox key of publishes waiting for their PUBACK.
     inflight: HashMap<u16, Option<u64>>,
-    /// When to publish the outbox again after a connect without a session.
-    replays: VecDeque<Instant>,
+    /// Requested replays: when, and up to which outbox key.
+    replays: VecDeque<(Instant, u64)>,
     /// When the outbox was last published again.
     last_replay: Option<Instant>,
 }
@@ -211,14 +204,14 @@ impl LinkTask {
                 let poll = eventloop.poll();
                 tokio::pin!(poll);
                 loop {
-                    let replay = self.replays.front().copied();
+                    let replay = self.replays.front().map(|(at, _)| *at);
                     tokio::select! {
                         ev = &mut poll => break Step::Event(ev),
                         _ = sleep_until(replay), if replay.is_some() && self.connected => {
-                            self.replays.pop_front();
+                            let upto = self.replays.pop_front().map_or(0, |(_, upto)| upto);
                             self.last_replay = Some(Instant::now());
                             if let Some(relay) = &mut self.relay {
-                                relay.reload();
+                                relay.replay(upto);
                             }
                         }
                         cmd = commands.recv() => match cmd {
@@ -249,12 +242,9 @@ impl LinkTask {
                     // Coalesce the requests of every part reconnecting after a broker restart.
                     let soon = Instant::now() + Duration::from_millis(500);
                     let recent = self.last_replay.is_some_and(|at| at.elapsed() < REPLAY_GAP);
-                    let pending = self
-                        .replays
-                        .front()
-                        .is_some_and(|at| *at < soon + REPLAY_GAP);
-                    if !recent && !pending {
-                        self.replays.push_front(soon);
+                    let pending = !self.replays.is_empty();
+                    if let (false, false, Some(relay)) = (recent, pending, &self.relay) {
+                        self.replays.push_back((soon, relay.durable));
                     }
                     self.acks.push_back(publish);
                 }
@@ -335,10 +325,6 @@ impl LinkTask {
         }
         if let Some(relay) = &mut self.relay {
             relay.reload();
-            if !session_present {
-                let now = Instant::now();
-                self.replays = REPLAY_AFTER.iter().map(|d| now + *d).collect();
-            }
         }
     }
 
@@ -503,6 +489,22 @@ impl Relay {
         self.queue.clear();
         self.loaded = 0;
         self.load();
+    }
+
+    /// Publishes again the entries still kept up to `upto` (for a part that lost its session).
+    fn replay(&mut self, upto: u64) {
+        for kv in self.store.raw_range(store::seq_key(OUTBOX, 1), OUTBOX) {
+            let Ok((k, v)) = kv else { break };
+            let Some(key) = store::seq_of(OUTBOX, &k) else {
+                continue;
+            };
+            if key > upto {
+                break;
+            }
+            if let Some(entry) = Entry::decode(&v) {
+                self.queue.push_back((key, entry));
+            }
+        }
     }
 
     fn durable(&mut self, key: u64, connected: bool) {
