@@ -230,6 +230,7 @@ async fn counter(pos: Link, orders: usize, n: usize, tracks: Tracks) -> usize {
             size: None,
             milk: None,
             qty: 1,
+            modifiers: Vec::new(),
         };
         let placed = OrderPlaced {
             order_id,

@@ -128,6 +128,9 @@ enum PosCommand {
         /// How many.
         #[arg(long, default_value_t = 1)]
         qty: i64,
+        /// A modifier (extra_shot, vanilla, caramel, iced...); repeat for more.
+        #[arg(long = "extra")]
+        extras: Vec<String>,
         /// Name to call out at pickup.
         #[arg(long)]
         customer: Option<String>,
@@ -370,6 +373,7 @@ async fn pos(command: PosCommand, mut config: MiloConfig) -> anyhow::Result<Exit
         size,
         milk,
         qty,
+        extras,
         customer,
         order_id,
         mqtt,
@@ -384,6 +388,7 @@ async fn pos(command: PosCommand, mut config: MiloConfig) -> anyhow::Result<Exit
             size,
             milk,
             qty,
+            modifiers: extras,
         }],
         customer,
     };

@@ -230,3 +230,56 @@ async fn out_of_stock_fails_the_order_with_a_reason_and_refunds_it() {
     let (_, update) = t.pos_order("latte", Some("whole"), "Bea").await;
     assert!(matches!(update, Update::Prepared { .. }), "{update:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_1_and_version_2_of_orders_created_are_both_served() {
+    let t = open().await;
+    let watch = Observer::start(&t.config.mqtt, &["orders/#", "payments/#", "inventory/#"]).await;
+    // A v2 order, with modifiers, through the POS path.
+    let body = r#"{"items":[{"item":"latte","size":"large","modifiers":["extra_shot","vanilla"]}],"customer":"Ed"}"#;
+    let (status, reply) = t.post("/orders", body).await;
+    assert_eq!(status, 202, "{reply}");
+    let id2 = reply["order_id"].as_str().unwrap().to_owned();
+    let order = t
+        .wait_json(&format!("/orders/{id2}"), |o| o["status"] == "prepared")
+        .await;
+    assert_eq!(order["total_cents"], 480 + 70 + 50);
+    // A v1 `orders/created`, as an order service from before modifiers still publishes it.
+    let id1 = Uuid::now_v7();
+    let v1 = format!(
+        r#"{{"id":"{ev}","type":"OrderCreated","version":1,"occurred_at":"2026-11-21T08:00:00Z","correlation_id":"{id1}","causation_id":null,"source":"order-v1","data":{{"order_id":"{id1}","lines":[{{"item":"espresso","size":"single","milk":null,"qty":1,"unit_price_cents":250}}],"total_cents":250,"ingredients":{{"beans_g":9,"water_ml":30,"cups":1}}}}}}"#,
+        ev = Uuid::now_v7()
+    );
+    watch.publish(topics::ORDERS_CREATED, v1.as_bytes());
+    let answered = |topic: &'static str| {
+        let watch = &watch;
+        let id = id1.to_string();
+        async move {
+            watch
+                .on(topic)
+                .iter()
+                .any(|p| String::from_utf8_lossy(p).contains(&id))
+        }
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || answered(
+            topics::PAYMENTS_COMPLETED
+        ))
+        .await
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || answered(
+            topics::INVENTORY_RESERVED
+        ))
+        .await
+    );
+    let v2_seen = watch.on(topics::ORDERS_CREATED).iter().any(|p| {
+        let s = String::from_utf8_lossy(p);
+        s.contains(&id2) && s.contains(r#""version":2"#) && s.contains("extra_shot")
+    });
+    assert!(v2_seen, "the order service publishes version 2");
+    for part in ["payment", "inventory", "analytics", "notification"] {
+        let letters = t.shop.store(part).unwrap().dead_letters(0, 100).unwrap();
+        assert!(letters.is_empty(), "{part} refused: {letters:?}");
+    }
+}

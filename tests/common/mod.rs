@@ -130,6 +130,7 @@ pub fn line(item: &str, milk: Option<&str>, qty: i64) -> OrderLine {
         size: None,
         milk: milk.map(Into::into),
         qty,
+        modifiers: Vec::new(),
     }
 }
 

@@ -13,6 +13,12 @@ pub trait Event: Serialize + DeserializeOwned {
     const VERSION: u32;
     /// The topic this event is published on.
     const TOPIC: &'static str;
+
+    /// Reads `data` of an older `version` as this version (upcasting); `None` when this
+    /// consumer cannot read that version.
+    fn upcast(_version: u32, _data: &str) -> Option<Result<Self, DecodeError>> {
+        None
+    }
 }
 
 /// An event as it travels: metadata plus typed `data`.
@@ -107,9 +113,11 @@ impl RawEnvelope {
             });
         }
         if self.version != E::VERSION {
-            return Err(DecodeError::UnknownVersion {
-                kind: self.kind.clone(),
-                version: self.version,
+            return E::upcast(self.version, self.data.get()).unwrap_or_else(|| {
+                Err(DecodeError::UnknownVersion {
+                    kind: self.kind.clone(),
+                    version: self.version,
+                })
             });
         }
         serde_json::from_str(self.data.get())

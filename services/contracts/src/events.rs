@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::envelope::Event;
+use crate::envelope::{DecodeError, Event};
 use crate::topics;
 
 /// Ingredient name → quantity in the ingredient's unit.
@@ -27,6 +27,9 @@ pub struct OrderLine {
     /// How many; must be at least 1.
     #[serde(default = "one")]
     pub qty: i64,
+    /// Modifier keys (`extra_shot`, `vanilla`, `iced`...), each allowed for the item.
+    #[serde(default)]
+    pub modifiers: Vec<String>,
 }
 
 fn one() -> i64 {
@@ -44,8 +47,11 @@ pub struct PricedLine {
     pub milk: Option<String>,
     /// How many.
     pub qty: u32,
-    /// Price of one, in cents.
+    /// Price of one, modifiers and milk included, in cents.
     pub unit_price_cents: u64,
+    /// Modifier keys.
+    #[serde(default)]
+    pub modifiers: Vec<String>,
 }
 
 macro_rules! event {
@@ -72,12 +78,14 @@ pub struct OrderPlaced {
 }
 event!(OrderPlaced, "OrderPlaced", 1, topics::ORDERS_PLACED);
 
-/// The order service accepted and priced an order.
+/// The order service accepted and priced an order. Version 2: lines carry their modifiers and
+/// the customer's name is included. Version 1 is still read (see [`OrderCreatedV1`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrderCreated {
     /// The order.
     pub order_id: Uuid,
-    /// Priced lines.
+    /// Priced lines, with modifiers.
     pub lines: Vec<PricedLine>,
     /// Sum of the lines, in cents.
     pub total_cents: u64,
@@ -86,7 +94,74 @@ pub struct OrderCreated {
     /// Name to call out at pickup.
     pub customer: Option<String>,
 }
-event!(OrderCreated, "OrderCreated", 1, topics::ORDERS_CREATED);
+
+impl Event for OrderCreated {
+    const TYPE: &'static str = "OrderCreated";
+    const VERSION: u32 = 2;
+    const TOPIC: &'static str = topics::ORDERS_CREATED;
+
+    fn upcast(version: u32, data: &str) -> Option<Result<Self, DecodeError>> {
+        (version == 1).then(|| {
+            serde_json::from_str::<OrderCreatedV1>(data)
+                .map(OrderCreated::from)
+                .map_err(|e| DecodeError::WrongSchema(format!("OrderCreated v1: {e}")))
+        })
+    }
+}
+
+/// `orders/created` version 1, as order services before modifiers published it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderCreatedV1 {
+    /// The order.
+    pub order_id: Uuid,
+    /// Priced lines (no modifiers).
+    pub lines: Vec<PricedLineV1>,
+    /// Sum of the lines, in cents.
+    pub total_cents: u64,
+    /// Ingredients the order needs.
+    pub ingredients: Ingredients,
+}
+
+/// A priced line of [`OrderCreatedV1`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricedLineV1 {
+    /// Menu item key.
+    pub item: String,
+    /// Size key.
+    pub size: String,
+    /// Milk key.
+    pub milk: Option<String>,
+    /// How many.
+    pub qty: u32,
+    /// Price of one, in cents.
+    pub unit_price_cents: u64,
+}
+
+impl From<OrderCreatedV1> for OrderCreated {
+    /// Upcast: no modifiers, no customer name.
+    fn from(v1: OrderCreatedV1) -> Self {
+        OrderCreated {
+            order_id: v1.order_id,
+            lines: v1
+                .lines
+                .into_iter()
+                .map(|l| PricedLine {
+                    item: l.item,
+                    size: l.size,
+                    milk: l.milk,
+                    qty: l.qty,
+                    unit_price_cents: l.unit_price_cents,
+                    modifiers: Vec::new(),
+                })
+                .collect(),
+            total_cents: v1.total_cents,
+            ingredients: v1.ingredients,
+            customer: None,
+        }
+    }
+}
 
 /// The order service refused an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,3 +372,40 @@ pub struct PickupBoard {
     pub entries: Vec<BoardEntry>,
 }
 event!(PickupBoard, "PickupBoard", 1, topics::BOARDS_PICKUP);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Envelope, RawEnvelope};
+
+    #[test]
+    fn order_created_v1_is_upcast_and_v3_refused() {
+        let id = Uuid::now_v7();
+        let v1 = OrderCreatedV1 {
+            order_id: id,
+            lines: vec![PricedLineV1 {
+                item: "latte".into(),
+                size: "small".into(),
+                milk: Some("oat".into()),
+                qty: 2,
+                unit_price_cents: 440,
+            }],
+            total_cents: 880,
+            ingredients: Ingredients::from([("beans_g".into(), 36)]),
+        };
+        let mut env = Envelope::new("order", id, None, OrderCreated::from(v1.clone()));
+        env.version = 1;
+        let mut json: serde_json::Value = serde_json::from_slice(&env.to_json()).unwrap();
+        json["data"] = serde_json::to_value(&v1).unwrap();
+        let raw = RawEnvelope::parse(json.to_string().as_bytes()).unwrap();
+        let read: OrderCreated = raw.decode().unwrap();
+        assert_eq!(read.lines[0].modifiers, Vec::<String>::new());
+        assert_eq!((read.customer, read.total_cents), (None, 880));
+        json["version"] = 3.into();
+        let raw = RawEnvelope::parse(json.to_string().as_bytes()).unwrap();
+        assert!(matches!(
+            raw.decode::<OrderCreated>(),
+            Err(DecodeError::UnknownVersion { version: 3, .. })
+        ));
+    }
+}

@@ -19,6 +19,9 @@ pub struct Menu {
     /// Milk key → the ingredient it uses and its surcharge.
     #[serde(default)]
     pub milks: BTreeMap<String, Milk>,
+    /// Modifier key → what it adds (price, ingredients).
+    #[serde(default)]
+    pub modifiers: BTreeMap<String, Modifier>,
     /// Item key → item.
     pub items: BTreeMap<String, Item>,
     /// Most lines one order may have.
@@ -47,6 +50,23 @@ pub struct Milk {
     pub price_cents: u64,
 }
 
+/// A modifier: an extra shot, a syrup, ice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Modifier {
+    /// Name shown to people.
+    pub name: String,
+    /// Surcharge per drink, in cents.
+    #[serde(default)]
+    pub price_cents: u64,
+    /// Ingredients it adds to one drink.
+    #[serde(default)]
+    pub recipe: Ingredients,
+}
+
+/// Most modifiers on one line.
+pub const MAX_MODIFIERS: usize = 6;
+
 /// A menu item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +80,9 @@ pub struct Item {
     pub default_milk: Option<String>,
     /// Size key → price and recipe.
     pub sizes: BTreeMap<String, Size>,
+    /// Modifier keys this item takes.
+    #[serde(default)]
+    pub modifiers: Vec<String>,
     /// What the barista device does, in order.
     #[serde(default)]
     pub stages: Vec<Stage>,
@@ -121,6 +144,14 @@ pub enum MenuError {
         /// Milk asked for.
         milk: String,
     },
+    /// The order names a modifier the item does not take.
+    #[error("{item} cannot have {modifier:?}")]
+    UnknownModifier {
+        /// Item key.
+        item: String,
+        /// Modifier asked for.
+        modifier: String,
+    },
     /// Quantity below 1 or above the limit.
     #[error("quantity {qty} of {item} is not between 1 and {max}")]
     BadQuantity {
@@ -159,7 +190,19 @@ impl Menu {
                 ));
             }
         }
+        for (key, m) in &self.modifiers {
+            if let Some(ing) = m.recipe.keys().find(|i| !self.ingredients.contains_key(*i)) {
+                return bad(format!("modifiers.{key}.recipe: unknown {ing:?}"));
+            }
+        }
         for (key, item) in &self.items {
+            if let Some(m) = item
+                .modifiers
+                .iter()
+                .find(|m| !self.modifiers.contains_key(*m))
+            {
+                return bad(format!("items.{key}.modifiers: unknown modifier {m:?}"));
+            }
             if !item.sizes.contains_key(&item.default_size) {
                 return bad(format!(
                     "items.{key}.default_size: no size {:?}",
@@ -244,7 +287,7 @@ impl Menu {
             }
         };
         let milk = milk_key.as_ref().and_then(|m| self.milks.get(m));
-        let recipe = size
+        let mut recipe: Ingredients = size
             .recipe
             .iter()
             .map(|(ing, units)| match (ing.as_str(), milk) {
@@ -252,13 +295,31 @@ impl Menu {
                 _ => (ing.clone(), *units),
             })
             .collect();
+        let mut extra_cents = 0;
+        for key in &line.modifiers {
+            let modifier = item
+                .modifiers
+                .contains(key)
+                .then(|| self.modifiers.get(key))
+                .flatten()
+                .filter(|_| line.modifiers.len() <= MAX_MODIFIERS)
+                .ok_or_else(|| MenuError::UnknownModifier {
+                    item: line.item.clone(),
+                    modifier: key.clone(),
+                })?;
+            extra_cents += modifier.price_cents;
+            for (ing, units) in &modifier.recipe {
+                *recipe.entry(ing.clone()).or_default() += units;
+            }
+        }
         let priced = PricedLine {
             item: line.item.clone(),
             size: size_key,
             milk: milk_key,
             // Bounded by max_qty above.
             qty: u32::try_from(line.qty).unwrap_or(u32::MAX),
-            unit_price_cents: size.price_cents + milk.map_or(0, |m| m.price_cents),
+            unit_price_cents: size.price_cents + milk.map_or(0, |m| m.price_cents) + extra_cents,
+            modifiers: line.modifiers.clone(),
         };
         Ok((priced, recipe))
     }
@@ -289,10 +350,15 @@ mod tests {
         [milks.oat]
         ingredient = "oat_milk_ml"
         price_cents = 60
+        [modifiers.extra_shot]
+        name = "Extra shot"
+        price_cents = 70
+        recipe = { beans_g = 9 }
         [items.latte]
         name = "Latte"
         default_size = "small"
         default_milk = "whole"
+        modifiers = ["extra_shot"]
         [items.latte.sizes.small]
         price_cents = 400
         recipe = { beans_g = 18, milk_ml = 200 }
@@ -310,7 +376,24 @@ mod tests {
             size: None,
             milk: milk.map(Into::into),
             qty,
+            modifiers: Vec::new(),
         }
+    }
+
+    #[test]
+    fn modifiers_add_price_and_recipe_where_allowed() {
+        let menu = Menu::from_toml(MENU).unwrap();
+        let mut l = line("latte", None, 1);
+        l.modifiers = vec!["extra_shot".into()];
+        let order = menu.price(&[l.clone()]).unwrap();
+        assert_eq!(order.total_cents, 400 + 70);
+        assert_eq!(order.ingredients["beans_g"], 18 + 9);
+        assert_eq!(order.lines[0].modifiers, ["extra_shot"]);
+        l.item = "espresso".into();
+        assert!(matches!(
+            menu.price(&[l]),
+            Err(MenuError::UnknownModifier { .. })
+        ));
     }
 
     #[test]
