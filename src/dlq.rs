@@ -1,5 +1,6 @@
-//! `milo dlq list|show|purge`: a service's dead letters, read from its store. sled locks a
-//! database to one process, so run these while that service is stopped.
+//! `milo dlq list|show|replay|purge`: a service's dead letters, read from its store. sled locks
+//! a database to one process, so run these while that service is stopped; replayed letters go
+//! to the service's handler when it starts again.
 
 use std::path::Path;
 
@@ -32,6 +33,20 @@ pub fn line(d: &DeadLetter) -> String {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     format!("{:>8}  {at}  {:<24}  {}", d.id, d.topic, d.reason)
+}
+
+/// Queues dead letters for replay (`id`, or all): the service hands them to its handler again
+/// when it next starts. Returns how many were queued.
+pub fn replay(store: &Store, id: Option<u64>) -> Result<usize, StoreError> {
+    let ids: Vec<u64> = match id {
+        Some(id) => vec![id],
+        None => list(store)?.iter().map(|d| d.id).collect(),
+    };
+    let mut queued = 0;
+    for id in ids {
+        queued += usize::from(store.queue_replay(id)?);
+    }
+    Ok(queued)
 }
 
 /// Deletes every dead letter; returns how many.

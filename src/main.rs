@@ -154,6 +154,15 @@ enum DlqCommand {
         #[command(flatten)]
         at: DlqWhere,
     },
+    /// Queue dead letters for replay: the service hands them to its handler again when it
+    /// next starts (after a fix).
+    Replay {
+        /// Dead-letter id (default: every dead letter).
+        #[arg(long)]
+        id: Option<u64>,
+        #[command(flatten)]
+        at: DlqWhere,
+    },
     /// Delete every dead letter.
     Purge(DlqWhere),
 }
@@ -433,27 +442,34 @@ fn describe(u: &Update) -> String {
 }
 
 fn dlq_command(command: DlqCommand, config: &MiloConfig) -> anyhow::Result<()> {
-    let (at, show) = match command {
-        DlqCommand::List(at) => (at, None),
-        DlqCommand::Show { id, at } => (at, Some(Some(id))),
-        DlqCommand::Purge(at) => (at, Some(None)),
+    let at = match &command {
+        DlqCommand::List(at) | DlqCommand::Purge(at) => at,
+        DlqCommand::Show { at, .. } | DlqCommand::Replay { at, .. } => at,
     };
-    let data_dir = at.data_dir.unwrap_or_else(|| config.data_dir.clone());
-    let store = dlq::open(&data_dir, &at.service)
-        .with_context(|| format!("dead letters of {}", at.service))?;
-    match show {
-        None => {
+    let data_dir = at
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.clone());
+    let service = at.service.clone();
+    let store =
+        dlq::open(&data_dir, &service).with_context(|| format!("dead letters of {service}"))?;
+    match command {
+        DlqCommand::List(_) => {
             for d in dlq::list(&store)? {
                 println!("{}", dlq::line(&d));
             }
         }
-        Some(Some(id)) => {
+        DlqCommand::Show { id, .. } => {
             let d = store
                 .dead_letter(id)?
                 .with_context(|| format!("no dead letter {id}"))?;
             println!("{}\npayload: {}", dlq::line(&d), d.payload);
         }
-        Some(None) => println!("purged {} dead letters", dlq::purge(&store)?),
+        DlqCommand::Replay { id, .. } => {
+            let n = dlq::replay(&store, id)?;
+            println!("{n} dead letters queued; {service} hands them to its handler when it starts");
+        }
+        DlqCommand::Purge(_) => println!("purged {} dead letters", dlq::purge(&store)?),
     }
     Ok(())
 }

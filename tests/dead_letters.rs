@@ -154,3 +154,66 @@ async fn garbage_on_every_topic_becomes_dead_letters_and_services_keep_running()
     let (_, update) = t.pos_order("cappuccino", None, "Cy").await;
     assert!(matches!(update, Update::Prepared { .. }), "{update:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_dead_letters_go_back_to_the_handler_at_the_next_start() {
+    use milo_contracts::events::{Ingredients, OrderCreated, PricedLine};
+    use milo_contracts::Envelope;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = milo_testkit::config(dir.path());
+    let id = Uuid::now_v7();
+    let created = OrderCreated {
+        order_id: id,
+        lines: vec![PricedLine {
+            item: "espresso".into(),
+            size: "single".into(),
+            milk: None,
+            qty: 1,
+            unit_price_cents: 250,
+            modifiers: vec![],
+        }],
+        total_cents: 250,
+        ingredients: Ingredients::from([("beans_g".into(), 9)]),
+        customer: None,
+    };
+    let good = Envelope::new("order", id, None, created).to_json();
+    {
+        // Earlier, with the service stopped: two messages failed, one for a reason since fixed.
+        assert!(
+            milo::dlq::open(&config.data_dir, "payment").is_err(),
+            "no store yet: a clear error"
+        );
+        let store = milo_bus::Store::open(&config.data_of("payment"), &config.store).unwrap();
+        store
+            .record_dead_letter(
+                topics::ORDERS_CREATED,
+                &good,
+                "handler failed: gateway offline",
+            )
+            .unwrap();
+        store
+            .record_dead_letter(topics::ORDERS_CREATED, b"{oops", "malformed JSON")
+            .unwrap();
+        assert_eq!(milo::dlq::replay(&store, None).unwrap(), 2);
+        assert!(store.dead_letters(0, 10).unwrap().is_empty());
+    }
+    let (trigger, _) = milo_bus::ShutdownTrigger::new();
+    milo::shop::start_broker(&config, &trigger.subscribe(), || {}).unwrap();
+    let watch = Observer::start(&config.mqtt, &["payments/#"]).await;
+    let menu = std::sync::Arc::new(config.menu().unwrap());
+    let part = milo::shop::start_service("payment", &config, menu, &trigger.subscribe()).unwrap();
+    let paid = eventually(Duration::from_secs(10), || async {
+        watch
+            .on(topics::PAYMENTS_COMPLETED)
+            .iter()
+            .any(|p| String::from_utf8_lossy(p).contains(&id.to_string()))
+    })
+    .await;
+    assert!(paid, "the replayed order was not charged");
+    let letters = part.store.dead_letters(0, 10).unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert!(letters[0].reason.contains("malformed JSON"));
+    assert!(part.store.pending_replays().unwrap().is_empty());
+    trigger.trigger();
+}

@@ -5,6 +5,9 @@ use time::OffsetDateTime;
 
 use crate::store::{self, Store, StoreError, DEAD};
 
+/// Prefix of dead letters queued for replay (handed to the handler at the next start).
+pub(crate) const REPLAY: &str = "_p/";
+
 /// Longest payload copied into the `dlq/...` event; the store keeps it whole.
 pub const EVENT_PAYLOAD_LIMIT: usize = 4096;
 
@@ -65,6 +68,56 @@ impl Store {
             Some(v) => Ok(Some(store::decode(&format!("{DEAD}{id}"), &v)?)),
             None => Ok(None),
         }
+    }
+
+    /// Records a dead letter directly (tools and tests; services do it through their group
+    /// commit) and makes it durable; returns its id.
+    pub fn record_dead_letter(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let id = self.next_id()?;
+        let letter = DeadLetter {
+            id,
+            topic: topic.to_owned(),
+            reason: reason.to_owned(),
+            received_at: OffsetDateTime::now_utc(),
+            payload: printable(payload),
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(
+            store::seq_key(DEAD, id),
+            serde_json::to_vec(&letter).unwrap_or_default(),
+        );
+        self.apply(batch)?;
+        self.sync()?;
+        Ok(id)
+    }
+
+    /// Queues a dead letter for replay: the service hands it to its handler again when it
+    /// next starts (after a fix). Returns false if there is no such dead letter.
+    pub fn queue_replay(&self, id: u64) -> Result<bool, StoreError> {
+        let Some(letter) = self.raw_get(&store::seq_key(DEAD, id))? else {
+            return Ok(false);
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(store::seq_key(REPLAY, id), letter.to_vec());
+        batch.remove(store::seq_key(DEAD, id));
+        self.apply(batch)?;
+        self.sync()?;
+        Ok(true)
+    }
+
+    /// Dead letters queued for replay, oldest first.
+    pub fn pending_replays(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.raw_range(store::seq_key(REPLAY, 0), REPLAY) {
+            let (k, v) = kv?;
+            out.push(store::decode(&String::from_utf8_lossy(&k), &v)?);
+        }
+        Ok(out)
     }
 
     /// Deletes one dead letter (after a replay or a purge); true if it existed.

@@ -10,7 +10,7 @@ use milo_contracts::events::DeadLettered;
 use milo_contracts::{topics, DecodeError, RawEnvelope};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::dlq::{self, DeadLetter};
@@ -162,6 +162,20 @@ pub async fn run<S: Service>(
         ready,
     } = deps;
     service.on_start(&store, &commands)?;
+    // Dead letters queued for replay (`milo dlq replay`) go first, before any link exists:
+    // their outbox entries are then published at the first connect like any other.
+    {
+        let mut group = Group::new(&name, &store, mqtt.max_payload);
+        if group.replays(&mut service)? > 0 {
+            if let Some(batch) = group.overlay.take_batch() {
+                store.apply(batch)?;
+            }
+            store.sync()?;
+            for f in group.after.drain(..) {
+                f();
+            }
+        }
+    }
     // Two connections: one only publishes (outbox, presence), one only subscribes. On a
     // shared one, the broker's PUBACK followed by a publish to us is held back by Nagle until
     // our delayed ACK (~40 ms per hop); neither rumqttd nor mosquitto sets TCP_NODELAY.
@@ -305,8 +319,28 @@ impl<'a> Group<'a> {
     }
 
     fn delivery<S: Service>(&mut self, service: &mut S, d: &Delivery) -> Result<(), Rejection> {
-        let topic = d.publish.topic.as_str();
-        let payload = &d.publish.payload[..];
+        self.message(service, d.publish.topic.as_str(), &d.publish.payload[..])
+    }
+
+    /// Hands every dead letter queued for replay to the handler again, in one group.
+    fn replays<S: Service>(&mut self, service: &mut S) -> Result<usize, Rejection> {
+        let pending = self.store.pending_replays()?;
+        for letter in &pending {
+            info!(service = self.name, dead_letter_id = letter.id, topic = %letter.topic, "Replaying a dead letter.");
+            self.message(service, &letter.topic, &dlq::original(&letter.payload))?;
+            let mut tx = self.tx();
+            tx.remove_raw(store::seq_key(dlq::REPLAY, letter.id));
+            self.commit(tx)?;
+        }
+        Ok(pending.len())
+    }
+
+    fn message<S: Service>(
+        &mut self,
+        service: &mut S,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), Rejection> {
         if payload.len() > self.max_payload {
             let reason = DecodeError::Oversized {
                 size: payload.len(),

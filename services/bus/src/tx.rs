@@ -184,6 +184,10 @@ impl Tx {
             .push((key, Some(serde_json::to_vec(value).unwrap_or_default())));
     }
 
+    pub(crate) fn remove_raw(&mut self, key: Vec<u8>) {
+        self.writes.push((key, None));
+    }
+
     /// Stages a delete.
     pub fn remove(&mut self, key: &str) {
         self.writes.push((key.as_bytes().to_vec(), None));
