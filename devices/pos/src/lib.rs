@@ -151,6 +151,21 @@ pub async fn place(
 ) -> Result<Update, PosError> {
     let order_id = request.order_id;
     let address = mqtt.address.clone();
+    let placed = OrderPlaced {
+        order_id,
+        items: request.items,
+        customer: request.customer,
+    };
+    let payload = Envelope::new("pos", order_id, None, placed).to_json();
+    // The broker drops a client that publishes more than it accepts, and the publish would be
+    // retried forever: refuse here, with the sizes.
+    if payload.len() > mqtt.max_payload {
+        return Err(PosError::Bus(BusError::Oversized {
+            topic: topics::ORDERS_PLACED.into(),
+            size: payload.len(),
+            limit: mqtt.max_payload,
+        }));
+    }
     let subscriptions = topics::ORDER_FLOW
         .iter()
         .filter(|t| **t != topics::ORDERS_PLACED)
@@ -168,12 +183,6 @@ pub async fn place(
     if !matches!(connect.await, Ok(Ok(_))) {
         return Err(PosError::Unreachable(address));
     }
-    let placed = OrderPlaced {
-        order_id,
-        items: request.items,
-        customer: request.customer,
-    };
-    let payload = Envelope::new("pos", order_id, None, placed).to_json();
     let send = |link: &link::Link| {
         let _ = link.commands.send(LinkCommand::Publish {
             topic: topics::ORDERS_PLACED.into(),

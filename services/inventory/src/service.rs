@@ -174,6 +174,10 @@ fn announce(tx: &mut Tx, r: &mut Reservation) -> Result<(), Rejection> {
     if let Some(p) = &r.announced {
         return Ok(tx.republish(p)?);
     }
+    if r.state == ReservationState::Released {
+        // The order failed before anything was reserved: a late request gets nothing.
+        return Ok(());
+    }
     let id = r.order_id;
     let published = if r.state == ReservationState::Failed {
         let data = InventoryFailed {

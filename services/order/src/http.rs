@@ -51,6 +51,9 @@ async fn place(
 ) -> Response {
     let body = match body {
         Ok(Json(b)) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, e.body_text())
+        }
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let placed = OrderPlaced {
