@@ -217,3 +217,38 @@ async fn replayed_dead_letters_go_back_to_the_handler_at_the_next_start() {
     assert!(part.store.pending_replays().unwrap().is_empty());
     trigger.trigger();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_event_id_with_other_content_is_a_conflicting_duplicate() {
+    let t = open().await;
+    let pusher = Observer::start(&t.config.mqtt, &["orders/created"]).await;
+    let id = Uuid::now_v7();
+    let first = placed_payload(id, vec![common::line("latte", None, 1)]);
+    let text = String::from_utf8(first.clone()).unwrap();
+    let other = text.replace(r#""item":"latte""#, r#""item":"mocha""#);
+    pusher.publish(topics::ORDERS_PLACED, &first);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            !pusher.on(topics::ORDERS_CREATED).is_empty()
+        })
+        .await
+    );
+    pusher.publish(topics::ORDERS_PLACED, &first);
+    pusher.publish(topics::ORDERS_PLACED, other.as_bytes());
+    let order = t.shop.store("order").unwrap().clone();
+    let refused = eventually(Duration::from_secs(10), || {
+        let order = order.clone();
+        async move {
+            let letters = order.dead_letters(0, 10).unwrap();
+            letters.iter().any(|d| {
+                d.reason.starts_with("conflicting duplicate") && d.payload.contains("mocha")
+            })
+        }
+    })
+    .await;
+    assert!(refused, "the conflicting copy was not dead-lettered");
+    // The exact repeat was a no-op, and the first content stands.
+    assert_eq!(order.dead_letters(0, 10).unwrap().len(), 1);
+    let (_, o) = t.get(&format!("/orders/{id}")).await;
+    assert_eq!(o["lines"][0]["item"], "latte");
+}
