@@ -252,3 +252,63 @@ async fn the_same_event_id_with_other_content_is_a_conflicting_duplicate() {
     let (_, o) = t.get(&format!("/orders/{id}")).await;
     assert_eq!(o["lines"][0]["item"], "latte");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_keeps_failing_dead_letters_its_message_and_the_topic_moves_on() {
+    use milo_contracts::events::PaymentCompleted;
+    use milo_contracts::Envelope;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = milo_testkit::config(dir.path());
+    let id = Uuid::now_v7();
+    {
+        // A record damaged on disk: every attempt to handle an event for it fails.
+        let db = sled::open(config.data_of("order")).unwrap();
+        db.insert(format!("order/{id}"), b"{damaged".to_vec())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let (trigger, _) = milo_bus::ShutdownTrigger::new();
+    milo::shop::start_broker(&config, &trigger.subscribe(), || {}).unwrap();
+    let menu = std::sync::Arc::new(config.menu().unwrap());
+    let part = milo::shop::start_service("order", &config, menu, &trigger.subscribe()).unwrap();
+    assert!(milo::shop::wait_ready(std::slice::from_ref(&part), Duration::from_secs(10)).await);
+    let pusher = Observer::start(&config.mqtt, &["orders/#"]).await;
+    let paid = PaymentCompleted {
+        order_id: id,
+        amount_cents: 1,
+        transaction_id: "t".into(),
+    };
+    pusher.publish(
+        topics::PAYMENTS_COMPLETED,
+        &Envelope::new("test", id, None, paid).to_json(),
+    );
+    let good = Uuid::now_v7();
+    pusher.publish(
+        topics::ORDERS_PLACED,
+        &placed_payload(good, vec![common::line("latte", None, 1)]),
+    );
+    let store = part.store.clone();
+    let refused = eventually(Duration::from_secs(10), || {
+        let store = store.clone();
+        async move {
+            store.dead_letters(0, 10).unwrap().iter().any(|d| {
+                d.reason.starts_with("handler failed after 3 attempts")
+                    && d.reason.contains(&id.to_string())
+            })
+        }
+    })
+    .await;
+    assert!(refused, "{:?}", part.store.dead_letters(0, 10).unwrap());
+    // The service kept running and the messages behind the poison went through.
+    assert!(!part.task.is_finished());
+    let created = eventually(Duration::from_secs(10), || async {
+        pusher
+            .on(topics::ORDERS_CREATED)
+            .iter()
+            .any(|p| String::from_utf8_lossy(p).contains(&good.to_string()))
+    })
+    .await;
+    assert!(created);
+    trigger.trigger();
+}

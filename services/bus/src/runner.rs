@@ -20,6 +20,9 @@ use crate::store::{self, Store, StoreError, DEAD, INBOX};
 use crate::tx::{Overlay, Tx};
 use crate::{fingerprint, BusError, MqttConfig};
 
+/// Attempts of a handler that fails on the store before its message is dead-lettered.
+pub const HANDLER_ATTEMPTS: u32 = 3;
+
 /// Most messages and commands handled in one group commit.
 pub const MAX_GROUP: usize = 512;
 
@@ -373,13 +376,30 @@ impl<'a> Group<'a> {
             }
             None => {}
         }
-        let mut tx = self.tx();
-        match service.on_event(&mut tx, topic, &env) {
-            Ok(()) => {
+        let mut attempt = 1;
+        let outcome = loop {
+            let mut tx = self.tx();
+            match service.on_event(&mut tx, topic, &env) {
+                Ok(()) => break Ok(tx),
+                // A failing read (a corrupt record...) may be passing; if it is not, the
+                // message must not block the topic: dead-letter it after a few attempts.
+                Err(Rejection::Store(e)) if attempt < HANDLER_ATTEMPTS => {
+                    warn!(service = self.name, topic, attempt, error = %e, "Handler failed; trying again.");
+                    attempt += 1;
+                }
+                Err(Rejection::Store(e)) => {
+                    break Err(Rejection::Invalid(format!(
+                        "handler failed after {attempt} attempts: {e}"
+                    )))
+                }
+                Err(r) => break Err(r),
+            }
+        };
+        match outcome {
+            Ok(mut tx) => {
                 tx.put(&inbox_key, &print);
                 Ok(self.commit(tx)?)
             }
-            Err(Rejection::Store(e)) => Err(e.into()),
             Err(r) => {
                 let reason = r.to_string();
                 Ok(self.dead_letter(topic, payload, Some(env.correlation_id), &reason)?)
