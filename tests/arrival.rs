@@ -15,6 +15,7 @@ use milo_testkit::{eventually, Observer};
 use uuid::Uuid;
 
 struct Rig {
+    _parts: Vec<milo::shop::Part>,
     config: MiloConfig,
     http: std::net::SocketAddr,
     watch: Observer,
@@ -44,8 +45,8 @@ async fn rig(names: &[&str]) -> Rig {
             .unwrap()
             .0;
     }
-    std::mem::forget(parts);
     Rig {
+        _parts: parts,
         config,
         http,
         watch,
