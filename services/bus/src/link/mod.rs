@@ -35,9 +35,11 @@ use milo_contracts::topics;
 
 use crate::config::MqttConfig;
 use crate::shutdown::Shutdown;
-use crate::store::{self, Store, OUTBOX};
-use crate::tx::Outgoing as Entry;
+use crate::store::Store;
 use crate::BusError;
+
+mod relay;
+use relay::Relay;
 
 /// How long a PUBACKed outbox entry is kept, to be published again after a broker restart.
 pub const KEEP_ACKED: Duration = Duration::from_secs(20);
@@ -456,97 +458,5 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-/// The outbox side of a link: which durable entries still wait for their PUBACK.
-struct Relay {
-    store: Store,
-    /// Entries up to this key are durable (and may be published).
-    durable: u64,
-    /// Entries up to this key are in `queue` or already submitted.
-    loaded: u64,
-    queue: VecDeque<(u64, Entry)>,
-    /// PUBACKed entries still kept, oldest first.
-    acked: VecDeque<(Instant, u64)>,
-}
-
-impl Relay {
-    fn new(store: Store) -> Result<Relay, BusError> {
-        // Everything found on disk at start is durable.
-        let durable = store.last_seq(OUTBOX)?.unwrap_or(0);
-        Ok(Relay {
-            store,
-            durable,
-            loaded: 0,
-            queue: VecDeque::new(),
-            acked: VecDeque::new(),
-        })
-    }
-
-    /// After a (re)connect: publish every entry still in the outbox, from the start.
-    fn reload(&mut self) {
-        self.queue.clear();
-        self.loaded = 0;
-        self.load();
-    }
-
-    /// Publishes again the entries still kept up to `upto` (for a part that lost its session).
-    fn replay(&mut self, upto: u64) {
-        for kv in self.store.raw_range(store::seq_key(OUTBOX, 1), OUTBOX) {
-            let Ok((k, v)) = kv else { break };
-            let Some(key) = store::seq_of(OUTBOX, &k) else {
-                continue;
-            };
-            if key > upto {
-                break;
-            }
-            if let Some(entry) = Entry::decode(&v) {
-                self.queue.push_back((key, entry));
-            }
-        }
-    }
-
-    fn durable(&mut self, key: u64, connected: bool) {
-        self.durable = self.durable.max(key);
-        if connected {
-            self.load();
-        }
-    }
-
-    fn load(&mut self) {
-        let from = store::seq_key(OUTBOX, self.loaded.saturating_add(1));
-        for kv in self.store.raw_range(from, OUTBOX) {
-            let Ok((k, v)) = kv else { break };
-            let Some(key) = store::seq_of(OUTBOX, &k) else {
-                continue;
-            };
-            if key > self.durable {
-                break;
-            }
-            match Entry::decode(&v) {
-                Some(entry) => self.queue.push_back((key, entry)),
-                None => warn!(key, "Unreadable outbox entry skipped."),
-            }
-        }
-        self.loaded = self.durable;
-    }
-
-    fn acked(&mut self, key: u64) {
-        self.acked.push_back((Instant::now(), key));
-    }
-
-    /// Deletes the entries PUBACKed longer than [`KEEP_ACKED`] ago.
-    fn forget_old(&mut self) {
-        while let Some((at, key)) = self.acked.front().copied() {
-            if at.elapsed() < KEEP_ACKED {
-                break;
-            }
-            self.acked.pop_front();
-            if let Err(e) = self.store.raw_remove(&store::seq_key(OUTBOX, key)) {
-                // Left in place it is published again later: a duplicate, never a loss.
-                warn!(key, error = %e, "Cannot delete an acknowledged outbox entry.");
-            }
-        }
     }
 }

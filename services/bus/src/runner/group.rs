@@ -1,0 +1,223 @@
+//! One group commit: the messages and commands in hand, each applied as its own `Tx` into the
+//! group's overlay, dead letters for what cannot be used, and what to do once it is durable.
+
+use milo_contracts::events::DeadLettered;
+use milo_contracts::{topics, DecodeError, RawEnvelope};
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use uuid::Uuid;
+
+use super::{Rejection, Service, HANDLER_ATTEMPTS};
+use crate::dlq::{self, DeadLetter};
+use crate::fingerprint;
+use crate::link::{Delivery, LinkCommand};
+use crate::store::{self, Store, StoreError, DEAD, INBOX};
+use crate::tx::{Overlay, Tx};
+
+/// The messages of one group commit and what to do once it is durable.
+pub(super) struct Group<'a> {
+    name: &'a str,
+    pub(super) overlay: Overlay,
+    store: &'a Store,
+    max_payload: usize,
+    last_outbox: Option<u64>,
+    pub(super) after: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl<'a> Group<'a> {
+    pub(super) fn new(name: &'a str, store: &'a Store, max_payload: usize) -> Self {
+        Group {
+            name,
+            overlay: Overlay::default(),
+            store,
+            max_payload,
+            last_outbox: None,
+            after: Vec::new(),
+        }
+    }
+
+    fn tx(&self) -> Tx {
+        Tx::new(
+            self.store.clone(),
+            self.overlay.clone(),
+            self.name,
+            self.max_payload,
+        )
+    }
+
+    fn commit(&mut self, tx: Tx) -> Result<(), StoreError> {
+        let (last, after) = tx.commit()?;
+        self.last_outbox = last.or(self.last_outbox);
+        self.after.extend(after);
+        Ok(())
+    }
+
+    pub(super) fn delivery<S: Service>(
+        &mut self,
+        service: &mut S,
+        d: &Delivery,
+    ) -> Result<(), Rejection> {
+        self.message(service, d.publish.topic.as_str(), &d.publish.payload[..])
+    }
+
+    /// Hands every dead letter queued for replay to the handler again, in one group.
+    pub(super) fn replays<S: Service>(&mut self, service: &mut S) -> Result<usize, Rejection> {
+        let pending = self.store.pending_replays()?;
+        for letter in &pending {
+            info!(service = self.name, dead_letter_id = letter.id, topic = %letter.topic, "Replaying a dead letter.");
+            self.message(service, &letter.topic, &dlq::original(&letter.payload))?;
+            let mut tx = self.tx();
+            tx.remove_raw(store::seq_key(dlq::REPLAY, letter.id));
+            self.commit(tx)?;
+        }
+        Ok(pending.len())
+    }
+
+    fn message<S: Service>(
+        &mut self,
+        service: &mut S,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), Rejection> {
+        if payload.len() > self.max_payload {
+            let reason = DecodeError::Oversized {
+                size: payload.len(),
+                limit: self.max_payload,
+            };
+            return Ok(self.dead_letter(topic, payload, None, &reason.to_string())?);
+        }
+        if service.is_raw(topic) {
+            let mut tx = self.tx();
+            return match service.on_raw(&mut tx, topic, payload) {
+                Ok(()) => Ok(self.commit(tx)?),
+                Err(Rejection::Store(e)) => Err(e.into()),
+                Err(r) => Ok(self.dead_letter(topic, payload, None, &r.to_string())?),
+            };
+        }
+        let env = match RawEnvelope::parse(payload) {
+            Ok(env) => env,
+            Err(e) => return Ok(self.dead_letter(topic, payload, None, &e.to_string())?),
+        };
+        let inbox_key = format!("{INBOX}{}", env.id);
+        let print = fingerprint(payload);
+        match self.tx().get::<u64>(&inbox_key)? {
+            Some(seen) if seen == print => {
+                debug!(event_id = %env.id, topic, "Repeat event acked without effect.");
+                return Ok(());
+            }
+            Some(_) => {
+                let reason = "conflicting duplicate: same event id, different content";
+                return Ok(self.dead_letter(topic, payload, Some(env.correlation_id), reason)?);
+            }
+            None => {}
+        }
+        let mut attempt = 1;
+        let outcome = loop {
+            let mut tx = self.tx();
+            match service.on_event(&mut tx, topic, &env) {
+                Ok(()) => break Ok(tx),
+                // A failing read (a corrupt record...) may be passing; if it is not, the
+                // message must not block the topic: dead-letter it after a few attempts.
+                Err(Rejection::Store(e)) if attempt < HANDLER_ATTEMPTS => {
+                    warn!(service = self.name, topic, attempt, error = %e, "Handler failed; trying again.");
+                    attempt += 1;
+                }
+                Err(Rejection::Store(e)) => {
+                    break Err(Rejection::Invalid(format!(
+                        "handler failed after {attempt} attempts: {e}"
+                    )))
+                }
+                Err(r) => break Err(r),
+            }
+        };
+        match outcome {
+            Ok(mut tx) => {
+                tx.put(&inbox_key, &print);
+                Ok(self.commit(tx)?)
+            }
+            Err(r) => {
+                let reason = r.to_string();
+                Ok(self.dead_letter(topic, payload, Some(env.correlation_id), &reason)?)
+            }
+        }
+    }
+
+    pub(super) fn command<S: Service>(
+        &mut self,
+        service: &mut S,
+        cmd: S::Command,
+    ) -> Result<(), Rejection> {
+        let mut tx = self.tx();
+        match service.on_command(&mut tx, cmd) {
+            Ok(()) => Ok(self.commit(tx)?),
+            Err(Rejection::Store(e)) => Err(e.into()),
+            Err(r) => {
+                warn!(service = self.name, reason = %r, "Local command refused.");
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a refused message with its reason and publishes it on `dlq/<service>/<topic>`.
+    fn dead_letter(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        correlation: Option<Uuid>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let id = self.store.next_id()?;
+        warn!(
+            service = self.name,
+            topic,
+            dead_letter_id = id,
+            reason,
+            "Message dead-lettered."
+        );
+        let letter = DeadLetter {
+            id,
+            topic: topic.to_owned(),
+            reason: reason.to_owned(),
+            received_at: OffsetDateTime::now_utc(),
+            payload: dlq::printable(payload),
+        };
+        let mut tx = self.tx();
+        tx.put_raw(store::seq_key(DEAD, id), &letter);
+        let mut shown = dlq::printable(&payload[..payload.len().min(dlq::EVENT_PAYLOAD_LIMIT)]);
+        shown.truncate(dlq::EVENT_PAYLOAD_LIMIT * 2 + 4);
+        let event = tx.event(
+            correlation.unwrap_or_else(Uuid::nil),
+            None,
+            DeadLettered {
+                service: self.name.to_owned(),
+                topic: topic.to_owned(),
+                reason: reason.to_owned(),
+                dead_letter_id: id,
+                payload: shown,
+            },
+        );
+        if let Err(e) = tx.publish_to(&topics::dlq(self.name, topic), &event) {
+            warn!(error = %e, "Dead letter kept in the store only.");
+        }
+        self.commit(tx)
+    }
+
+    /// After the group's `sync`: relay the outbox, ack in receive order, run replies.
+    pub(super) fn finish(
+        &mut self,
+        publisher: &mpsc::UnboundedSender<LinkCommand>,
+        subscriber: &mpsc::UnboundedSender<LinkCommand>,
+        deliveries: impl Iterator<Item = Delivery>,
+    ) {
+        if let Some(key) = self.last_outbox.take() {
+            let _ = publisher.send(LinkCommand::Durable(key));
+        }
+        for d in deliveries {
+            let _ = subscriber.send(LinkCommand::Ack(d));
+        }
+        for f in self.after.drain(..) {
+            f();
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The `milo` command line: subcommands, flags and their help.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "milo",
+    version,
+    about = "Runs a coffee shop's orders inside the store."
+)]
+pub struct Cli {
+    /// Configuration file (default: /etc/milo/milo.toml if present, else built-in defaults).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Default)]
+pub struct Where {
+    /// Data directory (each part keeps its database in a subdirectory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// MQTT address: where the embedded broker listens and every part connects.
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// HTTP API address.
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the whole store: embedded broker, every service, a simulated barista device.
+    Up(Where),
+    /// Run the embedded broker alone (with its watchdog).
+    Broker(Where),
+    /// Run one service alone against the configured broker.
+    Service {
+        /// order, payment, inventory, barista, notification or analytics.
+        name: String,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Run a barista device against the configured broker.
+    Barista {
+        /// Station id (default: device.station).
+        #[arg(long)]
+        station: Option<String>,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// The POS terminal.
+    Pos {
+        #[command(subcommand)]
+        command: PosCommand,
+    },
+    /// Dead letters of a service (run while that service is stopped).
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Check or print the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run the store as separate processes, SIGKILL them at random while orders flow, and
+    /// check that nothing was lost or doubled (exit 1 if an invariant fails).
+    Chaos {
+        /// Orders to place.
+        #[arg(long, default_value_t = 200)]
+        orders: usize,
+        /// Milliseconds between two kills.
+        #[arg(long, default_value_t = 400)]
+        kill_every: u64,
+        /// Orders placed per second.
+        #[arg(long, default_value_t = 25.0)]
+        rate: f64,
+        /// Seed of the random choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Load the store in-process and print throughput, latency and memory.
+    Bench {
+        /// Orders to place.
+        #[arg(long, default_value_t = 2000)]
+        orders: usize,
+        /// Concurrent POS clients.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Skip the real fsync (to measure what durability costs).
+        #[arg(long)]
+        no_fsync: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PosCommand {
+    /// Place an order and follow it until it is prepared (exit 0) or fails (exit 1).
+    Order {
+        /// Menu item, e.g. latte.
+        item: String,
+        /// Size, e.g. large.
+        #[arg(long)]
+        size: Option<String>,
+        /// Milk, e.g. oat.
+        #[arg(long)]
+        milk: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 1)]
+        qty: i64,
+        /// A modifier (extra_shot, vanilla, caramel, iced...); repeat for more.
+        #[arg(long = "extra")]
+        extras: Vec<String>,
+        /// Name to call out at pickup.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Order id (UUID) to use; placing the same id twice makes one order.
+        #[arg(long)]
+        order_id: Option<uuid::Uuid>,
+        /// Broker address.
+        #[arg(long)]
+        mqtt: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters.
+    List(DlqWhere),
+    /// Show one dead letter in full.
+    Show {
+        /// Dead-letter id.
+        id: u64,
+        #[command(flatten)]
+        at: DlqWhere,
+    },
+    /// Queue dead letters for replay: the service hands them to its handler again when it
+    /// next starts (after a fix).
+    Replay {
+        /// Dead-letter id (default: every dead letter).
+        #[arg(long)]
+        id: Option<u64>,
+        #[command(flatten)]
+        at: DlqWhere,
+    },
+    /// Delete every dead letter.
+    Purge(DlqWhere),
+}
+
+#[derive(clap::Args)]
+pub struct DlqWhere {
+    /// Service whose dead letters to read.
+    #[arg(long)]
+    pub service: String,
+    /// Data directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Check the configuration; exit 78 naming the bad key.
+    Validate,
+    /// Print the effective configuration, secrets redacted.
+    Print,
+}
