@@ -77,13 +77,6 @@ pub fn proc_status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A free loopback port (bound, read back, released).
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 /// Polls `cond` every 50 ms until it holds or `limit` passes; returns whether it held.
 pub async fn wait_until<F, Fut>(limit: Duration, mut cond: F) -> bool
 where

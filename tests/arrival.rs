@@ -125,7 +125,13 @@ async fn ready_whichever_of_payment_and_stock_answers_first_and_repeats_change_n
     let (a, b) = (r.place().await, r.place().await);
     r.send(a, paid(a));
     r.send(b, reserved(b));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Each order has its first answer recorded, and still waits for the other.
+    let half = |id: Uuid, field: &'static str| {
+        let r = &r;
+        async move { http::get(r.http, &format!("/orders/{id}")).await.unwrap().1[field] == true }
+    };
+    assert!(eventually(Duration::from_secs(10), || half(a, "paid")).await);
+    assert!(eventually(Duration::from_secs(10), || half(b, "reserved")).await);
     assert_eq!(
         (r.status(a).await, r.status(b).await),
         ("created".into(), "created".into())

@@ -5,9 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use milo_testkit::{config_file, free_port};
+use milo_testkit::{config_file, eventually_blocking, free_port};
 
 const MILO: &str = env!("CARGO_BIN_EXE_milo");
 
@@ -40,32 +40,24 @@ impl Proc {
     }
 
     fn wait_for(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + limit;
-        while !self.saw(&pred) {
-            assert!(
-                Instant::now() < deadline,
-                "never saw {what}; output: {:?}",
-                self.lines.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(
+            eventually_blocking(limit, || self.saw(&pred)),
+            "never saw {what}; output: {:?}",
+            self.lines.lock().unwrap()
+        );
     }
 
     /// SIGTERM, then the exit status (within `limit`).
     fn terminate(mut self, limit: Duration) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "did not stop within {limit:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut status = None;
+        let stopped = eventually_blocking(limit, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert!(stopped, "did not stop within {limit:?} of SIGTERM");
+        status.unwrap()
     }
 }
 
@@ -98,15 +90,12 @@ fn mosquitto_sub(port: u16, filter: &str) -> Proc {
         "-t",
         "tests/probe",
     ]));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !sub.saw(|l| l.starts_with("tests/probe")) {
-        assert!(
-            Instant::now() < deadline,
-            "mosquitto_sub never received the probe"
-        );
+    // Publish a probe until one arrives: mosquitto_sub gives no other sign it has subscribed.
+    let received = eventually_blocking(Duration::from_secs(20), || {
         mosquitto_pub(port, "tests/probe", "hello");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        sub.saw(|l| l.starts_with("tests/probe"))
+    });
+    assert!(received, "mosquitto_sub never received the probe");
     sub
 }
 

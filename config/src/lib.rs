@@ -219,9 +219,7 @@ impl MiloConfig {
     /// the embedded broker on a free loopback port, HTTP on any free loopback port, every
     /// simulated delay at zero and the display off.
     pub fn isolated(mut self, data_dir: &Path) -> std::io::Result<MiloConfig> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_loopback_port()?;
         self.data_dir = data_dir.to_owned();
         self.broker.embedded = true;
         self.broker.listen = ([127, 0, 0, 1], port).into();
@@ -243,6 +241,13 @@ impl MiloConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
+}
+
+/// A free loopback TCP port (bound, read back, released).
+pub fn free_loopback_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ impl Fleet {
     pub fn start(exe: &Path, config: &MiloConfig, dir: &Path) -> std::io::Result<Fleet> {
         let path = dir.join("milo.toml");
         std::fs::write(&path, config.to_toml())?;
-        let analytics_http = format!("127.0.0.1:{}", crate::bench::free_port()?);
+        let analytics_http = format!("127.0.0.1:{}", milo_config::free_loopback_port()?);
         let mut parts: Vec<(String, Vec<String>)> = vec![("broker".into(), vec!["broker".into()])];
         for s in crate::shop::SERVICES {
             let mut args = vec!["service".to_owned(), s.to_owned()];

@@ -52,7 +52,7 @@ pub enum ChaosError {
 /// declines, instant drinks.
 pub fn chaos_config(base: &MiloConfig, dir: &Path) -> std::io::Result<MiloConfig> {
     let mut c = base.clone().isolated(&dir.join("data"))?;
-    c.http.listen = ([127, 0, 0, 1], crate::bench::free_port()?).into();
+    c.http.listen = ([127, 0, 0, 1], milo_config::free_loopback_port()?).into();
     c.broker.watchdog_secs = 2;
     c.mqtt.keep_alive_secs = 2;
     c.payment.success_rate = 0.9;

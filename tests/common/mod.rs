@@ -102,18 +102,20 @@ impl TestShop {
         path: &str,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, v) = self.get(path).await;
-            if pred(&v) {
-                return v;
+        let last = std::sync::Mutex::new(serde_json::Value::Null);
+        let matched = milo_testkit::eventually(Duration::from_secs(20), || {
+            let (last, pred) = (&last, &pred);
+            async move {
+                let (_, v) = self.get(path).await;
+                let done = pred(&v);
+                *last.lock().unwrap() = v;
+                done
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "GET {path} never matched; last answer: {v}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await;
+        let last = last.into_inner().unwrap();
+        assert!(matched, "GET {path} never matched; last answer: {last}");
+        last
     }
 }
 

@@ -19,8 +19,6 @@ pub trait EspressoMachine: Send + 'static {
 #[derive(Debug, Clone)]
 pub struct SimulatedMachine {
     speed: f64,
-    /// Stages run so far (a shot counter of sorts).
-    pub stages_run: u64,
 }
 
 impl SimulatedMachine {
@@ -28,7 +26,6 @@ impl SimulatedMachine {
     pub fn new(speed: f64) -> Self {
         SimulatedMachine {
             speed: speed.max(0.0),
-            stages_run: 0,
         }
     }
 }
@@ -43,7 +40,6 @@ impl EspressoMachine for SimulatedMachine {
             if secs > 0.0 {
                 tokio::time::sleep(Duration::from_secs_f64(secs)).await;
             }
-            self.stages_run += 1;
         })
     }
 }

@@ -86,9 +86,10 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
                 t.station, self.station
             )));
         }
-        if let Some(job) = tx.get::<Job>(&job_key(t.order_id))? {
-            if let Some(p) = &job.announced {
-                tx.republish(p)?;
+        if let Some(mut job) = tx.get::<Job>(&job_key(t.order_id))? {
+            // Made already: answer the repeat with the very same `orders/prepared`.
+            if let Some(ms) = job.prep_ms {
+                self.announce(tx, &mut job, ms)?;
             }
             return Ok(());
         }
@@ -111,13 +112,12 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
     }
 
     fn announce(&self, tx: &mut Tx, job: &mut Job, prep_ms: u64) -> Result<(), Rejection> {
-        let data = OrderPrepared {
-            order_id: job.order_id,
-            station: self.station.clone(),
+        let (id, cause, station) = (job.order_id, Some(job.cause), self.station.clone());
+        tx.answer(&mut job.announced, id, cause, || OrderPrepared {
+            order_id: id,
+            station,
             prep_ms,
-        };
-        job.announced =
-            Some(tx.publish_recorded(&tx.event(job.order_id, Some(job.cause), data))?);
+        })?;
         Ok(())
     }
 }

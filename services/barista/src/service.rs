@@ -141,14 +141,6 @@ impl BaristaService {
     }
 }
 
-/// The station id in a `devices/<id>/status` topic.
-fn station_of(topic: &str) -> Option<&str> {
-    topic
-        .strip_prefix("devices/")?
-        .strip_suffix("/status")
-        .filter(|s| !s.is_empty() && !s.contains('/'))
-}
-
 impl Service for BaristaService {
     type Command = ();
 
@@ -165,11 +157,13 @@ impl Service for BaristaService {
     }
 
     fn is_raw(&self, topic: &str) -> bool {
-        station_of(topic).is_some()
+        topics::device_of_status(topic).is_some()
     }
 
     fn on_raw(&mut self, tx: &mut Tx, topic: &str, payload: &[u8]) -> Result<(), Rejection> {
-        let station = station_of(topic).unwrap_or_default().to_owned();
+        let station = topics::device_of_status(topic)
+            .unwrap_or_default()
+            .to_owned();
         match payload {
             b"online" => Self::presence(tx, &station, true),
             b"offline" => Self::presence(tx, &station, false),

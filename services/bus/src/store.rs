@@ -162,11 +162,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Number of keys under `prefix`.
-    pub fn count(&self, prefix: &str) -> usize {
-        self.inner.db.scan_prefix(prefix).count()
-    }
-
     pub(crate) fn raw_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.inner.db.get(key)?)
     }

@@ -207,37 +207,27 @@ impl Tx {
         self.stage(topic, event.to_json(), false)
     }
 
-    /// Stages an event and returns what was published (topic and exact payload), for a
-    /// participant to answer a repeated request with the very same event: every consumer's
-    /// inbox then sees a repeat, not a second fact.
-    pub fn publish_recorded<E: Event>(
+    /// Answers a request as a participant: the very event recorded in `answer` if there is
+    /// one, byte for byte, so every consumer's inbox sees a repeat rather than a second fact;
+    /// otherwise a new event with `data`, published and recorded in `answer` (the caller
+    /// writes the record holding it).
+    pub fn answer<E: Event>(
         &mut self,
-        event: &Envelope<E>,
-    ) -> Result<Published, BusError> {
-        self.publish_recorded_to(E::TOPIC, event)
-    }
-
-    /// [`Tx::publish_recorded`] on a given topic.
-    pub fn publish_recorded_to<E: Event>(
-        &mut self,
-        topic: &str,
-        event: &Envelope<E>,
-    ) -> Result<Published, BusError> {
-        let payload = event.to_json();
-        self.stage(topic, payload.clone(), false)?;
-        Ok(Published {
-            topic: topic.to_owned(),
+        answer: &mut Option<Published>,
+        correlation: uuid::Uuid,
+        cause: Option<uuid::Uuid>,
+        data: impl FnOnce() -> E,
+    ) -> Result<(), BusError> {
+        if let Some(p) = answer {
+            return self.stage(&p.topic, p.payload.clone().into_bytes(), false);
+        }
+        let payload = self.event(correlation, cause, data()).to_json();
+        self.stage(E::TOPIC, payload.clone(), false)?;
+        *answer = Some(Published {
+            topic: E::TOPIC.to_owned(),
             payload: String::from_utf8_lossy(&payload).into_owned(),
-        })
-    }
-
-    /// Publishes again exactly what [`Tx::publish_recorded`] published.
-    pub fn republish(&mut self, published: &Published) -> Result<(), BusError> {
-        self.stage(
-            &published.topic,
-            published.payload.clone().into_bytes(),
-            false,
-        )
+        });
+        Ok(())
     }
 
     /// Stages a retained event (pickup board).
@@ -301,7 +291,7 @@ mod tests {
     #[test]
     fn outgoing_round_trips() {
         let o = Outgoing {
-            topic: "orders/created".into(),
+            topic: milo_contracts::topics::ORDERS_CREATED.into(),
             payload: b"{}".to_vec(),
             retain: true,
         };

@@ -350,7 +350,7 @@ pub struct DeadLettered {
     /// The payload as text (or `hex:` + hex when not UTF-8), cut to a few KiB.
     pub payload: String,
 }
-event!(DeadLettered, "DeadLettered", 1, "dlq/#");
+event!(DeadLettered, "DeadLettered", 1, topics::DLQ_ALL);
 
 /// One order on the pickup board.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -80,11 +80,23 @@ pub fn probe(client_id: &str) -> String {
     format!("probes/{client_id}")
 }
 
+/// Filter matching every dead-letter topic.
+pub const DLQ_ALL: &str = "dlq/#";
+
 /// Extracts the device id from a `devices/<id>/tickets` topic.
 pub fn device_of_tickets(topic: &str) -> Option<&str> {
+    device_of(topic, "/tickets")
+}
+
+/// Extracts the device id from a `devices/<id>/status` topic.
+pub fn device_of_status(topic: &str) -> Option<&str> {
+    device_of(topic, "/status")
+}
+
+fn device_of<'a>(topic: &'a str, suffix: &str) -> Option<&'a str> {
     topic
         .strip_prefix("devices/")?
-        .strip_suffix("/tickets")
+        .strip_suffix(suffix)
         .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
@@ -100,5 +112,6 @@ mod tests {
         assert_eq!(device_of_tickets("devices/bar-1/tickets"), Some("bar-1"));
         assert_eq!(device_of_tickets("devices//tickets"), None);
         assert_eq!(device_of_tickets("devices/a/b/tickets"), None);
+        assert_eq!(device_of_status(&device_status("bar-2")), Some("bar-2"));
     }
 }

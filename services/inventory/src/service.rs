@@ -155,14 +155,12 @@ impl InventoryService {
             back = r.ingredients.clone();
             info!(order_id = %order_id, "Reservation released.");
         }
-        if let Some(p) = &r.compensated {
-            tx.republish(p)?;
-        } else if r.state != ReservationState::Consumed {
-            let data = InventoryReleased {
+        if r.state != ReservationState::Consumed {
+            let cause = Some(r.cause);
+            tx.answer(&mut r.compensated, order_id, cause, || InventoryReleased {
                 order_id,
                 ingredients: back,
-            };
-            r.compensated = Some(tx.publish_recorded(&tx.event(order_id, Some(r.cause), data))?);
+            })?;
         }
         tx.put(&resv_key(order_id), &r);
         Ok(())
@@ -171,29 +169,26 @@ impl InventoryService {
 
 /// Publishes a reservation's outcome; a repeat gets the very same event. The caller writes `r`.
 fn announce(tx: &mut Tx, r: &mut Reservation) -> Result<(), Rejection> {
-    if let Some(p) = &r.announced {
-        return Ok(tx.republish(p)?);
-    }
-    if r.state == ReservationState::Released {
+    let (id, cause) = (r.order_id, Some(r.cause));
+    match r.state {
         // The order failed before anything was reserved: a late request gets nothing.
-        return Ok(());
+        ReservationState::Released if r.announced.is_none() => {}
+        ReservationState::Failed => {
+            let (reason, missing) = (r.reason.clone().unwrap_or_default(), r.missing.clone());
+            tx.answer(&mut r.announced, id, cause, || InventoryFailed {
+                order_id: id,
+                reason,
+                missing,
+            })?
+        }
+        _ => {
+            let ingredients = r.ingredients.clone();
+            tx.answer(&mut r.announced, id, cause, || InventoryReserved {
+                order_id: id,
+                ingredients,
+            })?
+        }
     }
-    let id = r.order_id;
-    let published = if r.state == ReservationState::Failed {
-        let data = InventoryFailed {
-            order_id: id,
-            reason: r.reason.clone().unwrap_or_default(),
-            missing: r.missing.clone(),
-        };
-        tx.publish_recorded(&tx.event(id, Some(r.cause), data))?
-    } else {
-        let data = InventoryReserved {
-            order_id: id,
-            ingredients: r.ingredients.clone(),
-        };
-        tx.publish_recorded(&tx.event(id, Some(r.cause), data))?
-    };
-    r.announced = Some(published);
     Ok(())
 }
 

@@ -225,44 +225,39 @@ impl<G: Gateway> PaymentService<G> {
 /// Announces what a failed order got back (`payments/refunded`, 0 when nothing was charged);
 /// a repeat gets the very same event. The caller writes `t`.
 fn compensated(tx: &mut Tx, t: &mut Transaction, amount_cents: u64) -> Result<(), Rejection> {
-    if let Some(p) = &t.compensated {
-        return Ok(tx.republish(p)?);
-    }
-    let data = PaymentRefunded {
-        order_id: t.order_id,
+    let txid = t.transaction_id.clone().unwrap_or_default();
+    let (id, cause) = (t.order_id, Some(t.cause));
+    tx.answer(&mut t.compensated, id, cause, || PaymentRefunded {
+        order_id: id,
         amount_cents,
-        transaction_id: t.transaction_id.clone().unwrap_or_default(),
-    };
-    t.compensated = Some(tx.publish_recorded(&tx.event(t.order_id, Some(t.cause), data))?);
+        transaction_id: txid,
+    })?;
     Ok(())
 }
 
 /// Publishes the outcome of a charge (nothing while it is still pending); a repeat gets the
 /// very same event. The caller writes `t`.
 fn announce(tx: &mut Tx, t: &mut Transaction) -> Result<(), Rejection> {
-    if let Some(p) = &t.announced {
-        return Ok(tx.republish(p)?);
-    }
-    let id = t.order_id;
-    t.announced = match t.state {
-        TxnState::Charging | TxnState::Voided => None,
+    let (id, cause, amount_cents) = (t.order_id, Some(t.cause), t.amount_cents);
+    match t.state {
+        TxnState::Charging | TxnState::Voided => {}
         TxnState::Declined => {
-            let data = PaymentFailed {
+            let reason = t.reason.clone().unwrap_or_default();
+            tx.answer(&mut t.announced, id, cause, || PaymentFailed {
                 order_id: id,
-                amount_cents: t.amount_cents,
-                reason: t.reason.clone().unwrap_or_default(),
-            };
-            Some(tx.publish_recorded(&tx.event(id, Some(t.cause), data))?)
+                amount_cents,
+                reason,
+            })?
         }
         TxnState::Charged | TxnState::Refunding | TxnState::Refunded => {
-            let data = PaymentCompleted {
+            let transaction_id = t.transaction_id.clone().unwrap_or_default();
+            tx.answer(&mut t.announced, id, cause, || PaymentCompleted {
                 order_id: id,
-                amount_cents: t.amount_cents,
-                transaction_id: t.transaction_id.clone().unwrap_or_default(),
-            };
-            Some(tx.publish_recorded(&tx.event(id, Some(t.cause), data))?)
+                amount_cents,
+                transaction_id,
+            })?
         }
-    };
+    }
     Ok(())
 }
 

@@ -20,10 +20,7 @@ pub use observer::Observer;
 
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    milo_config::free_loopback_port().expect("a free loopback port")
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
@@ -41,6 +38,21 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes; for tests that drive child
+/// processes from a plain thread.
+pub fn eventually_blocking(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

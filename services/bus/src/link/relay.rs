@@ -45,18 +45,7 @@ impl Relay {
 
     /// Publishes again the entries still kept up to `upto` (for a part that lost its session).
     pub(super) fn replay(&mut self, upto: u64) {
-        for kv in self.store.raw_range(store::seq_key(OUTBOX, 1), OUTBOX) {
-            let Ok((k, v)) = kv else { break };
-            let Some(key) = store::seq_of(OUTBOX, &k) else {
-                continue;
-            };
-            if key > upto {
-                break;
-            }
-            if let Some(entry) = Entry::decode(&v) {
-                self.queue.push_back((key, entry));
-            }
-        }
+        self.enqueue(1, upto);
     }
 
     pub(super) fn durable(&mut self, key: u64, connected: bool) {
@@ -66,14 +55,20 @@ impl Relay {
         }
     }
 
-    pub(super) fn load(&mut self) {
-        let from = store::seq_key(OUTBOX, self.loaded.saturating_add(1));
-        for kv in self.store.raw_range(from, OUTBOX) {
+    /// Queues the durable entries not loaded yet.
+    fn load(&mut self) {
+        self.enqueue(self.loaded.saturating_add(1), self.durable);
+        self.loaded = self.durable;
+    }
+
+    /// Queues the outbox entries with keys in `from..=upto`, in key order.
+    fn enqueue(&mut self, from: u64, upto: u64) {
+        for kv in self.store.raw_range(store::seq_key(OUTBOX, from), OUTBOX) {
             let Ok((k, v)) = kv else { break };
             let Some(key) = store::seq_of(OUTBOX, &k) else {
                 continue;
             };
-            if key > self.durable {
+            if key > upto {
                 break;
             }
             match Entry::decode(&v) {
@@ -81,7 +76,6 @@ impl Relay {
                 None => warn!(key, "Unreadable outbox entry skipped."),
             }
         }
-        self.loaded = self.durable;
     }
 
     pub(super) fn acked(&mut self, key: u64) {

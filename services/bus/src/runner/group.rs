@@ -184,8 +184,7 @@ impl<'a> Group<'a> {
         };
         let mut tx = self.tx();
         tx.put_raw(store::seq_key(DEAD, id), &letter);
-        let mut shown = dlq::printable(&payload[..payload.len().min(dlq::EVENT_PAYLOAD_LIMIT)]);
-        shown.truncate(dlq::EVENT_PAYLOAD_LIMIT * 2 + 4);
+        let shown = dlq::printable(&payload[..payload.len().min(dlq::EVENT_PAYLOAD_LIMIT)]);
         let event = tx.event(
             correlation.unwrap_or_else(Uuid::nil),
             None,

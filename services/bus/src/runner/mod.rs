@@ -107,13 +107,6 @@ impl<C: Send + 'static> Commands<C> {
     pub async fn send(&self, cmd: C) -> bool {
         self.0.send(cmd).await.is_ok()
     }
-    /// Sends from synchronous code (spawns the send).
-    pub fn spawn_send(&self, cmd: C) {
-        let tx = self.0.clone();
-        tokio::spawn(async move {
-            let _ = tx.send(cmd).await;
-        });
-    }
 }
 
 /// What [`run`] needs besides the service.
