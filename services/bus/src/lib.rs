@@ -15,6 +15,7 @@
 //! - [`tx`]: [`Tx`], the staged effect of one message.
 //! - [`link`]: the MQTT connection task: ordered acks, outbox relay, presence, reconnects.
 //! - [`runner`]: the [`Service`] trait and the group-commit loop [`run`].
+//! - [`retry`]: durable timers and the retry policy of a flow's owner.
 //! - [`dlq`]: dead-letter records.
 //! - [`shutdown`]: the shutdown signal handed to every `run`.
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@
 pub mod config;
 pub mod dlq;
 pub mod link;
+pub mod retry;
 pub mod runner;
 pub mod shutdown;
 pub mod store;
@@ -29,6 +31,7 @@ pub mod tx;
 
 pub use config::{MqttConfig, Secret};
 pub use dlq::DeadLetter;
+pub use retry::{RetryConfig, Timer, Wait};
 pub use runner::{run, Commands, Rejection, RunDeps, Service};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use store::{Store, StoreConfig, StoreError};

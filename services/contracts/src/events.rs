@@ -216,15 +216,35 @@ pub struct OrderPrepared {
 }
 event!(OrderPrepared, "OrderPrepared", 1, topics::ORDERS_PREPARED);
 
-/// The order could not be completed.
+/// The order could not be completed: what was done is being undone. In choreography payment
+/// and inventory compensate on this event; `orders/canceled` follows once both confirmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderFailed {
     /// The order.
     pub order_id: Uuid,
     /// Why.
     pub reason: String,
+    /// Ingredients the bar used before it stopped: they do not go back to stock.
+    #[serde(default, skip_serializing_if = "Ingredients::is_empty")]
+    pub consumed: Ingredients,
 }
 event!(OrderFailed, "OrderFailed", 1, topics::ORDERS_FAILED);
+
+/// The order is canceled and every step it took is undone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCanceled {
+    /// The order.
+    pub order_id: Uuid,
+    /// Why (payment declined, out of stock, the bar could not make it, the customer asked...).
+    pub reason: String,
+    /// Amount refunded, in cents (0 when nothing was charged).
+    pub refunded_cents: u64,
+    /// Ingredients given back to stock.
+    pub released: Ingredients,
+    /// The compensations done, in the order they were done, e.g. `refunded 450 cents`.
+    pub compensations: Vec<String>,
+}
+event!(OrderCanceled, "OrderCanceled", 1, topics::ORDERS_CANCELED);
 
 /// The gateway charged the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,13 +8,16 @@
 //! - [`topics`]: topic constants and builders (`dlq/<service>/<topic>`, presence, tickets).
 //! - [`envelope`]: the envelope, decoding with reasons, and the [`Event`] trait.
 //! - [`events`]: the data of every step of the order flow.
+//! - [`saga`]: [`SagaMode`], coordinator commands, cancellation and bar events.
 //! - [`menu`]: the menu (`config/menu.toml`): items, sizes, prices, recipes, milks.
 #![forbid(unsafe_code)]
 
 pub mod envelope;
 pub mod events;
 pub mod menu;
+pub mod saga;
 pub mod topics;
 
 pub use envelope::{DecodeError, Envelope, Event, RawEnvelope};
 pub use menu::{Menu, MenuError, PricedOrder};
+pub use saga::SagaMode;

@@ -253,6 +253,18 @@ impl Menu {
         Ok(order)
     }
 
+    /// The ingredients of one drink of a priced line.
+    pub fn recipe(&self, line: &PricedLine) -> Result<Ingredients, MenuError> {
+        let asked = OrderLine {
+            item: line.item.clone(),
+            size: Some(line.size.clone()),
+            milk: line.milk.clone(),
+            qty: 1,
+            modifiers: line.modifiers.clone(),
+        };
+        Ok(self.price_line(&asked)?.1)
+    }
+
     fn price_line(&self, line: &OrderLine) -> Result<(PricedLine, Ingredients), MenuError> {
         let item = self
             .items

@@ -14,6 +14,28 @@ pub const ORDERS_PREPARED: &str = "orders/prepared";
 pub const ORDERS_FAILED: &str = "orders/failed";
 /// The order was canceled; carries the reason and the compensations done.
 pub const ORDERS_CANCELED: &str = "orders/canceled";
+/// A station began making the order: from now on it cannot be canceled.
+pub const ORDERS_STARTED: &str = "orders/started";
+/// A station could not make the order (machine fault, ingredient run out at the bar).
+pub const TICKETS_FAILED: &str = "tickets/failed";
+/// The bar's answer to a withdrawal: the ticket was taken back, or it was too late.
+pub const TICKETS_WITHDRAWN: &str = "tickets/withdrawn";
+/// The customer asks to cancel an order.
+pub const CANCELLATIONS_REQUESTED: &str = "cancellations/requested";
+/// A cancellation was refused (the drink is already being made).
+pub const CANCELLATIONS_REFUSED: &str = "cancellations/refused";
+/// Coordinator → inventory: set the order's ingredients aside.
+pub const COMMANDS_INVENTORY_RESERVE: &str = "commands/inventory/reserve";
+/// Coordinator → inventory: give the reservation back.
+pub const COMMANDS_INVENTORY_RELEASE: &str = "commands/inventory/release";
+/// Coordinator → payment: charge the order.
+pub const COMMANDS_PAYMENT_CHARGE: &str = "commands/payment/charge";
+/// Coordinator → payment: refund (or void) the order's charge.
+pub const COMMANDS_PAYMENT_REFUND: &str = "commands/payment/refund";
+/// Coordinator → barista: make the order.
+pub const COMMANDS_BARISTA_PREPARE: &str = "commands/barista/prepare";
+/// Flow owner → barista: take the order's ticket back if it is not started.
+pub const COMMANDS_BARISTA_WITHDRAW: &str = "commands/barista/withdraw";
 /// The payment gateway charged the order.
 pub const PAYMENTS_COMPLETED: &str = "payments/completed";
 /// The payment gateway declined the order.
@@ -44,6 +66,10 @@ pub const ORDER_FLOW: &[&str] = &[
     ORDERS_PREPARED,
     ORDERS_FAILED,
     ORDERS_CANCELED,
+    ORDERS_STARTED,
+    TICKETS_FAILED,
+    CANCELLATIONS_REQUESTED,
+    CANCELLATIONS_REFUSED,
     PAYMENTS_COMPLETED,
     PAYMENTS_FAILED,
     PAYMENTS_REFUNDED,
