@@ -83,6 +83,10 @@ pub enum Command {
         /// Seed of the random choices.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Saga mode to run (default: the configured `saga.mode`); in orchestration the saga
+        /// coordinator is one of the processes killed.
+        #[arg(long, value_parser = ["choreography", "orchestration"])]
+        mode: Option<String>,
     },
     /// Load the store in-process and print throughput, latency and memory.
     Bench {
@@ -122,6 +126,18 @@ pub enum PosCommand {
         /// Order id (UUID) to use; placing the same id twice makes one order.
         #[arg(long)]
         order_id: Option<uuid::Uuid>,
+        /// Broker address.
+        #[arg(long)]
+        mqtt: Option<String>,
+    },
+    /// Ask to cancel an order: canceled and refunded (exit 0) or refused because the drink is
+    /// already being made (exit 1).
+    Cancel {
+        /// The order id.
+        order_id: uuid::Uuid,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: Option<String>,
         /// Broker address.
         #[arg(long)]
         mqtt: Option<String>,

@@ -14,6 +14,7 @@ use milo::{dlq, MiloConfig};
 use milo_barista_device::{Display, MemoryDisplay, TerminalDisplay};
 use milo_bus::{Shutdown, ShutdownTrigger};
 use milo_contracts::events::OrderLine;
+use milo_contracts::SagaMode;
 use milo_pos::Update;
 
 /// Exit code for bad configuration (sysexits EX_CONFIG).
@@ -182,7 +183,14 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
             kill_every,
             rate,
             seed,
+            mode,
         } => {
+            let mut config = config;
+            match mode.as_deref() {
+                Some("orchestration") => config.saga.mode = SagaMode::Orchestration,
+                Some(_) => config.saga.mode = SagaMode::Choreography,
+                None => {}
+            }
             let options = milo::chaos::ChaosOptions {
                 orders,
                 rate,
@@ -213,16 +221,23 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
 }
 
 async fn pos(command: PosCommand, mut config: MiloConfig) -> anyhow::Result<ExitCode> {
-    let PosCommand::Order {
-        item,
-        size,
-        milk,
-        qty,
-        extras,
-        customer,
-        order_id,
-        mqtt,
-    } = command;
+    let (item, size, milk, qty, extras, customer, order_id, mqtt) = match command {
+        PosCommand::Order {
+            item,
+            size,
+            milk,
+            qty,
+            extras,
+            customer,
+            order_id,
+            mqtt,
+        } => (item, size, milk, qty, extras, customer, order_id, mqtt),
+        PosCommand::Cancel {
+            order_id,
+            reason,
+            mqtt,
+        } => return pos_cancel(order_id, reason, mqtt, config).await,
+    };
     if let Some(m) = mqtt {
         config.mqtt.address = m;
     }
@@ -258,6 +273,28 @@ async fn pos(command: PosCommand, mut config: MiloConfig) -> anyhow::Result<Exit
     }
 }
 
+async fn pos_cancel(
+    order_id: uuid::Uuid,
+    reason: Option<String>,
+    mqtt: Option<String>,
+    mut config: MiloConfig,
+) -> anyhow::Result<ExitCode> {
+    if let Some(m) = mqtt {
+        config.mqtt.address = m;
+    }
+    let shutdown: Shutdown = signals()?.subscribe();
+    let show = |u: &Update| println!("{}", describe(u));
+    let (mqtt, pos) = (config.mqtt.clone(), config.pos.clone());
+    match milo_pos::cancel(mqtt, pos, order_id, reason, show, shutdown).await {
+        Ok(Update::Canceled { .. }) => Ok(ExitCode::SUCCESS),
+        Ok(_) => Ok(ExitCode::from(1)),
+        Err(e) => {
+            eprintln!("milo pos: {e}");
+            Ok(ExitCode::from(3))
+        }
+    }
+}
+
 fn describe(u: &Update) -> String {
     match u {
         Update::Created { total_cents } => {
@@ -272,7 +309,16 @@ fn describe(u: &Update) -> String {
         Update::Ready => "ready: being made".into(),
         Update::Prepared { station } => format!("prepared at {station}: ready for pickup"),
         Update::Rejected { reason } => format!("rejected: {reason}"),
-        Update::Failed { reason } => format!("failed: {reason}"),
+        Update::Failed { reason } => format!("failed: {reason}; undoing what was done"),
+        Update::Canceled {
+            reason,
+            refunded_cents,
+        } => format!(
+            "canceled: {reason} (refunded {}.{:02})",
+            refunded_cents / 100,
+            refunded_cents % 100
+        ),
+        Update::CancelRefused { reason } => format!("cancellation refused: {reason}"),
         Update::Declined { reason } => format!("problem: {reason}"),
     }
 }

@@ -9,21 +9,30 @@ use axum::Router;
 use milo_barista_device::{Display, SimulatedMachine};
 use milo_bus::{Rejection, RunDeps, Shutdown, ShutdownTrigger, Store, StoreError};
 use milo_config::{ConfigError, MiloConfig};
-use milo_contracts::Menu;
+use milo_contracts::{Menu, SagaMode};
 use milo_payment::SimulatedGateway;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-/// Every service `milo service NAME` can run.
-pub const SERVICES: [&str; 6] = [
+/// Every service `milo service NAME` can run (`saga` only in orchestration mode).
+pub const SERVICES: [&str; 7] = [
     "order",
     "payment",
     "inventory",
     "barista",
     "notification",
     "analytics",
+    "saga",
 ];
+
+/// The services that run in `config`'s saga mode.
+pub fn services(config: &MiloConfig) -> impl Iterator<Item = &'static str> {
+    let orchestration = config.saga.mode == SagaMode::Orchestration;
+    SERVICES
+        .into_iter()
+        .filter(move |s| *s != "saga" || orchestration)
+}
 
 /// Errors starting or running the store.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +59,9 @@ pub enum ShopError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The saga coordinator asked for in choreography mode.
+    #[error("the saga coordinator runs only with saga.mode = \"orchestration\" (it is \"choreography\")")]
+    NotOrchestrating,
     /// No such part.
     #[error("unknown service {0:?}; expected one of: {list}", list = SERVICES.join(", "))]
     UnknownPart(String),
@@ -105,20 +117,25 @@ pub fn start_service(
     if !SERVICES.contains(&name) {
         return Err(ShopError::UnknownPart(name.to_owned()));
     }
+    if !services(config).any(|s| s == name) {
+        return Err(ShopError::NotOrchestrating);
+    }
+    let mode = config.saga.mode;
     let store = open(config, name)?;
     let sd = shutdown.clone();
     let (task, router, ready) = match name {
         "order" => {
             let (deps, commands, ready) = deps(config, &store);
             let router = milo_order::http::router(store.clone(), commands);
-            let task = tokio::spawn(milo_order::run(config.order.clone(), deps, menu, sd));
+            let order = config.order.clone();
+            let task = tokio::spawn(milo_order::run(order, mode, deps, menu, sd));
             (task, Some(router), ready)
         }
         "payment" => {
             let (deps, _, ready) = deps(config, &store);
             let gateway = Arc::new(SimulatedGateway::new(config.payment.clone()));
             (
-                tokio::spawn(milo_payment::run(deps, gateway, sd)),
+                tokio::spawn(milo_payment::run(deps, gateway, mode, sd)),
                 None,
                 ready,
             )
@@ -127,14 +144,14 @@ pub fn start_service(
             let (deps, _, ready) = deps(config, &store);
             let inventory = config.inventory.clone();
             (
-                tokio::spawn(milo_inventory::run(inventory, deps, sd)),
+                tokio::spawn(milo_inventory::run(inventory, mode, deps, sd)),
                 None,
                 ready,
             )
         }
         "barista" => {
             let (deps, _, ready) = deps(config, &store);
-            (tokio::spawn(milo_barista::run(deps, sd)), None, ready)
+            (tokio::spawn(milo_barista::run(mode, deps, sd)), None, ready)
         }
         "notification" => {
             let (deps, _, ready) = deps(config, &store);
@@ -142,6 +159,16 @@ pub fn start_service(
             (
                 tokio::spawn(milo_notification::run(notification, deps, sd)),
                 None,
+                ready,
+            )
+        }
+        "saga" => {
+            let (deps, _, ready) = deps(config, &store);
+            let router = milo_saga::http::router(store.clone());
+            let saga = config.saga.clone();
+            (
+                tokio::spawn(milo_saga::run(saga, deps, sd)),
+                Some(router),
                 ready,
             )
         }
@@ -174,7 +201,8 @@ pub fn start_device(
     let name = milo_barista_device::service_name(&config.device.station);
     let store = open(config, &name)?;
     let (deps, _, ready) = deps(config, &store);
-    let machine = SimulatedMachine::new(config.device.speed);
+    let machine = SimulatedMachine::new(config.device.speed)
+        .with_faults(config.device.fault_rate, config.device.seed);
     let device = config.device.clone();
     let task = tokio::spawn(milo_barista_device::run(
         device,
@@ -238,7 +266,7 @@ impl Shop {
         let sd = shutdown.subscribe();
         start_broker(config, &sd, on_broker_failure)?;
         let mut parts = Vec::new();
-        for name in SERVICES {
+        for name in services(config) {
             parts.push(start_service(name, config, menu.clone(), &sd)?);
         }
         parts.push(start_device(config, menu, display, &sd)?);
@@ -252,7 +280,8 @@ impl Shop {
                 addr: config.http.listen,
                 source,
             })?;
-        info!(mqtt = %config.mqtt.address, %http, "Milo is open.");
+        let mode = config.saga.mode.as_str();
+        info!(mqtt = %config.mqtt.address, %http, saga = mode, "Milo is open.");
         Ok(Shop {
             http,
             parts,

@@ -190,6 +190,7 @@ async fn a_late_request_after_the_order_failed_charges_and_reserves_nothing() {
         OrderFailed {
             order_id: id,
             reason: "test".into(),
+            consumed: Default::default(),
         },
     );
     let created = OrderCreated {

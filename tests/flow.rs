@@ -194,15 +194,15 @@ async fn out_of_stock_fails_the_order_with_a_reason_and_refunds_it() {
     .await;
     let watch = Observer::start(&t.config.mqtt, &["payments/#"]).await;
     let (id, update) = t.pos_order("latte", Some("oat"), "Bea").await;
-    let Update::Failed { reason } = update else {
-        panic!("expected a failure, got {update:?}")
+    let Update::Canceled { reason, .. } = update else {
+        panic!("expected a cancellation, got {update:?}")
     };
     assert!(
         reason.contains("out of stock") && reason.contains("oat_milk_ml"),
         "{reason}"
     );
     let order = t
-        .wait_json(&format!("/orders/{id}"), |o| o["status"] == "failed")
+        .wait_json(&format!("/orders/{id}"), |o| o["status"] == "canceled")
         .await;
     assert!(order["reason"].as_str().unwrap().contains("oat_milk_ml"));
     // Charged before stock came back short: refunded, so the shop keeps nothing.

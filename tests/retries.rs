@@ -118,7 +118,7 @@ async fn after_the_last_attempt_the_order_fails_with_a_reason_and_stock_comes_ba
     let id = body["order_id"].as_str().unwrap().to_owned();
     assert!(
         eventually(Duration::from_secs(20), || async {
-            status(addr, &id).await["status"] == "failed"
+            status(addr, &id).await["status"] == "canceling"
         })
         .await
     );
@@ -132,7 +132,7 @@ async fn after_the_last_attempt_the_order_fails_with_a_reason_and_stock_comes_ba
     assert_eq!(order["timer"]["step"], "compensate", "{order}");
     assert!(
         eventually(Duration::from_secs(10), || async {
-            status(addr, &id).await["release_confirmed"] == true
+            status(addr, &id).await["compensation"]["release_confirmed"] == true
         })
         .await
     );

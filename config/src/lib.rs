@@ -74,6 +74,8 @@ pub struct MiloConfig {
     pub inventory: milo_inventory::Config,
     /// Notification service.
     pub notification: milo_notification::Config,
+    /// Saga style and the coordinator's timeouts.
+    pub saga: milo_saga::Config,
     /// Barista device.
     pub device: milo_barista_device::Config,
     /// POS terminal.
@@ -190,6 +192,26 @@ impl MiloConfig {
             "device.station",
             "letters, digits, - and _ only",
         )?;
+        for (key, retry) in [
+            ("order.retry", &self.order.retry),
+            ("saga.retry", &self.saga.retry),
+        ] {
+            check(
+                retry.attempts >= 1,
+                &format!("{key}.attempts"),
+                "must be at least 1",
+            )?;
+            check(
+                retry.first_ms >= 1 && retry.first_ms <= retry.max_ms,
+                &format!("{key}.first_ms"),
+                "must be at least 1 and not above max_ms",
+            )?;
+            check(
+                (0.0..=1.0).contains(&retry.jitter),
+                &format!("{key}.jitter"),
+                "must be between 0.0 and 1.0",
+            )?;
+        }
         check(
             self.notification.board_size >= 1,
             "notification.board_size",

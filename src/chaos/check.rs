@@ -7,9 +7,11 @@ use std::time::Duration;
 use milo_analytics::Summary;
 use milo_bus::{Store, StoreConfig};
 use milo_contracts::events::Ingredients;
+use milo_contracts::SagaMode;
 use milo_inventory::{Reservation, ReservationState};
 use milo_order::{OrderRecord, Status};
 use milo_payment::{Transaction, TxnState};
+use milo_saga::{Saga, SagaState};
 use uuid::Uuid;
 
 use super::ChaosError;
@@ -73,6 +75,11 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
         .flatten()
         .unwrap_or_default();
 
+    let sagas: Option<BTreeMap<String, Saga>> = match config.saga.mode {
+        SagaMode::Orchestration => Some(scan(&open(config, "saga")?, "saga/")?),
+        SagaMode::Choreography => None,
+    };
+    let mut saga_violations = Vec::new();
     let mut report = Report {
         placed: placed.len(),
         ..Report::default()
@@ -98,7 +105,7 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
         let prepared = order.status == Status::Prepared;
         let money_ok = match order.status {
             Status::Prepared => txn == Some(&TxnState::Charged),
-            Status::Failed => matches!(
+            Status::Canceled => matches!(
                 txn,
                 None | Some(TxnState::Declined | TxnState::Refunded | TxnState::Voided)
             ),
@@ -113,7 +120,7 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
         }
         let stock_ok = match order.status {
             Status::Prepared => r == Some(&ReservationState::Consumed),
-            Status::Failed => matches!(
+            Status::Canceled => matches!(
                 r,
                 None | Some(ReservationState::Failed | ReservationState::Released)
             ),
@@ -125,6 +132,15 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
                 "{id}: {} but reservation {r:?}",
                 order.status.as_str()
             ));
+        }
+        if let Some(r) = resv.get(&key).filter(|_| !prepared) {
+            // What the bar used before it stopped stays out of stock.
+            for (ing, units) in &r.consumed {
+                *used.entry(ing.clone()).or_default() += units;
+            }
+        }
+        if let Some(v) = saga_mismatch(sagas.as_ref(), &key, order.status) {
+            saga_violations.push(format!("{id}: {v}"));
         }
         if prepared {
             prepared_cents += order.total_cents;
@@ -138,10 +154,17 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
     }
     let leftovers = txns
         .values()
-        .filter(|t| matches!(t.state, TxnState::Charging | TxnState::Refunding))
+        .filter(|t| {
+            matches!(
+                t.state,
+                TxnState::Charging | TxnState::Refunding | TxnState::Voiding
+            )
+        })
         .count();
     if leftovers > 0 {
-        money.push(format!("{leftovers} payments still charging or refunding"));
+        money.push(format!(
+            "{leftovers} payments still charging, voiding or refunding"
+        ));
     }
     let mut stock_sum = Vec::new();
     for (ing, opening) in &config.inventory.stock {
@@ -168,7 +191,7 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
             ));
         }
     };
-    for status in ["prepared", "failed", "rejected"] {
+    for status in ["prepared", "canceled", "rejected"] {
         let truth = report.by_status.get(status).copied().unwrap_or(0) as u64;
         compare(format!("{status} orders"), count(status), truth);
     }
@@ -178,12 +201,16 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
     report.invariants = vec![
         ("every order reached a final state", terminal),
         (
-            "charged once: prepared orders charged, failed ones refunded or never charged",
+            "charged once: prepared orders charged, canceled ones refunded or never charged",
             money,
         ),
         (
             "stock adds up: opening − what prepared orders used = left",
             stock_sum,
+        ),
+        (
+            "orchestration: every saga finished as its order did",
+            saga_violations,
         ),
         ("no reservation leaked", reservations),
         (
@@ -192,6 +219,23 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
         ),
     ];
     Ok(report)
+}
+
+/// In orchestration, how the saga disagrees with its order's final status, if it does.
+fn saga_mismatch(
+    sagas: Option<&BTreeMap<String, Saga>>,
+    key: &str,
+    status: Status,
+) -> Option<String> {
+    let sagas = sagas?;
+    let state = sagas.get(key).map(|s| s.state);
+    let ok = match status {
+        Status::Prepared => state == Some(SagaState::Completed),
+        Status::Canceled => state == Some(SagaState::Canceled),
+        Status::Rejected => state.is_none(),
+        _ => state.is_some_and(|s| !s.is_terminal()),
+    };
+    (!ok).then(|| format!("order {} but saga {state:?}", status.as_str()))
 }
 
 impl fmt::Display for Report {

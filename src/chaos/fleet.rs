@@ -35,7 +35,7 @@ impl Fleet {
         std::fs::write(&path, config.to_toml())?;
         let analytics_http = format!("127.0.0.1:{}", milo_config::free_loopback_port()?);
         let mut parts: Vec<(String, Vec<String>)> = vec![("broker".into(), vec!["broker".into()])];
-        for s in crate::shop::SERVICES {
+        for s in crate::shop::services(config) {
             let mut args = vec!["service".to_owned(), s.to_owned()];
             if s == "analytics" {
                 args.extend(["--http".to_owned(), analytics_http.clone()]);

@@ -6,7 +6,7 @@
 //! down) while killing a random process, the broker included, with SIGKILL every
 //! `kill_every` and starting it again. Then it stops the killing, waits for every order to
 //! reach a final state, stops the store and checks the invariants in [`check`] from the
-//! stores themselves.
+//! stores themselves. In orchestration mode the saga coordinator is one of the processes.
 
 pub mod check;
 mod fleet;
@@ -63,6 +63,7 @@ pub fn chaos_config(base: &MiloConfig, dir: &Path) -> std::io::Result<MiloConfig
     c.order.retry.attempts = 60;
     c.order.retry.prepare_secs = 3;
     c.order.retry.tick_ms = 100;
+    c.saga.retry = c.order.retry.clone();
     for units in c.inventory.stock.values_mut() {
         *units *= 100;
     }
@@ -140,7 +141,7 @@ pub async fn run(
     Ok(report)
 }
 
-/// Waits until every order is in a final state (a failed one with its compensation
+/// Waits until every order is in a final state (a failed one canceled, its compensation
 /// confirmed); returns how many were not by the deadline.
 async fn settle(http: std::net::SocketAddr, ids: &[Uuid], limit: Duration) -> usize {
     let deadline = Instant::now() + limit;
@@ -151,7 +152,7 @@ async fn settle(http: std::net::SocketAddr, ids: &[Uuid], limit: Duration) -> us
             let done = match client::get(http, &format!("/orders/{id}")).await {
                 Ok((200, o)) => matches!(
                     o["status"].as_str(),
-                    Some("prepared" | "failed" | "rejected")
+                    Some("prepared" | "canceled" | "rejected")
                 ),
                 _ => false,
             };

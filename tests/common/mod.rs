@@ -1,6 +1,8 @@
 //! Shared setup of the in-process store tests.
 #![allow(dead_code)]
 
+pub mod rig;
+
 use std::time::Duration;
 
 use milo::shop::Shop;

@@ -30,6 +30,16 @@ impl Frame {
         format!("{}{}", "#".repeat(filled), ".".repeat(width - filled))
     }
 
+    /// The frame shown when the machine stops mid-ticket: `<station> FAULT` on top, the
+    /// reason word-wrapped over the next two lines, and `footer` (the order) at the bottom.
+    pub fn fault(station: &str, reason: &str, footer: &str) -> Frame {
+        let top = format!("{station} FAULT");
+        let mut lines = wrap(reason).into_iter();
+        let first = lines.next().unwrap_or_default();
+        let second = lines.next().unwrap_or_default();
+        Frame::new([&top, &first, &second, footer])
+    }
+
     /// The frame boxed, as the terminal shows it.
     pub fn boxed(&self) -> String {
         let edge = "-".repeat(COLS);
@@ -40,6 +50,22 @@ impl Frame {
         out.push_str(&format!("+{edge}+"));
         out
     }
+}
+
+/// `text` split at spaces into lines of at most [`COLS`] characters (longer words are cut).
+fn wrap(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let word: String = word.chars().take(COLS).collect();
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= COLS => {
+                line.push(' ');
+                line.push_str(&word);
+            }
+            _ => lines.push(word),
+        }
+    }
+    lines
 }
 
 /// Where frames are shown.
@@ -101,5 +127,18 @@ mod tests {
         assert_eq!(f.0[0], "bar-1  LATTE L OAT a");
         assert_eq!(Frame::bar(1, 4, 8), "##......");
         assert_eq!(f.boxed().lines().count(), 6);
+    }
+
+    #[test]
+    fn a_fault_frame_names_the_station_and_wraps_the_reason() {
+        let f = Frame::fault("bar-1", "group head fault during extract", "#4a5b 1/2 Ada");
+        assert_eq!(f.0[0].trim_end(), "bar-1 FAULT");
+        assert_eq!(f.0[1].trim_end(), "group head fault");
+        assert_eq!(f.0[2].trim_end(), "during extract");
+        assert_eq!(f.0[3].trim_end(), "#4a5b 1/2 Ada");
+        assert!(f.0.iter().all(|l| l.chars().count() == COLS));
+        let long = Frame::fault("bar-2", "abcdefghijklmnopqrstuvwxyz and more", "");
+        assert_eq!(long.0[1], "abcdefghijklmnopqrst");
+        assert_eq!(long.0[2].trim_end(), "and more");
     }
 }

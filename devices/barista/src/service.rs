@@ -1,56 +1,26 @@
-//! Tickets, the worker that makes them, and the device's handlers.
+//! The device's handlers: tickets and withdrawals from `devices/<id>/tickets`, and the
+//! worker's requests.
 //!
-//! Handlers only record tickets; a worker task makes them one after another, in arrival
-//! order, and reports each finished drink back as a [`Command::Done`], which records it and
-//! publishes `orders/prepared`. A ticket seen again is answered with the recorded outcome.
+//! Handlers only record tickets; the worker makes them one after another, in arrival order.
+//! Before each job it asks [`Command::Start`]: the first yes records the job started and
+//! announces `orders/started`, so from then on a withdrawal is refused. A finished job comes
+//! back as [`Command::Done`] (`orders/prepared`), a machine fault as [`Command::Failed`]
+//! (`tickets/failed`). A ticket or withdrawal seen again is answered with the recorded outcome.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use milo_bus::{Commands, Published, Rejection, Service, Shutdown, Store, Tx};
-use milo_contracts::events::{OrderPrepared, PricedLine, TicketAssigned};
+use milo_bus::{Commands, Rejection, Service, Shutdown, Store, Tx};
+use milo_contracts::events::{Ingredients, OrderPrepared, TicketAssigned};
+use milo_contracts::saga::{OrderStarted, TicketFailed, TicketWithdrawn, WithdrawTicket};
 use milo_contracts::{topics, Menu, RawEnvelope};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tracing::info;
+use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::display::{Display, Frame};
+use crate::display::Display;
+use crate::job::{job_key, queued_key, Command, Job, JobState};
 use crate::machine::EspressoMachine;
-
-/// A ticket at this station.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Job {
-    /// The order.
-    pub order_id: Uuid,
-    /// What to make.
-    pub lines: Vec<PricedLine>,
-    /// Name to call out.
-    pub customer: Option<String>,
-    /// Milliseconds at the machine, once made.
-    pub prep_ms: Option<u64>,
-    /// The ticket event.
-    pub cause: Uuid,
-    /// `orders/prepared` as announced, to answer a repeated ticket with the same event.
-    #[serde(default)]
-    pub announced: Option<Published>,
-}
-
-fn job_key(id: Uuid) -> String {
-    format!("job/{id}")
-}
-
-/// Work reported back by the worker.
-#[derive(Debug)]
-pub enum Command {
-    /// A ticket's drinks are made.
-    Done {
-        /// Order.
-        order_id: Uuid,
-        /// Milliseconds at the machine.
-        prep_ms: u64,
-    },
-}
+use crate::worker::Worker;
 
 /// The barista device.
 pub struct DeviceService<M, D> {
@@ -59,6 +29,10 @@ pub struct DeviceService<M, D> {
     hardware: Option<(M, D)>,
     work: Option<mpsc::UnboundedSender<Job>>,
     shutdown: Shutdown,
+}
+
+fn load(tx: &Tx, order_id: Uuid) -> Result<Option<Job>, Rejection> {
+    Ok(tx.get::<Job>(&job_key(order_id))?.map(Job::normalized))
 }
 
 impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
@@ -86,23 +60,27 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
                 t.station, self.station
             )));
         }
-        if let Some(mut job) = tx.get::<Job>(&job_key(t.order_id))? {
-            // Made already: answer the repeat with the very same `orders/prepared`.
-            if let Some(ms) = job.prep_ms {
-                self.announce(tx, &mut job, ms)?;
+        if let Some(mut job) = load(tx, t.order_id)? {
+            // Seen already: answer the repeat with the very event announced (a lost answer).
+            match job.state {
+                JobState::Made => self.announce(tx, &mut job)?,
+                JobState::Failed => {
+                    let reason = job.failure.clone().unwrap_or_default();
+                    self.fail(tx, &mut job, reason, Ingredients::new())?;
+                }
+                JobState::Started => self.start(tx, &mut job)?,
+                JobState::Queued => return Ok(()),
+                JobState::Withdrawn => {
+                    info!(order_id = %t.order_id, "Ticket withdrawn; not made.");
+                    return Ok(());
+                }
             }
+            tx.put(&job_key(job.order_id), &job);
             return Ok(());
         }
-        let job = Job {
-            order_id: t.order_id,
-            lines: t.lines,
-            customer: t.customer,
-            prep_ms: None,
-            cause,
-            announced: None,
-        };
+        let job = Job::new(t.order_id, t.lines, t.customer, cause);
         tx.put(&job_key(job.order_id), &job);
-        tx.put(&format!("queued/{}", job.order_id), &());
+        tx.put(&queued_key(job.order_id), &());
         if let Some(work) = self.work.clone() {
             tx.after_commit(move || {
                 let _ = work.send(job);
@@ -111,14 +89,93 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
         Ok(())
     }
 
-    fn announce(&self, tx: &mut Tx, job: &mut Job, prep_ms: u64) -> Result<(), Rejection> {
+    fn withdraw(&mut self, tx: &mut Tx, order_id: Uuid, cause: Uuid) -> Result<(), Rejection> {
+        let mut job = load(tx, order_id)?.unwrap_or_else(|| {
+            info!(%order_id, "Withdrawn before its ticket arrived; it will be ignored.");
+            Job::tombstone(order_id, cause)
+        });
+        let (withdrawn, reason) = match job.state {
+            JobState::Queued | JobState::Withdrawn => (true, None),
+            JobState::Started => (false, Some("the drink is already being made".to_owned())),
+            JobState::Made => (false, Some("already made".to_owned())),
+            JobState::Failed => {
+                let why = job.failure.as_deref().unwrap_or("machine fault");
+                (false, Some(format!("the drink could not be made: {why}")))
+            }
+        };
+        if job.withdrawal.is_none() && withdrawn && job.state == JobState::Queued {
+            info!(%order_id, station = %self.station, "Ticket withdrawn.");
+            job.state = JobState::Withdrawn;
+            tx.remove(&queued_key(order_id));
+        }
+        tx.answer(&mut job.withdrawal, order_id, Some(cause), || {
+            TicketWithdrawn {
+                order_id,
+                withdrawn,
+                reason,
+            }
+        })?;
+        tx.put(&job_key(order_id), &job);
+        Ok(())
+    }
+
+    /// `orders/prepared` (recorded).
+    fn announce(&self, tx: &mut Tx, job: &mut Job) -> Result<(), Rejection> {
         let (id, cause, station) = (job.order_id, Some(job.cause), self.station.clone());
+        let prep_ms = job.prep_ms.unwrap_or_default();
         tx.answer(&mut job.announced, id, cause, || OrderPrepared {
             order_id: id,
             station,
             prep_ms,
         })?;
         Ok(())
+    }
+
+    /// `orders/started` (recorded).
+    fn start(&self, tx: &mut Tx, job: &mut Job) -> Result<(), Rejection> {
+        let (id, cause, station) = (job.order_id, Some(job.cause), self.station.clone());
+        tx.answer(&mut job.started, id, cause, || OrderStarted {
+            order_id: id,
+            station,
+        })?;
+        Ok(())
+    }
+
+    /// `tickets/failed` (recorded).
+    fn fail(
+        &self,
+        tx: &mut Tx,
+        job: &mut Job,
+        reason: String,
+        consumed: Ingredients,
+    ) -> Result<(), Rejection> {
+        let (id, cause, station) = (job.order_id, Some(job.cause), self.station.clone());
+        tx.answer(&mut job.failed, id, cause, || TicketFailed {
+            order_id: id,
+            station,
+            reason,
+            consumed,
+        })?;
+        Ok(())
+    }
+
+    /// The worker may start the job unless it was withdrawn, failed, made or is unknown. A
+    /// job started before a restart is started again (made again from the beginning).
+    fn may_start(&self, tx: &mut Tx, order_id: Uuid) -> Result<bool, Rejection> {
+        let Some(mut job) = load(tx, order_id)? else {
+            return Ok(false);
+        };
+        match job.state {
+            JobState::Queued => {
+                info!(%order_id, station = %self.station, "Drink started.");
+                job.state = JobState::Started;
+                self.start(tx, &mut job)?;
+                tx.put(&job_key(order_id), &job);
+                Ok(true)
+            }
+            JobState::Started => Ok(true),
+            JobState::Made | JobState::Failed | JobState::Withdrawn => Ok(false),
+        }
     }
 }
 
@@ -134,25 +191,58 @@ impl<M: EspressoMachine, D: Display> Service for DeviceService<M, D> {
     }
 
     fn on_event(&mut self, tx: &mut Tx, _topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
-        if !env.is::<TicketAssigned>() {
-            return Err(env.unexpected().into());
+        if env.is::<TicketAssigned>() {
+            self.ticket(tx, env.decode()?, env.id)
+        } else if env.is::<WithdrawTicket>() {
+            let order_id = env.decode::<WithdrawTicket>()?.order_id;
+            self.withdraw(tx, order_id, env.id)
+        } else {
+            Err(env.unexpected().into())
         }
-        self.ticket(tx, env.decode()?, env.id)
     }
 
     fn on_command(&mut self, tx: &mut Tx, cmd: Command) -> Result<(), Rejection> {
-        let Command::Done { order_id, prep_ms } = cmd;
-        let Some(mut job) = tx.get::<Job>(&job_key(order_id))? else {
-            return Ok(());
-        };
-        if job.prep_ms.is_some() {
-            return Ok(());
+        match cmd {
+            Command::Start { order_id, reply } => {
+                let go = self.may_start(tx, order_id)?;
+                // "Started" is durable before the drink begins.
+                tx.after_commit(move || {
+                    let _ = reply.send(go);
+                });
+            }
+            Command::Done { order_id, prep_ms } => {
+                let Some(mut job) = load(tx, order_id)? else {
+                    return Ok(());
+                };
+                if !matches!(job.state, JobState::Queued | JobState::Started) {
+                    return Ok(());
+                }
+                info!(order_id = %order_id, station = %self.station, prep_ms, "Drink made.");
+                job.state = JobState::Made;
+                job.prep_ms = Some(prep_ms);
+                self.announce(tx, &mut job)?;
+                tx.put(&job_key(order_id), &job);
+                tx.remove(&queued_key(order_id));
+            }
+            Command::Failed {
+                order_id,
+                reason,
+                consumed,
+            } => {
+                let Some(mut job) = load(tx, order_id)? else {
+                    return Ok(());
+                };
+                if !matches!(job.state, JobState::Queued | JobState::Started) {
+                    return Ok(());
+                }
+                warn!(order_id = %order_id, station = %self.station, %reason, "Drink could not be made.");
+                job.state = JobState::Failed;
+                job.failure = Some(reason.clone());
+                self.fail(tx, &mut job, reason, consumed)?;
+                tx.put(&job_key(order_id), &job);
+                tx.remove(&queued_key(order_id));
+            }
         }
-        info!(order_id = %order_id, station = %self.station, prep_ms, "Drink made.");
-        job.prep_ms = Some(prep_ms);
-        self.announce(tx, &mut job, prep_ms)?;
-        tx.put(&job_key(order_id), &job);
-        tx.remove(&format!("queued/{order_id}"));
         Ok(())
     }
 
@@ -165,86 +255,16 @@ impl<M: EspressoMachine, D: Display> Service for DeviceService<M, D> {
             }
         }
         if let Some((machine, display)) = self.hardware.take() {
-            let worker = Worker {
-                station: self.station.clone(),
-                menu: self.menu.clone(),
+            let worker = Worker::new(
+                self.station.clone(),
+                self.menu.clone(),
                 machine,
                 display,
-                commands: commands.clone(),
-            };
+                commands.clone(),
+            );
             tokio::spawn(worker.run(jobs, self.shutdown.clone()));
         }
         self.work = Some(work);
         Ok(())
-    }
-}
-
-struct Worker<M, D> {
-    station: String,
-    menu: Arc<Menu>,
-    machine: M,
-    display: D,
-    commands: Commands<Command>,
-}
-
-impl<M: EspressoMachine, D: Display> Worker<M, D> {
-    async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>, mut shutdown: Shutdown) {
-        self.idle(0);
-        loop {
-            let job = tokio::select! {
-                _ = shutdown.wait() => return,
-                job = jobs.recv() => match job { Some(j) => j, None => return },
-            };
-            let started = Instant::now();
-            tokio::select! {
-                _ = shutdown.wait() => return,
-                _ = self.make(&job, jobs.len()) => {}
-            }
-            let prep_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let order_id = job.order_id;
-            if !self
-                .commands
-                .send(Command::Done { order_id, prep_ms })
-                .await
-            {
-                return;
-            }
-            self.idle(jobs.len());
-        }
-    }
-
-    async fn make(&mut self, job: &Job, queued: usize) {
-        let drinks: Vec<&PricedLine> = job
-            .lines
-            .iter()
-            .flat_map(|l| std::iter::repeat_n(l, l.qty as usize))
-            .collect();
-        let short: String = job.order_id.simple().to_string().chars().skip(26).collect();
-        let who = job.customer.clone().unwrap_or_default();
-        for (n, line) in drinks.iter().enumerate() {
-            let stages = self.menu.stages(&line.item);
-            let drink = format!(
-                "{} {} {}",
-                line.item,
-                line.size,
-                line.milk.as_deref().unwrap_or("")
-            );
-            for (i, stage) in stages.iter().enumerate() {
-                let top = format!("{} {}", self.station, drink);
-                let progress = format!("{:<8}{}", stage.name, Frame::bar(i, stages.len(), 12));
-                let order = format!("#{short} {}/{} {who}", n + 1, drinks.len());
-                let queue = format!("queue {queued}");
-                self.display
-                    .show(&Frame::new([&top, &progress, &order, &queue]));
-                self.machine.run_stage(stage).await;
-            }
-        }
-    }
-
-    fn idle(&mut self, queued: usize) {
-        let top = format!("{} ready", self.station);
-        let queue = format!("queue {queued}");
-        self.display
-            .show(&Frame::new([&top, "", "waiting for tickets", &queue]));
     }
 }

@@ -1,5 +1,6 @@
 //! Milo's POS terminal: places an order on `orders/placed` and follows its events until it is
-//! prepared, rejected or failed.
+//! prepared, rejected or canceled; asks for a cancellation on `cancellations/requested` and
+//! waits for the answer.
 //!
 //! The POS makes the order id (UUID v7); it is the idempotency key end to end, so the POS
 //! sends the same `orders/placed` again until the order service answers, and the store still
@@ -7,6 +8,7 @@
 //!
 //! # Layout
 //! - [`place`]: place one order and report each [`Update`].
+//! - [`cancel`]: ask to cancel an order; [`Update::Canceled`] or [`Update::CancelRefused`].
 #![forbid(unsafe_code)]
 
 use std::time::Duration;
@@ -14,9 +16,10 @@ use std::time::Duration;
 use milo_bus::link::{self, LinkCommand, LinkConfig};
 use milo_bus::{BusError, MqttConfig, Shutdown};
 use milo_contracts::events::{
-    InventoryFailed, OrderCreated, OrderFailed, OrderLine, OrderPlaced, OrderPrepared,
-    OrderRejected, PaymentFailed,
+    InventoryFailed, OrderCanceled, OrderCreated, OrderFailed, OrderLine, OrderPlaced,
+    OrderPrepared, OrderRejected, PaymentFailed,
 };
+use milo_contracts::saga::{CancelRefused, CancelRequested};
 use milo_contracts::{topics, Envelope, RawEnvelope};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -75,8 +78,20 @@ pub enum Update {
         /// Why.
         reason: String,
     },
-    /// Could not be completed.
+    /// Could not be completed: what was done is being undone (`orders/canceled` follows).
     Failed {
+        /// Why.
+        reason: String,
+    },
+    /// Canceled, everything undone.
+    Canceled {
+        /// Why.
+        reason: String,
+        /// Amount given back, in cents.
+        refunded_cents: u64,
+    },
+    /// A cancellation was refused; the order goes on.
+    CancelRefused {
         /// Why.
         reason: String,
     },
@@ -92,7 +107,7 @@ impl Update {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            Update::Prepared { .. } | Update::Rejected { .. } | Update::Failed { .. }
+            Update::Prepared { .. } | Update::Rejected { .. } | Update::Canceled { .. }
         )
     }
 }
@@ -131,6 +146,16 @@ fn update_of(env: &RawEnvelope) -> Option<Update> {
         "OrderFailed" => Update::Failed {
             reason: env.decode::<OrderFailed>().ok()?.reason,
         },
+        "OrderCanceled" => {
+            let e = env.decode::<OrderCanceled>().ok()?;
+            Update::Canceled {
+                reason: e.reason,
+                refunded_cents: e.refunded_cents,
+            }
+        }
+        "CancelRefused" => Update::CancelRefused {
+            reason: env.decode::<CancelRefused>().ok()?.reason,
+        },
         "PaymentFailed" => Update::Declined {
             reason: env.decode::<PaymentFailed>().ok()?.reason,
         },
@@ -147,10 +172,9 @@ pub async fn place(
     config: Config,
     request: Request,
     mut on_update: impl FnMut(&Update),
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> Result<Update, PosError> {
     let order_id = request.order_id;
-    let address = mqtt.address.clone();
     let placed = OrderPlaced {
         order_id,
         items: request.items,
@@ -166,13 +190,74 @@ pub async fn place(
             limit: mqtt.max_payload,
         }));
     }
+    let send = Outgoing {
+        topic: topics::ORDERS_PLACED,
+        payload,
+    };
+    follow(
+        mqtt,
+        &config,
+        order_id,
+        send,
+        &mut on_update,
+        Update::is_final,
+        shutdown,
+    )
+    .await
+}
+
+/// Asks the store to cancel `order_id` and waits for the answer: [`Update::Canceled`] or
+/// [`Update::CancelRefused`].
+pub async fn cancel(
+    mqtt: MqttConfig,
+    config: Config,
+    order_id: Uuid,
+    reason: Option<String>,
+    mut on_update: impl FnMut(&Update),
+    shutdown: Shutdown,
+) -> Result<Update, PosError> {
+    let request = CancelRequested { order_id, reason };
+    let send = Outgoing {
+        topic: topics::CANCELLATIONS_REQUESTED,
+        payload: Envelope::new("pos", order_id, None, request).to_json(),
+    };
+    let done = |u: &Update| matches!(u, Update::Canceled { .. } | Update::CancelRefused { .. });
+    follow(
+        mqtt,
+        &config,
+        order_id,
+        send,
+        &mut on_update,
+        done,
+        shutdown,
+    )
+    .await
+}
+
+/// What the POS sends (again until anything about the order comes back).
+struct Outgoing {
+    topic: &'static str,
+    payload: Vec<u8>,
+}
+
+/// Sends `out` and reports the order's updates until `done` says one is the answer.
+async fn follow(
+    mqtt: MqttConfig,
+    config: &Config,
+    order_id: Uuid,
+    out: Outgoing,
+    on_update: &mut impl FnMut(&Update),
+    done: impl Fn(&Update) -> bool,
+    mut shutdown: Shutdown,
+) -> Result<Update, PosError> {
+    let address = mqtt.address.clone();
     let subscriptions = topics::ORDER_FLOW
         .iter()
-        .filter(|t| **t != topics::ORDERS_PLACED)
+        .filter(|t| **t != topics::ORDERS_PLACED && **t != topics::CANCELLATIONS_REQUESTED)
         .map(|t| t.to_string())
         .collect();
     let link_config = LinkConfig {
-        client_id: format!("milo-pos-{}", order_id.simple()),
+        client_id: format!("milo-pos-{}", Uuid::now_v7().simple()),
         mqtt,
         subscriptions,
         presence: None,
@@ -185,8 +270,8 @@ pub async fn place(
     }
     let send = |link: &link::Link| {
         let _ = link.commands.send(LinkCommand::Publish {
-            topic: topics::ORDERS_PLACED.into(),
-            payload: payload.clone(),
+            topic: out.topic.into(),
+            payload: out.payload.clone(),
         });
     };
     send(&link);
@@ -212,7 +297,7 @@ pub async fn place(
                 let Some(update) = update_of(&env) else { continue };
                 answered = true;
                 on_update(&update);
-                if update.is_final() {
+                if done(&update) {
                     return Ok(update);
                 }
             }

@@ -4,7 +4,7 @@
 
 use milo_bus::{Rejection, Service, Tx};
 use milo_contracts::events::{
-    OrderCreated, OrderFailed, OrderPrepared, OrderReady, OrderRejected, PaymentCompleted,
+    OrderCanceled, OrderCreated, OrderPrepared, OrderReady, OrderRejected, PaymentCompleted,
     PaymentRefunded,
 };
 use milo_contracts::{topics, RawEnvelope};
@@ -126,7 +126,7 @@ impl Service for AnalyticsService {
             topics::ORDERS_REJECTED,
             topics::ORDERS_READY,
             topics::ORDERS_PREPARED,
-            topics::ORDERS_FAILED,
+            topics::ORDERS_CANCELED,
             topics::PAYMENTS_COMPLETED,
             topics::PAYMENTS_REFUNDED,
         ]
@@ -150,9 +150,9 @@ impl Service for AnalyticsService {
                 env.decode::<OrderReady>()?.order_id,
                 Change::Status("ready"),
             ),
-            topics::ORDERS_FAILED => (
-                env.decode::<OrderFailed>()?.order_id,
-                Change::Status("failed"),
+            topics::ORDERS_CANCELED => (
+                env.decode::<OrderCanceled>()?.order_id,
+                Change::Status("canceled"),
             ),
             topics::ORDERS_PREPARED => {
                 let e: OrderPrepared = env.decode()?;

@@ -1,44 +1,29 @@
-//! Tickets, stations and the barista handlers.
+//! The barista service: stations, handing tickets out, and routing events to the handlers.
 //!
-//! Store layout: `ticket/<order>` the ticket; `queue/<station>/<order>` the open tickets of a
-//! station; `waiting/<order>` tickets with no station yet; `station/<id>` presence.
+//! Store layout: see [`crate::ticket`].
 
 use milo_bus::{Rejection, Service, Tx};
-use milo_contracts::events::{OrderPrepared, OrderReady, PricedLine, TicketAssigned};
+use milo_contracts::events::{OrderPrepared, OrderReady, TicketAssigned};
+use milo_contracts::saga::{PrepareOrder, SagaMode, TicketFailed, TicketWithdrawn, WithdrawTicket};
 use milo_contracts::{topics, RawEnvelope};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use tracing::info;
 use uuid::Uuid;
 
-/// One order to make.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ticket {
-    /// The order.
-    pub order_id: Uuid,
-    /// What to make.
-    pub lines: Vec<PricedLine>,
-    /// Name to call out.
-    pub customer: Option<String>,
-    /// Station it was handed to.
-    pub station: Option<String>,
-    /// Made.
-    pub done: bool,
-    /// When it was queued.
-    #[serde(with = "time::serde::rfc3339")]
-    pub queued_at: OffsetDateTime,
-    /// The `orders/ready` event.
-    pub cause: Uuid,
-}
-
-fn ticket_key(id: Uuid) -> String {
-    format!("ticket/{id}")
-}
+use crate::ticket::{queue_key, ticket_key, waiting_key, Ticket};
 
 /// The barista service.
-pub struct BaristaService;
+#[derive(Debug, Clone, Copy)]
+pub struct BaristaService {
+    mode: SagaMode,
+}
 
 impl BaristaService {
+    /// A barista service for `mode`: in choreography it makes what `orders/ready` announces,
+    /// in orchestration what `commands/barista/prepare` asks for.
+    pub fn new(mode: SagaMode) -> Self {
+        BaristaService { mode }
+    }
+
     fn online_stations(tx: &Tx) -> Result<Vec<String>, Rejection> {
         let stations = tx.scan::<bool>("station/", usize::MAX)?;
         Ok(stations
@@ -75,37 +60,34 @@ impl BaristaService {
 
     fn assign(tx: &mut Tx, ticket: &mut Ticket, station: String) -> Result<(), Rejection> {
         Self::send(tx, ticket, &station)?;
-        tx.remove(&format!("waiting/{}", ticket.order_id));
-        tx.put(&format!("queue/{station}/{}", ticket.order_id), &());
+        tx.remove(&waiting_key(ticket.order_id));
+        tx.put(&queue_key(&station, ticket.order_id), &());
         info!(order_id = %ticket.order_id, station = %station, "Ticket handed to a station.");
         ticket.station = Some(station);
         tx.put(&ticket_key(ticket.order_id), ticket);
         Ok(())
     }
 
+    /// A drink to make, from `orders/ready` or `commands/barista/prepare`.
     fn ready(tx: &mut Tx, e: OrderReady, cause: Uuid) -> Result<(), Rejection> {
         if let Some(ticket) = tx.get::<Ticket>(&ticket_key(e.order_id))? {
+            if ticket.withdrawn {
+                info!(order_id = %e.order_id, "Ticket withdrawn; the order is not made.");
+                return Ok(());
+            }
             // Asked again: the ticket (or its outcome) was lost on the way; the device answers a
-            // repeat with what it recorded.
+            // repeat with what it recorded (made, started, or could not make it).
             if let Some(station) = &ticket.station {
                 Self::send(tx, &ticket, station)?;
             }
             return Ok(());
         }
-        let mut ticket = Ticket {
-            order_id: e.order_id,
-            lines: e.lines,
-            customer: e.customer,
-            station: None,
-            done: false,
-            queued_at: OffsetDateTime::now_utc(),
-            cause,
-        };
+        let mut ticket = Ticket::new(e.order_id, e.lines, e.customer, cause);
         match Self::pick(tx)? {
             Some(station) => Self::assign(tx, &mut ticket, station)?,
             None => {
                 info!(order_id = %ticket.order_id, "No barista station online; ticket waits.");
-                tx.put(&format!("waiting/{}", ticket.order_id), &());
+                tx.put(&waiting_key(ticket.order_id), &());
                 tx.put(&ticket_key(ticket.order_id), &ticket);
             }
         }
@@ -117,7 +99,7 @@ impl BaristaService {
             return Ok(());
         };
         if let Some(station) = &ticket.station {
-            tx.remove(&format!("queue/{station}/{order_id}"));
+            tx.remove(&queue_key(station, order_id));
         }
         ticket.done = true;
         tx.put(&ticket_key(order_id), &ticket);
@@ -134,6 +116,10 @@ impl BaristaService {
         for (id, ()) in tx.scan::<()>("waiting/", usize::MAX)? {
             let key = format!("ticket/{id}");
             if let Some(mut ticket) = tx.get::<Ticket>(&key)? {
+                if ticket.withdrawn {
+                    tx.remove(&format!("waiting/{id}"));
+                    continue;
+                }
                 Self::assign(tx, &mut ticket, station.to_owned())?;
             }
         }
@@ -149,10 +135,17 @@ impl Service for BaristaService {
     }
 
     fn subscriptions(&self) -> Vec<String> {
+        let make = match self.mode {
+            SagaMode::Choreography => topics::ORDERS_READY,
+            SagaMode::Orchestration => topics::COMMANDS_BARISTA_PREPARE,
+        };
         vec![
-            topics::ORDERS_READY.into(),
+            make.into(),
             topics::ORDERS_PREPARED.into(),
             topics::device_status("+"),
+            topics::COMMANDS_BARISTA_WITHDRAW.into(),
+            topics::TICKETS_FAILED.into(),
+            topics::TICKETS_WITHDRAWN.into(),
         ]
     }
 
@@ -176,7 +169,21 @@ impl Service for BaristaService {
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
         match topic {
             topics::ORDERS_READY => Self::ready(tx, env.decode()?, env.id),
+            topics::COMMANDS_BARISTA_PREPARE => {
+                let p: PrepareOrder = env.decode()?;
+                let ready = OrderReady {
+                    order_id: p.order_id,
+                    lines: p.lines,
+                    customer: p.customer,
+                };
+                Self::ready(tx, ready, env.id)
+            }
             topics::ORDERS_PREPARED => Self::prepared(tx, env.decode::<OrderPrepared>()?.order_id),
+            topics::COMMANDS_BARISTA_WITHDRAW => {
+                Self::withdraw(tx, env.decode::<WithdrawTicket>()?.order_id, env.id)
+            }
+            topics::TICKETS_WITHDRAWN => Self::withdrawn(tx, env.decode::<TicketWithdrawn>()?),
+            topics::TICKETS_FAILED => Self::failed(tx, env.decode::<TicketFailed>()?),
             _ => Err(env.unexpected().into()),
         }
     }

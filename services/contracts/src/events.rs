@@ -379,7 +379,7 @@ pub struct BoardEntry {
     pub order_id: Uuid,
     /// Name to call out.
     pub customer: Option<String>,
-    /// `ready` or `failed`.
+    /// `ready`, `canceled` or `failed` (rejected at placement).
     pub state: String,
     /// Why it failed, for failed orders.
     pub reason: Option<String>,

@@ -53,7 +53,11 @@ pub struct ReserveStock {
     /// What it needs.
     pub ingredients: Ingredients,
 }
-event!(ReserveStock, "ReserveStock", topics::COMMANDS_INVENTORY_RESERVE);
+event!(
+    ReserveStock,
+    "ReserveStock",
+    topics::COMMANDS_INVENTORY_RESERVE
+);
 
 /// `commands/inventory/release`: give the order's reservation back, except what the bar used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +69,11 @@ pub struct ReleaseStock {
     #[serde(default)]
     pub consumed: Ingredients,
 }
-event!(ReleaseStock, "ReleaseStock", topics::COMMANDS_INVENTORY_RELEASE);
+event!(
+    ReleaseStock,
+    "ReleaseStock",
+    topics::COMMANDS_INVENTORY_RELEASE
+);
 
 /// `commands/payment/charge`: charge the order once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +84,11 @@ pub struct ChargePayment {
     /// Amount in cents.
     pub amount_cents: u64,
 }
-event!(ChargePayment, "ChargePayment", topics::COMMANDS_PAYMENT_CHARGE);
+event!(
+    ChargePayment,
+    "ChargePayment",
+    topics::COMMANDS_PAYMENT_CHARGE
+);
 
 /// `commands/payment/refund`: give back what was charged (void a charge in flight).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +97,11 @@ pub struct RefundPayment {
     /// The order.
     pub order_id: Uuid,
 }
-event!(RefundPayment, "RefundPayment", topics::COMMANDS_PAYMENT_REFUND);
+event!(
+    RefundPayment,
+    "RefundPayment",
+    topics::COMMANDS_PAYMENT_REFUND
+);
 
 /// `commands/barista/prepare`: make the order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +114,11 @@ pub struct PrepareOrder {
     /// Name to call out.
     pub customer: Option<String>,
 }
-event!(PrepareOrder, "PrepareOrder", topics::COMMANDS_BARISTA_PREPARE);
+event!(
+    PrepareOrder,
+    "PrepareOrder",
+    topics::COMMANDS_BARISTA_PREPARE
+);
 
 /// `commands/barista/withdraw`: take the order's ticket back if the drink is not started.
 /// The bar answers `tickets/withdrawn` either way. The barista service forwards it to the
@@ -109,7 +129,11 @@ pub struct WithdrawTicket {
     /// The order.
     pub order_id: Uuid,
 }
-event!(WithdrawTicket, "WithdrawTicket", topics::COMMANDS_BARISTA_WITHDRAW);
+event!(
+    WithdrawTicket,
+    "WithdrawTicket",
+    topics::COMMANDS_BARISTA_WITHDRAW
+);
 
 /// `tickets/withdrawn`: the bar's answer to a withdrawal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,7 +145,11 @@ pub struct TicketWithdrawn {
     /// Why it could not be withdrawn.
     pub reason: Option<String>,
 }
-event!(TicketWithdrawn, "TicketWithdrawn", topics::TICKETS_WITHDRAWN);
+event!(
+    TicketWithdrawn,
+    "TicketWithdrawn",
+    topics::TICKETS_WITHDRAWN
+);
 
 /// `orders/started`: a station began making the order; it can no longer be canceled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,4 +200,8 @@ pub struct CancelRefused {
     /// Why (e.g. the drink is already being made).
     pub reason: String,
 }
-event!(CancelRefused, "CancelRefused", topics::CANCELLATIONS_REFUSED);
+event!(
+    CancelRefused,
+    "CancelRefused",
+    topics::CANCELLATIONS_REFUSED
+);

@@ -1,70 +1,53 @@
-//! Stock, reservations and the inventory handlers.
+//! Stock and the inventory handlers, shared by both saga modes: only the
+//! topics that trigger them differ.
+//!
+//! | trigger (choreography / orchestration)            | handler      |
+//! |---------------------------------------------------|--------------|
+//! | `orders/created` / `commands/inventory/reserve`   | reserve      |
+//! | `orders/failed` / `commands/inventory/release`    | release      |
+//! | `orders/prepared` (both)                          | prepared     |
 
-use milo_bus::{Published, Rejection, Service, StoreError, Tx};
+use milo_bus::{Rejection, Service, StoreError, Tx};
 use milo_contracts::events::{
-    Ingredients, InventoryFailed, InventoryReleased, InventoryReserved, OrderCreated, OrderFailed,
-    OrderPrepared,
+    Ingredients, InventoryReleased, OrderCreated, OrderFailed, OrderPrepared,
 };
-use milo_contracts::{topics, RawEnvelope};
-use serde::{Deserialize, Serialize};
+use milo_contracts::saga::{ReleaseStock, ReserveStock};
+use milo_contracts::{topics, RawEnvelope, SagaMode};
 use tracing::info;
 use uuid::Uuid;
 
+use crate::reservation::{announce, resv_key, split, Reservation, ReservationState};
 use crate::Config;
 
 /// Key of the current stock (ingredient → units available, reservations deducted).
 pub const STOCK_KEY: &str = "stock";
 
-/// Where a reservation stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReservationState {
-    /// Set aside.
-    Reserved,
-    /// Could not be set aside.
-    Failed,
-    /// Used by a prepared drink.
-    Consumed,
-    /// Given back to stock.
-    Released,
-}
-
-/// One order's reservation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reservation {
-    /// The order.
-    pub order_id: Uuid,
-    /// What the order needs.
-    pub ingredients: Ingredients,
-    /// Where it stands.
-    pub state: ReservationState,
-    /// Why it failed.
-    pub reason: Option<String>,
-    /// What was short.
-    pub missing: Ingredients,
-    /// The `orders/created` event that asked.
-    pub cause: Uuid,
-    /// The outcome as announced, to answer a repeat with the same event.
-    #[serde(default)]
-    pub announced: Option<Published>,
-    /// The answer to `orders/failed` (what went back to stock, maybe nothing), as announced.
-    #[serde(default)]
-    pub compensated: Option<Published>,
-}
-
-fn resv_key(order_id: Uuid) -> String {
-    format!("resv/{order_id}")
+/// The topics the inventory service takes in `mode`: (reserve, release, consume).
+fn triggers(mode: SagaMode) -> [&'static str; 3] {
+    match mode {
+        SagaMode::Choreography => [
+            topics::ORDERS_CREATED,
+            topics::ORDERS_FAILED,
+            topics::ORDERS_PREPARED,
+        ],
+        SagaMode::Orchestration => [
+            topics::COMMANDS_INVENTORY_RESERVE,
+            topics::COMMANDS_INVENTORY_RELEASE,
+            topics::ORDERS_PREPARED,
+        ],
+    }
 }
 
 /// The inventory service.
 pub struct InventoryService {
     config: Config,
+    mode: SagaMode,
 }
 
 impl InventoryService {
-    /// A new inventory service.
-    pub fn new(config: Config) -> Self {
-        InventoryService { config }
+    /// A new inventory service, triggered as saga `mode` says.
+    pub fn new(config: Config, mode: SagaMode) -> Self {
+        InventoryService { config, mode }
     }
 
     /// Current stock: the stored one, or the opening stock before the first change.
@@ -74,15 +57,22 @@ impl InventoryService {
             .unwrap_or_else(|| self.config.stock.clone()))
     }
 
-    fn created(&self, tx: &mut Tx, e: OrderCreated, cause: Uuid) -> Result<(), Rejection> {
-        if let Some(mut r) = tx.get::<Reservation>(&resv_key(e.order_id))? {
+    /// Sets an order's ingredients aside (`orders/created`, `commands/inventory/reserve`), or
+    /// fails naming what is short. A repeat is answered with the recorded outcome.
+    fn reserve(
+        &self,
+        tx: &mut Tx,
+        order_id: Uuid,
+        ingredients: Ingredients,
+        cause: Uuid,
+    ) -> Result<(), Rejection> {
+        if let Some(mut r) = tx.get::<Reservation>(&resv_key(order_id))? {
             announce(tx, &mut r)?;
-            tx.put(&resv_key(e.order_id), &r);
+            tx.put(&resv_key(order_id), &r);
             return Ok(());
         }
         let mut stock = self.stock(tx)?;
-        let missing: Ingredients = e
-            .ingredients
+        let missing: Ingredients = ingredients
             .iter()
             .filter_map(|(ing, need)| {
                 let have = stock.get(ing).copied().unwrap_or(0);
@@ -90,14 +80,15 @@ impl InventoryService {
             })
             .collect();
         let mut r = Reservation {
-            order_id: e.order_id,
-            ingredients: e.ingredients,
+            order_id,
+            ingredients,
             state: ReservationState::Reserved,
             reason: None,
             missing,
             cause,
             announced: None,
             compensated: None,
+            consumed: Ingredients::new(),
         };
         if r.missing.is_empty() {
             for (ing, need) in &r.ingredients {
@@ -128,10 +119,17 @@ impl InventoryService {
         Ok(())
     }
 
-    /// The order failed: give its reservation back and say so; say so too when nothing was
-    /// held (the order service asks until it hears). A failed order never seen gets a released
-    /// record, so a late `orders/created` cannot reserve for it.
-    fn order_failed(&self, tx: &mut Tx, order_id: Uuid, cause: Uuid) -> Result<(), Rejection> {
+    /// The order failed (`orders/failed`, `commands/inventory/release`): give back what the
+    /// bar did not use and say what went back, maybe nothing (a made drink, a failed
+    /// reservation): the flow owner asks until it hears. A failed order never seen gets a
+    /// released record, so a late reserve request cannot reserve for it.
+    fn release(
+        &self,
+        tx: &mut Tx,
+        order_id: Uuid,
+        consumed: &Ingredients,
+        cause: Uuid,
+    ) -> Result<(), Rejection> {
         let mut r = tx
             .get::<Reservation>(&resv_key(order_id))?
             .unwrap_or(Reservation {
@@ -143,53 +141,30 @@ impl InventoryService {
                 cause,
                 announced: None,
                 compensated: None,
+                consumed: Ingredients::new(),
             });
         let mut back = Ingredients::new();
         if r.state == ReservationState::Reserved {
+            let (returned, used) = split(&r.ingredients, consumed);
             let mut stock = self.stock(tx)?;
-            for (ing, units) in &r.ingredients {
-                *stock.entry(ing.clone()).or_default() += units;
+            for (ing, units) in &returned {
+                let have = stock.entry(ing.clone()).or_default();
+                *have = have.saturating_add(*units);
             }
             tx.put(STOCK_KEY, &stock);
             r.state = ReservationState::Released;
-            back = r.ingredients.clone();
+            r.consumed = used;
+            back = returned;
             info!(order_id = %order_id, "Reservation released.");
         }
-        if r.state != ReservationState::Consumed {
-            let cause = Some(r.cause);
-            tx.answer(&mut r.compensated, order_id, cause, || InventoryReleased {
-                order_id,
-                ingredients: back,
-            })?;
-        }
+        let cause = Some(r.cause);
+        tx.answer(&mut r.compensated, order_id, cause, || InventoryReleased {
+            order_id,
+            ingredients: back,
+        })?;
         tx.put(&resv_key(order_id), &r);
         Ok(())
     }
-}
-
-/// Publishes a reservation's outcome; a repeat gets the very same event. The caller writes `r`.
-fn announce(tx: &mut Tx, r: &mut Reservation) -> Result<(), Rejection> {
-    let (id, cause) = (r.order_id, Some(r.cause));
-    match r.state {
-        // The order failed before anything was reserved: a late request gets nothing.
-        ReservationState::Released if r.announced.is_none() => {}
-        ReservationState::Failed => {
-            let (reason, missing) = (r.reason.clone().unwrap_or_default(), r.missing.clone());
-            tx.answer(&mut r.announced, id, cause, || InventoryFailed {
-                order_id: id,
-                reason,
-                missing,
-            })?
-        }
-        _ => {
-            let ingredients = r.ingredients.clone();
-            tx.answer(&mut r.announced, id, cause, || InventoryReserved {
-                order_id: id,
-                ingredients,
-            })?
-        }
-    }
-    Ok(())
 }
 
 impl Service for InventoryService {
@@ -200,23 +175,60 @@ impl Service for InventoryService {
     }
 
     fn subscriptions(&self) -> Vec<String> {
-        [
-            topics::ORDERS_CREATED,
-            topics::ORDERS_PREPARED,
-            topics::ORDERS_FAILED,
-        ]
-        .map(String::from)
-        .to_vec()
+        triggers(self.mode).map(String::from).to_vec()
     }
 
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
-        match topic {
-            topics::ORDERS_CREATED => self.created(tx, env.decode()?, env.id),
-            topics::ORDERS_PREPARED => self.prepared(tx, env.decode::<OrderPrepared>()?.order_id),
-            topics::ORDERS_FAILED => {
-                self.order_failed(tx, env.decode::<OrderFailed>()?.order_id, env.id)
+        match (self.mode, topic) {
+            (_, topics::ORDERS_PREPARED) => {
+                self.prepared(tx, env.decode::<OrderPrepared>()?.order_id)
             }
-            _ => Err(env.unexpected().into()),
+            (SagaMode::Choreography, topics::ORDERS_CREATED) => {
+                let e: OrderCreated = env.decode()?;
+                self.reserve(tx, e.order_id, e.ingredients, env.id)
+            }
+            (SagaMode::Choreography, topics::ORDERS_FAILED) => {
+                let e: OrderFailed = env.decode()?;
+                self.release(tx, e.order_id, &e.consumed, env.id)
+            }
+            (SagaMode::Orchestration, topics::COMMANDS_INVENTORY_RESERVE) => {
+                let c: ReserveStock = env.decode()?;
+                self.reserve(tx, c.order_id, c.ingredients, env.id)
+            }
+            (SagaMode::Orchestration, topics::COMMANDS_INVENTORY_RELEASE) => {
+                let c: ReleaseStock = env.decode()?;
+                self.release(tx, c.order_id, &c.consumed, env.id)
+            }
+            (mode, _) => Err(Rejection::Invalid(format!(
+                "inventory does not take {topic} in {} mode",
+                mode.as_str()
+            ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_mode_takes_its_own_triggers_and_consumption_in_both() {
+        let [reserve, release, consume] = triggers(SagaMode::Orchestration);
+        assert_eq!(
+            (reserve, release, consume),
+            (
+                topics::COMMANDS_INVENTORY_RESERVE,
+                topics::COMMANDS_INVENTORY_RELEASE,
+                topics::ORDERS_PREPARED
+            )
+        );
+        assert_eq!(
+            triggers(SagaMode::Choreography),
+            [
+                topics::ORDERS_CREATED,
+                topics::ORDERS_FAILED,
+                topics::ORDERS_PREPARED
+            ]
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use milo_bus::{Rejection, Service, Tx};
 use milo_contracts::events::{
-    BoardEntry, CustomerNotified, OrderCreated, OrderFailed, OrderPrepared, OrderRejected,
+    BoardEntry, CustomerNotified, OrderCanceled, OrderCreated, OrderPrepared, OrderRejected,
     PickupBoard,
 };
 use milo_contracts::{topics, RawEnvelope};
@@ -40,9 +40,10 @@ impl NotificationService {
             .clone()
             .unwrap_or_else(|| format!("order {}", short(order_id)));
         let (state, reason) = entry;
-        let message = match &reason {
-            None => format!("{who}, your order is ready for pickup."),
-            Some(r) => format!("Sorry {who}, your order could not be made: {r}."),
+        let message = match (state, &reason) {
+            (_, None) => format!("{who}, your order is ready for pickup."),
+            ("canceled", Some(r)) => format!("Sorry {who}, your order was canceled: {r}."),
+            (_, Some(r)) => format!("Sorry {who}, your order could not be made: {r}."),
         };
         info!(order_id = %order_id, customer = %who, "{message}");
         let data = CustomerNotified {
@@ -99,7 +100,7 @@ impl Service for NotificationService {
         [
             topics::ORDERS_CREATED,
             topics::ORDERS_PREPARED,
-            topics::ORDERS_FAILED,
+            topics::ORDERS_CANCELED,
             topics::ORDERS_REJECTED,
         ]
         .map(String::from)
@@ -119,9 +120,9 @@ impl Service for NotificationService {
                 let e: OrderPrepared = env.decode()?;
                 self.notify(tx, e.order_id, env.id, ("ready", None))
             }
-            topics::ORDERS_FAILED => {
-                let e: OrderFailed = env.decode()?;
-                self.notify(tx, e.order_id, env.id, ("failed", Some(e.reason)))
+            topics::ORDERS_CANCELED => {
+                let e: OrderCanceled = env.decode()?;
+                self.notify(tx, e.order_id, env.id, ("canceled", Some(e.reason)))
             }
             topics::ORDERS_REJECTED => {
                 let e: OrderRejected = env.decode()?;

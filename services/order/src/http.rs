@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use milo_bus::{Commands, Store};
 use milo_contracts::events::{OrderLine, OrderPlaced};
+use milo_contracts::saga::CancelRequested;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -27,6 +28,7 @@ pub fn router(store: Store, commands: Commands<Command>) -> Router {
     Router::new()
         .route("/orders", post(place).get(list))
         .route("/orders/{id}", get(show))
+        .route("/orders/{id}/cancel", post(cancel))
         .with_state(AppState { store, commands })
 }
 
@@ -90,6 +92,87 @@ async fn show(State(app): State<AppState>, Path(id): Path<String>) -> Response {
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no order {id}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// How long `POST /orders/{id}/cancel` waits for the outcome before answering 202.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn cancel(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(order_id) = Uuid::parse_str(&id) else {
+        return error(StatusCode::BAD_REQUEST, format!("not an order id: {id:?}"));
+    };
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        CancelBody::default()
+    } else {
+        match serde_json::from_slice::<CancelBody>(&body) {
+            Ok(b) => b,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad cancel body: {e}")),
+        }
+    };
+    let request = CancelRequested {
+        order_id,
+        reason: body.reason,
+    };
+    let (reply, answer) = oneshot::channel();
+    if !app.commands.send(Command::Cancel { request, reply }).await {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping");
+    }
+    match answer.await {
+        Ok(true) => {}
+        Ok(false) => return error(StatusCode::NOT_FOUND, format!("no order {order_id}")),
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping"),
+    }
+    let deadline = tokio::time::Instant::now() + CANCEL_WAIT;
+    loop {
+        let order = match app.store.get::<OrderRecord>(&order_key(order_id)) {
+            Ok(Some(order)) => order,
+            Ok(None) => return error(StatusCode::NOT_FOUND, format!("no order {order_id}")),
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        };
+        if let Some(response) = cancel_outcome(&order) {
+            return response;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let body = json!({ "order_id": order_id, "status": order.status, "cancel": "pending" });
+            return (StatusCode::ACCEPTED, Json(body)).into_response();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The answer to a cancellation once it is decided.
+fn cancel_outcome(order: &OrderRecord) -> Option<Response> {
+    let refused = order.cancel.as_ref().and_then(|c| c.refused.clone());
+    let refused = match order.status {
+        Status::Canceled => {
+            let c = &order.compensation;
+            let body = json!({
+                "order_id": order.order_id,
+                "status": order.status,
+                "reason": order.reason,
+                "refunded_cents": c.refunded_cents,
+                "released": c.released,
+                "compensations": c.done,
+            });
+            return Some((StatusCode::OK, Json(body)).into_response());
+        }
+        Status::Rejected => Some("the order was rejected".to_owned()),
+        Status::Prepared => refused.or_else(|| Some("the drink is already made".to_owned())),
+        _ => refused,
+    }?;
+    let body = json!({ "error": refused, "order_id": order.order_id, "status": order.status });
+    Some((StatusCode::CONFLICT, Json(body)).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,30 +1,35 @@
-//! Milo's order service: the owner of each order's flow in choreography.
+//! Milo's order service: takes orders and keeps them; the owner of each order's flow in
+//! choreography.
 //!
 //! Takes `orders/placed` (from a POS) and `POST /orders`, validates against the menu,
-//! publishes `orders/created` or `orders/rejected`, then `orders/ready` once the order is both
-//! paid and stocked (whichever comes first), and `orders/failed` when payment or stock fails.
-//! Keeps every order with its status history; the same order id placed twice is one order.
+//! publishes `orders/created` or `orders/rejected`. Keeps every order with its status history;
+//! the same order id placed twice is one order.
+//!
+//! In choreography (`saga.mode`) it then publishes `orders/ready` once the order is both paid
+//! and stocked (whichever comes first); on a decline, short stock, a bar fault, a step out of
+//! retries or a customer's cancellation it publishes `orders/failed`, asks until payment and
+//! inventory confirm what they gave back, then publishes `orders/canceled`. In orchestration
+//! the saga coordinator does all that and the order service mirrors it.
 //!
 //! # Layout
 //! - [`model`]: the order record, statuses and their keys in the store.
 //! - [`service`]: the event and command handlers.
-//! - [`retry`]: durable timers: asking again with backoff, failing after the last attempt.
-//! - [`http`]: `POST /orders`, `GET /orders/{id}`, `GET /orders?status=&limit=&after=`.
+//! - [`http`]: `POST /orders`, `GET /orders/{id}`, `GET /orders?status=&limit=&after=`,
+//!   `POST /orders/{id}/cancel`.
 #![forbid(unsafe_code)]
 
 pub mod http;
 pub mod model;
-pub mod retry;
 pub mod service;
 
 use std::sync::Arc;
 
 use milo_bus::{Rejection, RunDeps, Shutdown};
-use milo_contracts::Menu;
+use milo_contracts::{Menu, SagaMode};
 use serde::{Deserialize, Serialize};
 
+pub use milo_bus::RetryConfig;
 pub use model::{OrderRecord, Status};
-pub use retry::RetryConfig;
 pub use service::{Command, OrderService, PlaceOutcome};
 
 /// Order service settings (`[order]`).
@@ -49,9 +54,10 @@ impl Default for Config {
 /// Runs the order service until `shutdown`.
 pub async fn run(
     config: Config,
+    mode: SagaMode,
     deps: RunDeps<Command>,
     menu: Arc<Menu>,
     shutdown: Shutdown,
 ) -> Result<(), Rejection> {
-    milo_bus::run(OrderService::new(config, menu), deps, shutdown).await
+    milo_bus::run(OrderService::new(config, menu, mode), deps, shutdown).await
 }

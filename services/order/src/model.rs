@@ -1,6 +1,7 @@
 //! The order record and where it lives in the store.
 
-use milo_contracts::events::{OrderCreated, PricedLine};
+use milo_bus::retry::{Timer, Wait};
+use milo_contracts::events::{Ingredients, OrderCreated, PricedLine};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,18 +18,23 @@ pub enum Status {
     Ready,
     /// Made.
     Prepared,
-    /// Payment declined or stock short.
-    Failed,
+    /// Failed or canceled; what was done is being undone (`orders/failed`). Records written
+    /// before compensation was confirmed called this `failed`.
+    #[serde(alias = "failed")]
+    Canceling,
+    /// Canceled and every step undone (`orders/canceled`).
+    Canceled,
 }
 
 impl Status {
     /// Every status, for parsing and listing.
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Created,
         Status::Rejected,
         Status::Ready,
         Status::Prepared,
-        Status::Failed,
+        Status::Canceling,
+        Status::Canceled,
     ];
 
     /// The lowercase name.
@@ -38,7 +44,8 @@ impl Status {
             Status::Rejected => "rejected",
             Status::Ready => "ready",
             Status::Prepared => "prepared",
-            Status::Failed => "failed",
+            Status::Canceling => "canceling",
+            Status::Canceled => "canceled",
         }
     }
 
@@ -49,8 +56,37 @@ impl Status {
 
     /// No further change will happen.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Rejected | Status::Prepared | Status::Failed)
+        matches!(self, Status::Rejected | Status::Prepared | Status::Canceled)
     }
+}
+
+/// A customer's request to cancel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    /// Why, as the counter gave it.
+    pub reason: Option<String>,
+    /// When it was asked.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Why it was refused, once refused.
+    pub refused: Option<String>,
+}
+
+/// What undoing a failed or canceled order gave back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compensation {
+    /// Payment confirmed what it refunded (maybe nothing).
+    pub refund_confirmed: bool,
+    /// Inventory confirmed what it released (maybe nothing).
+    pub release_confirmed: bool,
+    /// Cents refunded.
+    pub refunded_cents: u64,
+    /// Ingredients back in stock.
+    pub released: Ingredients,
+    /// Ingredients the bar used before it stopped.
+    pub consumed: Ingredients,
+    /// What was done, in order (`refunded 450 cents`...).
+    pub done: Vec<String>,
 }
 
 /// One status change.
@@ -87,15 +123,43 @@ pub struct OrderRecord {
     /// What `orders/created` said, to say it again.
     #[serde(default)]
     pub created: Option<OrderCreated>,
-    /// Payment confirmed what it refunded (maybe nothing) after a failure.
+    /// What undoing the order gave back, once it failed or was canceled.
     #[serde(default)]
-    pub refund_confirmed: bool,
-    /// Inventory confirmed what it released (maybe nothing) after a failure.
+    pub compensation: Compensation,
+    /// A station began making it: it can no longer be canceled.
     #[serde(default)]
-    pub release_confirmed: bool,
+    pub started: bool,
+    /// The customer asked to cancel.
+    #[serde(default)]
+    pub cancel: Option<CancelRequest>,
     /// The pending timer, if the order waits for something.
     #[serde(default)]
-    pub timer: Option<crate::retry::Timer>,
+    pub timer: Option<Timer<Step>>,
+}
+
+/// What an order is waiting for (choreography: the order service owns the flow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// Payment and stock answers to `orders/created` (in orchestration: any sign of the
+    /// coordinator).
+    Answers,
+    /// `orders/prepared` after `orders/ready`.
+    Prepared,
+    /// Payment and inventory confirming they undid their part of a failed order.
+    Compensate,
+    /// The bar's answer to a withdrawal asked for a cancellation.
+    Withdraw,
+}
+
+impl Step {
+    /// How long this step may take.
+    pub fn wait(self) -> Wait {
+        match self {
+            Step::Prepared => Wait::Prepare,
+            _ => Wait::Backoff,
+        }
+    }
 }
 
 /// Key of an order record.

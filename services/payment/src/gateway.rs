@@ -1,13 +1,15 @@
 //! Payment gateways: the trait a real terminal integration implements, and a simulation.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
-use crate::Config;
+use crate::{Config, Latency};
 
 /// A gateway's answer to a charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,23 +40,56 @@ pub trait Gateway: Send + Sync + 'static {
         transaction_id: String,
         amount_cents: u64,
     ) -> GatewayFuture<()>;
+    /// Cancels a charge in flight with this idempotency key; once it resolves, that charge
+    /// will never be taken (whether or not the charge itself ever answers).
+    fn void(&self, order_id: Uuid) -> GatewayFuture<()>;
 }
 
+/// The reason a simulated charge gives when it was voided before it ended.
+pub const VOIDED_REASON: &str = "voided";
+
 /// A seeded simulation: the same seed and order id always give the same outcome and delay.
+///
+/// Clones share the set of voided orders (kept in memory only).
 #[derive(Debug, Clone)]
 pub struct SimulatedGateway {
     config: Config,
+    voided: Arc<Mutex<HashSet<Uuid>>>,
+}
+
+/// What the simulation will do with one order, drawn from the seed and the order id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Plan {
+    approved: bool,
+    hangs: bool,
+    delay: Duration,
 }
 
 impl SimulatedGateway {
     /// A simulation with these settings.
     pub fn new(config: Config) -> Self {
-        SimulatedGateway { config }
+        SimulatedGateway {
+            config,
+            voided: Arc::default(),
+        }
     }
 
-    fn rng(&self, order_id: Uuid) -> rand::rngs::StdRng {
+    fn voided(&self) -> MutexGuard<'_, HashSet<Uuid>> {
+        // A poisoned lock only means a holder panicked; the set itself is consistent.
+        self.voided.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn plan(&self, order_id: Uuid) -> Plan {
         let (hi, lo) = order_id.as_u64_pair();
-        rand::rngs::StdRng::seed_from_u64(self.config.seed ^ hi ^ lo.rotate_left(17))
+        let mut rng = rand::rngs::StdRng::seed_from_u64(self.config.seed ^ hi ^ lo.rotate_left(17));
+        let approved = rng.gen::<f64>() < self.config.success_rate;
+        let hangs = rng.gen::<f64>() < self.config.hang_rate;
+        let delay = self.delay(&mut rng);
+        Plan {
+            approved,
+            hangs,
+            delay,
+        }
     }
 
     fn delay(&self, rng: &mut impl Rng) -> Duration {
@@ -62,20 +97,43 @@ impl SimulatedGateway {
             self.config.min_latency_ms,
             self.config.max_latency_ms.max(self.config.min_latency_ms),
         );
-        Duration::from_millis(if hi == 0 { 0 } else { rng.gen_range(lo..=hi) })
+        if hi == 0 {
+            return Duration::ZERO;
+        }
+        let ms = match self.config.latency {
+            Latency::Uniform => rng.gen_range(lo..=hi),
+            Latency::Exponential => {
+                let mean = (lo as f64 + hi as f64) / 2.0;
+                // 1 - u is in (0, 1]: its logarithm is finite and not positive.
+                let x = -mean * (1.0 - rng.gen::<f64>()).ln();
+                // Float to int casts saturate; the clamp keeps it within the bounds anyway.
+                (x.round() as u64).clamp(lo, hi)
+            }
+        };
+        Duration::from_millis(ms)
+    }
+}
+
+async fn wait(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
 }
 
 impl Gateway for SimulatedGateway {
     fn charge(&self, order_id: Uuid, _amount_cents: u64) -> GatewayFuture<ChargeResult> {
-        let mut rng = self.rng(order_id);
-        let approved = rng.gen::<f64>() < self.config.success_rate;
-        let delay = self.delay(&mut rng);
+        let plan = self.plan(order_id);
+        let this = self.clone();
         Box::pin(async move {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
+            if plan.hangs {
+                return std::future::pending().await;
             }
-            if approved {
+            wait(plan.delay).await;
+            if this.voided().contains(&order_id) {
+                ChargeResult::Declined {
+                    reason: VOIDED_REASON.into(),
+                }
+            } else if plan.approved {
                 ChargeResult::Approved {
                     transaction_id: format!("sim-{}", order_id.simple()),
                 }
@@ -93,12 +151,13 @@ impl Gateway for SimulatedGateway {
         _transaction_id: String,
         _amount_cents: u64,
     ) -> GatewayFuture<()> {
-        let delay = self.delay(&mut self.rng(order_id));
-        Box::pin(async move {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-        })
+        Box::pin(wait(self.plan(order_id).delay))
+    }
+
+    fn void(&self, order_id: Uuid) -> GatewayFuture<()> {
+        // Voided as soon as asked: a charge whose delay ends from now on declines.
+        self.voided().insert(order_id);
+        Box::pin(wait(self.plan(order_id).delay))
     }
 }
 
@@ -106,15 +165,23 @@ impl Gateway for SimulatedGateway {
 mod tests {
     use super::*;
 
+    fn config(min_latency_ms: u64, max_latency_ms: u64) -> Config {
+        Config {
+            success_rate: 1.0,
+            hang_rate: 0.0,
+            min_latency_ms,
+            max_latency_ms,
+            latency: Latency::Uniform,
+            seed: 3,
+        }
+    }
+
     #[tokio::test]
     async fn same_seed_same_outcome_and_rate_roughly_holds() {
-        let config = Config {
+        let g = SimulatedGateway::new(Config {
             success_rate: 0.5,
-            min_latency_ms: 0,
-            max_latency_ms: 0,
-            seed: 3,
-        };
-        let g = SimulatedGateway::new(config);
+            ..config(0, 0)
+        });
         let mut approved = 0;
         for _ in 0..400 {
             let id = Uuid::now_v7();
@@ -123,5 +190,71 @@ mod tests {
             approved += usize::from(matches!(a, ChargeResult::Approved { .. }));
         }
         assert!((120..280).contains(&approved), "approved {approved} of 400");
+    }
+
+    #[tokio::test]
+    async fn hang_rate_picks_deterministically() {
+        let c = Config {
+            hang_rate: 0.5,
+            ..config(0, 0)
+        };
+        let (g, again) = (SimulatedGateway::new(c.clone()), SimulatedGateway::new(c));
+        let ids: Vec<Uuid> = (0..400).map(|_| Uuid::now_v7()).collect();
+        let hangs: Vec<bool> = ids.iter().map(|id| g.plan(*id).hangs).collect();
+        assert_eq!(
+            hangs,
+            ids.iter()
+                .map(|id| again.plan(*id).hangs)
+                .collect::<Vec<_>>()
+        );
+        let n = hangs.iter().filter(|h| **h).count();
+        assert!((120..280).contains(&n), "{n} of 400 hang");
+        for (id, hangs) in ids.iter().zip(&hangs).take(20) {
+            let answer = tokio::time::timeout(Duration::from_millis(30), g.charge(*id, 1)).await;
+            assert_eq!(answer.is_err(), *hangs, "order {id}");
+        }
+        let none = SimulatedGateway::new(config(0, 0));
+        assert!(ids.iter().all(|id| !none.plan(*id).hangs));
+    }
+
+    #[tokio::test]
+    async fn void_makes_a_pending_charge_decline() {
+        let g = SimulatedGateway::new(config(60, 60));
+        let (voided, kept) = (Uuid::now_v7(), Uuid::now_v7());
+        let pending = tokio::spawn(g.charge(voided, 100));
+        let other = tokio::spawn(g.charge(kept, 100));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        g.void(voided).await;
+        let declined = ChargeResult::Declined {
+            reason: VOIDED_REASON.into(),
+        };
+        assert_eq!(pending.await.ok(), Some(declined.clone()));
+        assert!(matches!(
+            other.await.ok(),
+            Some(ChargeResult::Approved { .. })
+        ));
+        // A repeat of the voided charge never takes it either.
+        assert_eq!(g.charge(voided, 100).await, declined);
+    }
+
+    #[test]
+    fn exponential_stays_within_bounds() {
+        let g = SimulatedGateway::new(Config {
+            latency: Latency::Exponential,
+            ..config(20, 300)
+        });
+        let delays: Vec<u64> = (0..2000)
+            .map(|_| g.plan(Uuid::now_v7()).delay.as_millis() as u64)
+            .collect();
+        assert!(delays.iter().all(|d| (20..=300).contains(d)), "{delays:?}");
+        let inside = delays.iter().filter(|d| **d > 20 && **d < 300).count();
+        assert!(
+            inside > 1000,
+            "only {inside} of 2000 strictly inside the bounds"
+        );
+        let id = Uuid::now_v7();
+        assert_eq!(g.plan(id), g.plan(id));
+        let mean = delays.iter().sum::<u64>() / 2000;
+        assert!((60..200).contains(&mean), "mean {mean} ms");
     }
 }

@@ -1,94 +1,46 @@
-//! Transactions and the payment handlers.
+//! The payment handlers, shared by both saga modes: only the topics that trigger them differ.
+//!
+//! | trigger (choreography / orchestration)          | handler        |
+//! |-------------------------------------------------|----------------|
+//! | `orders/created` / `commands/payment/charge`    | charge         |
+//! | `orders/failed` / `commands/payment/refund`     | compensate     |
 
 use std::sync::Arc;
 
-use milo_bus::{Commands, Published, Rejection, Service, Store, Tx};
-use milo_contracts::events::{
-    OrderCreated, OrderFailed, PaymentCompleted, PaymentFailed, PaymentRefunded,
-};
-use milo_contracts::{topics, RawEnvelope};
-use serde::{Deserialize, Serialize};
+use milo_bus::{Commands, Rejection, Service, Store, Tx};
+use milo_contracts::events::{OrderCreated, OrderFailed};
+use milo_contracts::saga::{ChargePayment, RefundPayment};
+use milo_contracts::{topics, RawEnvelope, SagaMode};
 use tracing::info;
 use uuid::Uuid;
 
 use crate::gateway::{ChargeResult, Gateway};
+use crate::txn::{announce, compensated, txn_key, Command, Transaction, TxnState};
 
-/// Where a transaction stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TxnState {
-    /// Asked the gateway; no answer yet.
-    Charging,
-    /// Charged.
-    Charged,
-    /// Declined.
-    Declined,
-    /// Charged, order failed: refund asked.
-    Refunding,
-    /// Refunded.
-    Refunded,
-    /// The order failed before any charge: never charge it.
-    Voided,
-}
-
-/// One order's payment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Transaction {
-    /// The order (also the gateway's idempotency key).
-    pub order_id: Uuid,
-    /// Amount in cents.
-    pub amount_cents: u64,
-    /// Where it stands.
-    pub state: TxnState,
-    /// Gateway transaction id once charged.
-    pub transaction_id: Option<String>,
-    /// Decline reason.
-    pub reason: Option<String>,
-    /// The order failed: refund if charged.
-    pub order_failed: bool,
-    /// The `orders/created` event that asked for the charge.
-    pub cause: Uuid,
-    /// The outcome as announced, to answer a repeat with the same event.
-    #[serde(default)]
-    pub announced: Option<Published>,
-    /// The answer to `orders/failed` (what was refunded, maybe nothing), as announced.
-    #[serde(default)]
-    pub compensated: Option<Published>,
-}
-
-/// Key of a transaction.
-pub fn txn_key(order_id: Uuid) -> String {
-    format!("txn/{order_id}")
-}
-
-/// Gateway answers, fed back into the service loop.
-#[derive(Debug)]
-pub enum Command {
-    /// The gateway answered a charge.
-    Charged {
-        /// Order.
-        order_id: Uuid,
-        /// Answer.
-        result: ChargeResult,
-    },
-    /// The gateway finished a refund.
-    Refunded {
-        /// Order.
-        order_id: Uuid,
-    },
+/// The topics the payment service takes in `mode`: (charge, compensate).
+fn triggers(mode: SagaMode) -> [&'static str; 2] {
+    match mode {
+        SagaMode::Choreography => [topics::ORDERS_CREATED, topics::ORDERS_FAILED],
+        SagaMode::Orchestration => [
+            topics::COMMANDS_PAYMENT_CHARGE,
+            topics::COMMANDS_PAYMENT_REFUND,
+        ],
+    }
 }
 
 /// The payment service.
 pub struct PaymentService<G> {
     gateway: Arc<G>,
+    mode: SagaMode,
     commands: Option<Commands<Command>>,
 }
 
 impl<G: Gateway> PaymentService<G> {
-    /// A payment service over `gateway`.
-    pub fn new(gateway: Arc<G>) -> Self {
+    /// A payment service over `gateway`, triggered as saga `mode` says.
+    pub fn new(gateway: Arc<G>, mode: SagaMode) -> Self {
         PaymentService {
             gateway,
+            mode,
             commands: None,
         }
     }
@@ -119,16 +71,35 @@ impl<G: Gateway> PaymentService<G> {
         }
     }
 
-    fn created(&self, tx: &mut Tx, e: OrderCreated, cause: Uuid) -> Result<(), Rejection> {
-        if let Some(mut t) = tx.get::<Transaction>(&txn_key(e.order_id))? {
-            // A repeat asks again: answer with the recorded outcome.
+    fn ask_void(&self, order_id: Uuid) -> impl FnOnce() + Send + 'static {
+        let (gateway, commands) = (self.gateway.clone(), self.commands.clone());
+        move || {
+            tokio::spawn(async move {
+                gateway.void(order_id).await;
+                if let Some(c) = commands {
+                    c.send(Command::Voided { order_id }).await;
+                }
+            });
+        }
+    }
+
+    /// Charges an order once (`orders/created`, `commands/payment/charge`). A repeat is
+    /// answered with the recorded outcome.
+    fn charge(
+        &self,
+        tx: &mut Tx,
+        order_id: Uuid,
+        amount_cents: u64,
+        cause: Uuid,
+    ) -> Result<(), Rejection> {
+        if let Some(mut t) = tx.get::<Transaction>(&txn_key(order_id))? {
             announce(tx, &mut t)?;
-            tx.put(&txn_key(e.order_id), &t);
+            tx.put(&txn_key(order_id), &t);
             return Ok(());
         }
         let t = Transaction {
-            order_id: e.order_id,
-            amount_cents: e.total_cents,
+            order_id,
+            amount_cents,
             state: TxnState::Charging,
             transaction_id: None,
             reason: None,
@@ -137,15 +108,16 @@ impl<G: Gateway> PaymentService<G> {
             announced: None,
             compensated: None,
         };
-        tx.put(&txn_key(e.order_id), &t);
-        tx.after_commit(self.ask_charge(e.order_id, e.total_cents));
+        tx.put(&txn_key(order_id), &t);
+        tx.after_commit(self.ask_charge(order_id, amount_cents));
         Ok(())
     }
 
-    /// The order failed: refund what was charged and say so; say so too when nothing was
-    /// (the order service asks until it hears). A failed order never seen is voided, so a late
-    /// `orders/created` cannot charge it.
-    fn order_failed(&self, tx: &mut Tx, order_id: Uuid, cause: Uuid) -> Result<(), Rejection> {
+    /// The order failed (`orders/failed`, `commands/payment/refund`): refund what was charged,
+    /// void a charge in flight, and say so; say so too when nothing was taken (the flow owner
+    /// asks until it hears). A failed order never seen is voided, so a late charge request
+    /// cannot charge it.
+    fn compensate(&self, tx: &mut Tx, order_id: Uuid, cause: Uuid) -> Result<(), Rejection> {
         let mut t = tx
             .get::<Transaction>(&txn_key(order_id))?
             .unwrap_or(Transaction {
@@ -165,13 +137,19 @@ impl<G: Gateway> PaymentService<G> {
                 t.state = TxnState::Refunding;
                 tx.after_commit(self.ask_refund(&t));
             }
+            // Never wait for the charge: a gateway may never answer it.
+            TxnState::Charging => {
+                info!(order_id = %order_id, "Voiding the charge in flight.");
+                t.state = TxnState::Voiding;
+                tx.after_commit(self.ask_void(order_id));
+            }
             TxnState::Declined | TxnState::Voided => compensated(tx, &mut t, 0)?,
             TxnState::Refunded => {
                 let amount = t.amount_cents;
                 compensated(tx, &mut t, amount)?
             }
-            // The answer comes when the gateway does.
-            TxnState::Charging | TxnState::Refunding => {}
+            // The answer comes when the gateway confirms.
+            TxnState::Refunding | TxnState::Voiding => {}
         }
         tx.put(&txn_key(order_id), &t);
         Ok(())
@@ -181,6 +159,7 @@ impl<G: Gateway> PaymentService<G> {
         let Some(mut t) = tx.get::<Transaction>(&txn_key(order_id))? else {
             return Ok(());
         };
+        // Voiding or voided: the gateway will not take this charge, whatever it says late.
         if t.state != TxnState::Charging {
             return Ok(());
         }
@@ -197,6 +176,7 @@ impl<G: Gateway> PaymentService<G> {
             }
         }
         announce(tx, &mut t)?;
+        // Records written before voids existed may have failed while charging.
         if t.state == TxnState::Charged && t.order_failed {
             t.state = TxnState::Refunding;
             tx.after_commit(self.ask_refund(&t));
@@ -220,45 +200,19 @@ impl<G: Gateway> PaymentService<G> {
         }
         Ok(())
     }
-}
 
-/// Announces what a failed order got back (`payments/refunded`, 0 when nothing was charged);
-/// a repeat gets the very same event. The caller writes `t`.
-fn compensated(tx: &mut Tx, t: &mut Transaction, amount_cents: u64) -> Result<(), Rejection> {
-    let txid = t.transaction_id.clone().unwrap_or_default();
-    let (id, cause) = (t.order_id, Some(t.cause));
-    tx.answer(&mut t.compensated, id, cause, || PaymentRefunded {
-        order_id: id,
-        amount_cents,
-        transaction_id: txid,
-    })?;
-    Ok(())
-}
-
-/// Publishes the outcome of a charge (nothing while it is still pending); a repeat gets the
-/// very same event. The caller writes `t`.
-fn announce(tx: &mut Tx, t: &mut Transaction) -> Result<(), Rejection> {
-    let (id, cause, amount_cents) = (t.order_id, Some(t.cause), t.amount_cents);
-    match t.state {
-        TxnState::Charging | TxnState::Voided => {}
-        TxnState::Declined => {
-            let reason = t.reason.clone().unwrap_or_default();
-            tx.answer(&mut t.announced, id, cause, || PaymentFailed {
-                order_id: id,
-                amount_cents,
-                reason,
-            })?
+    fn voided(&self, tx: &mut Tx, order_id: Uuid) -> Result<(), Rejection> {
+        let Some(mut t) = tx.get::<Transaction>(&txn_key(order_id))? else {
+            return Ok(());
+        };
+        if t.state == TxnState::Voiding {
+            info!(order_id = %order_id, "Charge voided.");
+            t.state = TxnState::Voided;
+            compensated(tx, &mut t, 0)?;
+            tx.put(&txn_key(order_id), &t);
         }
-        TxnState::Charged | TxnState::Refunding | TxnState::Refunded => {
-            let transaction_id = t.transaction_id.clone().unwrap_or_default();
-            tx.answer(&mut t.announced, id, cause, || PaymentCompleted {
-                order_id: id,
-                amount_cents,
-                transaction_id,
-            })?
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 impl<G: Gateway> Service for PaymentService<G> {
@@ -269,16 +223,29 @@ impl<G: Gateway> Service for PaymentService<G> {
     }
 
     fn subscriptions(&self) -> Vec<String> {
-        vec![topics::ORDERS_CREATED.into(), topics::ORDERS_FAILED.into()]
+        triggers(self.mode).map(String::from).to_vec()
     }
 
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
-        match topic {
-            topics::ORDERS_CREATED => self.created(tx, env.decode()?, env.id),
-            topics::ORDERS_FAILED => {
-                self.order_failed(tx, env.decode::<OrderFailed>()?.order_id, env.id)
+        match (self.mode, topic) {
+            (SagaMode::Choreography, topics::ORDERS_CREATED) => {
+                let e: OrderCreated = env.decode()?;
+                self.charge(tx, e.order_id, e.total_cents, env.id)
             }
-            _ => Err(env.unexpected().into()),
+            (SagaMode::Choreography, topics::ORDERS_FAILED) => {
+                self.compensate(tx, env.decode::<OrderFailed>()?.order_id, env.id)
+            }
+            (SagaMode::Orchestration, topics::COMMANDS_PAYMENT_CHARGE) => {
+                let c: ChargePayment = env.decode()?;
+                self.charge(tx, c.order_id, c.amount_cents, env.id)
+            }
+            (SagaMode::Orchestration, topics::COMMANDS_PAYMENT_REFUND) => {
+                self.compensate(tx, env.decode::<RefundPayment>()?.order_id, env.id)
+            }
+            (mode, _) => Err(Rejection::Invalid(format!(
+                "payment does not take {topic} in {} mode",
+                mode.as_str()
+            ))),
         }
     }
 
@@ -286,6 +253,7 @@ impl<G: Gateway> Service for PaymentService<G> {
         match cmd {
             Command::Charged { order_id, result } => self.charged(tx, order_id, result),
             Command::Refunded { order_id } => self.refunded(tx, order_id),
+            Command::Voided { order_id } => self.voided(tx, order_id),
         }
     }
 
@@ -296,9 +264,30 @@ impl<G: Gateway> Service for PaymentService<G> {
             match t.state {
                 TxnState::Charging => self.ask_charge(t.order_id, t.amount_cents)(),
                 TxnState::Refunding => self.ask_refund(&t)(),
+                TxnState::Voiding => self.ask_void(t.order_id)(),
                 _ => {}
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_mode_takes_its_own_triggers() {
+        assert_eq!(
+            triggers(SagaMode::Choreography),
+            [topics::ORDERS_CREATED, topics::ORDERS_FAILED]
+        );
+        assert_eq!(
+            triggers(SagaMode::Orchestration),
+            [
+                topics::COMMANDS_PAYMENT_CHARGE,
+                topics::COMMANDS_PAYMENT_REFUND
+            ]
+        );
     }
 }

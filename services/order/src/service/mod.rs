@@ -1,23 +1,33 @@
 //! The order service's handlers.
+//!
+//! Both saga modes place orders and keep their records; in choreography the order service
+//! also owns each order's flow (settling payment and stock, compensating, canceling), in
+//! orchestration it mirrors what the coordinator announces.
 
 use std::sync::Arc;
 
-use milo_bus::{Commands, Rejection, Service, Store, Tx};
+use milo_bus::{retry, Commands, Rejection, Service, Store, Tx};
 use milo_contracts::events::{
-    InventoryFailed, InventoryReleased, InventoryReserved, OrderCreated, OrderFailed, OrderPlaced,
-    OrderPrepared, OrderReady, OrderRejected, PaymentCompleted, PaymentFailed, PaymentRefunded,
+    InventoryFailed, InventoryReleased, InventoryReserved, OrderCanceled, OrderCreated,
+    OrderFailed, OrderPlaced, OrderPrepared, OrderReady, OrderRejected, PaymentCompleted,
+    PaymentFailed, PaymentRefunded,
 };
-use milo_contracts::{topics, Menu, RawEnvelope};
+use milo_contracts::saga::{
+    CancelRefused, CancelRequested, OrderStarted, TicketFailed, TicketWithdrawn,
+};
+use milo_contracts::{topics, Menu, RawEnvelope, SagaMode};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::info;
 use uuid::Uuid;
 
-use crate::model::{order_key, status_prefix, OrderRecord, Status, StatusChange};
-use crate::retry::Step;
-
-mod timers;
+use crate::model::{order_key, status_prefix, OrderRecord, Status, StatusChange, Step};
 use crate::Config;
+
+mod cancel;
+mod flow;
+mod mirror;
+mod timers;
 
 /// Local requests to the order service.
 #[derive(Debug)]
@@ -30,6 +40,14 @@ pub enum Command {
         placed: OrderPlaced,
         /// Where to answer.
         reply: oneshot::Sender<PlaceOutcome>,
+    },
+    /// Cancel an order from HTTP; the reply (false if the order is unknown) comes once the
+    /// request is durable. The outcome follows on the order record.
+    Cancel {
+        /// The request.
+        request: CancelRequested,
+        /// Where to answer.
+        reply: oneshot::Sender<bool>,
     },
 }
 
@@ -46,12 +64,13 @@ pub struct PlaceOutcome {
 pub struct OrderService {
     config: Config,
     menu: Arc<Menu>,
+    mode: SagaMode,
 }
 
 impl OrderService {
-    /// A new order service over this menu.
-    pub fn new(config: Config, menu: Arc<Menu>) -> Self {
-        OrderService { config, menu }
+    /// A new order service over this menu, in `mode`.
+    pub fn new(config: Config, menu: Arc<Menu>, mode: SagaMode) -> Self {
+        OrderService { config, menu, mode }
     }
 
     fn place(
@@ -89,8 +108,9 @@ impl OrderService {
             reserved: false,
             history: Vec::new(),
             created: None,
-            refund_confirmed: false,
-            release_confirmed: false,
+            compensation: Default::default(),
+            started: false,
+            cancel: None,
             timer: None,
         };
         match priced {
@@ -126,109 +146,35 @@ impl OrderService {
         })
     }
 
-    /// Applies a payment or stock outcome; publishes `orders/ready` or `orders/failed`.
-    fn settle(
-        &self,
-        tx: &mut Tx,
-        id: Uuid,
-        cause: Uuid,
-        outcome: Outcome,
-    ) -> Result<(), Rejection> {
-        let Some(mut order) = tx.get::<OrderRecord>(&order_key(id))? else {
-            warn!(order_id = %id, "Outcome for an order this service does not know; ignored.");
-            return Ok(());
-        };
-        if order.status != Status::Created {
-            return Ok(());
-        }
-        match outcome {
-            Outcome::Paid => order.paid = true,
-            Outcome::Reserved => order.reserved = true,
-            Outcome::Failed(reason) => {
-                tx.publish(&tx.event(
-                    id,
-                    Some(cause),
-                    OrderFailed {
-                        order_id: id,
-                        reason: reason.clone(),
-                    },
-                ))?;
-                info!(order_id = %id, %reason, "Order failed.");
-                set_status(tx, &mut order, Status::Failed, Some(reason));
-                return Ok(());
-            }
-        }
-        if order.paid && order.reserved {
-            let data = OrderReady {
-                order_id: id,
-                lines: order.lines.clone(),
-                customer: order.customer.clone(),
-            };
-            tx.publish(&tx.event(id, Some(cause), data))?;
-            info!(order_id = %id, "Order ready to make.");
-            self.set_timer(tx, &mut order, Some((Step::Prepared, 0)));
-            set_status(tx, &mut order, Status::Ready, None);
-        } else {
-            tx.put(&order_key(id), &order);
-        }
-        Ok(())
-    }
-
-    /// Payment or inventory confirmed its part of a failed order's compensation.
-    fn confirmed(&self, tx: &mut Tx, id: Uuid, payment: bool) -> Result<(), Rejection> {
-        let Some(mut order) = tx.get::<OrderRecord>(&order_key(id))? else {
-            return Ok(());
-        };
-        if payment {
-            order.refund_confirmed = true;
-        } else {
-            order.release_confirmed = true;
-        }
-        let step = order.timer.as_ref().map(|t| t.step);
-        if order.refund_confirmed && order.release_confirmed && step == Some(Step::Compensate) {
-            self.set_timer(tx, &mut order, None);
-        }
-        tx.put(&order_key(id), &order);
-        Ok(())
-    }
-
-    fn prepared(&self, tx: &mut Tx, id: Uuid) -> Result<(), Rejection> {
-        let Some(mut order) = tx.get::<OrderRecord>(&order_key(id))? else {
-            warn!(order_id = %id, "Prepared an order this service does not know; ignored.");
-            return Ok(());
-        };
-        if order.status == Status::Ready {
-            info!(order_id = %id, "Order prepared.");
-            self.set_timer(tx, &mut order, None);
-            set_status(tx, &mut order, Status::Prepared, None);
-        }
-        Ok(())
-    }
-
-    fn fail(
+    /// Replaces the order's pending timer (the caller writes the order).
+    pub(super) fn set_timer(
         &self,
         tx: &mut Tx,
         order: &mut OrderRecord,
-        cause: Option<Uuid>,
-        reason: String,
-    ) -> Result<(), Rejection> {
-        let id = order.order_id;
-        let data = OrderFailed {
-            order_id: id,
-            reason: reason.clone(),
-        };
-        tx.publish(&tx.event(id, cause, data))?;
-        info!(order_id = %id, %reason, "Order failed.");
-        self.set_timer(tx, order, Some((Step::Compensate, 0)));
-        set_status(tx, order, Status::Failed, Some(reason));
-        Ok(())
+        next: Option<(Step, u32)>,
+    ) {
+        let next = next.map(|(step, attempt)| (step, step.wait(), attempt));
+        retry::set_timer(
+            tx,
+            &self.config.retry,
+            order.order_id,
+            &mut order.timer,
+            next,
+        );
+    }
+
+    fn choreography(&self) -> bool {
+        self.mode == SagaMode::Choreography
     }
 }
 
-enum Outcome {
-    Paid,
-    Reserved,
-    Failed(String),
+/// Reads an order, or `None` (with a log line) if this service does not know it.
+fn load(tx: &Tx, id: Uuid) -> Result<Option<OrderRecord>, Rejection> {
+    let order = tx.get::<OrderRecord>(&order_key(id))?;
+    if order.is_none() {
+        info!(order_id = %id, "Event for an order this service does not know; ignored.");
+    }
+    Ok(order)
 }
 
 /// Moves an order to `status`, keeping the status index and history.
@@ -252,6 +198,34 @@ fn set_status(tx: &mut Tx, order: &mut OrderRecord, status: Status, reason: Opti
     tx.put(&order_key(order.order_id), order);
 }
 
+/// Topics both modes listen to.
+const ALWAYS: &[&str] = &[
+    topics::ORDERS_PLACED,
+    topics::ORDERS_PREPARED,
+    topics::ORDERS_STARTED,
+];
+
+/// Topics the order service listens to as the owner of the flow.
+const OWNER: &[&str] = &[
+    topics::PAYMENTS_COMPLETED,
+    topics::PAYMENTS_FAILED,
+    topics::INVENTORY_RESERVED,
+    topics::INVENTORY_FAILED,
+    topics::PAYMENTS_REFUNDED,
+    topics::INVENTORY_RELEASED,
+    topics::TICKETS_FAILED,
+    topics::TICKETS_WITHDRAWN,
+    topics::CANCELLATIONS_REQUESTED,
+];
+
+/// Topics the order service mirrors when the coordinator owns the flow.
+const MIRROR: &[&str] = &[
+    topics::ORDERS_READY,
+    topics::ORDERS_FAILED,
+    topics::ORDERS_CANCELED,
+    topics::CANCELLATIONS_REFUSED,
+];
+
 impl Service for OrderService {
     type Command = Command;
 
@@ -260,51 +234,58 @@ impl Service for OrderService {
     }
 
     fn subscriptions(&self) -> Vec<String> {
-        [
-            topics::ORDERS_PLACED,
-            topics::PAYMENTS_COMPLETED,
-            topics::PAYMENTS_FAILED,
-            topics::INVENTORY_RESERVED,
-            topics::INVENTORY_FAILED,
-            topics::ORDERS_PREPARED,
-            topics::PAYMENTS_REFUNDED,
-            topics::INVENTORY_RELEASED,
-        ]
-        .map(String::from)
-        .to_vec()
+        let own = if self.choreography() { OWNER } else { MIRROR };
+        ALWAYS.iter().chain(own).map(|t| t.to_string()).collect()
     }
 
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
-        let cause = env.id;
+        let cause = Some(env.id);
         match topic {
             topics::ORDERS_PLACED => {
-                self.place(tx, env.decode::<OrderPlaced>()?, Some(cause))?;
+                self.place(tx, env.decode::<OrderPlaced>()?, cause)?;
             }
+            topics::ORDERS_PREPARED => {
+                self.prepared(tx, env.decode::<OrderPrepared>()?.order_id)?
+            }
+            topics::ORDERS_STARTED => self.started(tx, env.decode::<OrderStarted>()?.order_id)?,
             topics::PAYMENTS_COMPLETED => {
                 let e = env.decode::<PaymentCompleted>()?;
-                self.settle(tx, e.order_id, cause, Outcome::Paid)?;
+                self.settle(tx, e.order_id, cause, flow::Outcome::Paid)?;
             }
             topics::PAYMENTS_FAILED => {
                 let e = env.decode::<PaymentFailed>()?;
                 let reason = format!("payment declined: {}", e.reason);
-                self.settle(tx, e.order_id, cause, Outcome::Failed(reason))?;
+                self.settle(tx, e.order_id, cause, flow::Outcome::Failed(reason))?;
             }
             topics::INVENTORY_RESERVED => {
                 let e = env.decode::<InventoryReserved>()?;
-                self.settle(tx, e.order_id, cause, Outcome::Reserved)?;
+                self.settle(tx, e.order_id, cause, flow::Outcome::Reserved)?;
             }
             topics::INVENTORY_FAILED => {
                 let e = env.decode::<InventoryFailed>()?;
-                self.settle(tx, e.order_id, cause, Outcome::Failed(e.reason))?;
-            }
-            topics::ORDERS_PREPARED => {
-                self.prepared(tx, env.decode::<OrderPrepared>()?.order_id)?;
+                self.settle(tx, e.order_id, cause, flow::Outcome::Failed(e.reason))?;
             }
             topics::PAYMENTS_REFUNDED => {
-                self.confirmed(tx, env.decode::<PaymentRefunded>()?.order_id, true)?;
+                let e = env.decode::<PaymentRefunded>()?;
+                self.confirmed(tx, e.order_id, cause, flow::Undone::Refund(e.amount_cents))?;
             }
             topics::INVENTORY_RELEASED => {
-                self.confirmed(tx, env.decode::<InventoryReleased>()?.order_id, false)?;
+                let e = env.decode::<InventoryReleased>()?;
+                self.confirmed(tx, e.order_id, cause, flow::Undone::Release(e.ingredients))?;
+            }
+            topics::TICKETS_FAILED => self.bar_failed(tx, env.decode::<TicketFailed>()?, cause)?,
+            topics::TICKETS_WITHDRAWN => {
+                self.withdrawn(tx, env.decode::<TicketWithdrawn>()?, cause)?
+            }
+            topics::CANCELLATIONS_REQUESTED => {
+                self.cancel(tx, env.decode::<CancelRequested>()?, cause)?;
+            }
+            topics::ORDERS_READY => self.mirror_ready(tx, env.decode::<OrderReady>()?.order_id)?,
+            topics::ORDERS_FAILED => self.mirror_failed(tx, env.decode::<OrderFailed>()?)?,
+            topics::ORDERS_CANCELED => self.mirror_canceled(tx, env.decode::<OrderCanceled>()?)?,
+            topics::CANCELLATIONS_REFUSED => {
+                let e = env.decode::<CancelRefused>()?;
+                self.mirror_refused(tx, e.order_id, e.reason)?
             }
             _ => return Err(env.unexpected().into()),
         }
@@ -312,16 +293,8 @@ impl Service for OrderService {
     }
 
     fn on_start(&mut self, _store: &Store, commands: &Commands<Command>) -> Result<(), Rejection> {
-        let (commands, every) = (commands.clone(), self.config.retry.tick_ms.max(10));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_millis(every));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tick.tick().await;
-                if !commands.send(Command::Tick).await {
-                    break;
-                }
-            }
+        retry::spawn_ticks(commands.clone(), self.config.retry.tick_ms, || {
+            Command::Tick
         });
         Ok(())
     }
@@ -333,6 +306,12 @@ impl Service for OrderService {
                 let outcome = self.place(tx, placed, None)?;
                 tx.after_commit(move || {
                     let _ = reply.send(outcome);
+                });
+            }
+            Command::Cancel { request, reply } => {
+                let known = self.cancel_from_http(tx, request)?;
+                tx.after_commit(move || {
+                    let _ = reply.send(known);
                 });
             }
         }

@@ -1,46 +1,27 @@
 //! The order service's durable timers: asking again, failing after the last attempt, and
 //! driving a failed order's compensation until both participants confirm.
 
-use milo_bus::{Rejection, Tx};
-use milo_contracts::events::{OrderFailed, OrderReady};
+use milo_bus::{retry, Rejection, Timer, Tx};
+use milo_contracts::events::{Ingredients, OrderFailed, OrderReady};
+use milo_contracts::saga::WithdrawTicket;
 use tracing::warn;
 
+use super::cancel::refuse;
 use super::OrderService;
-use crate::model::{order_key, OrderRecord, Status};
-use crate::retry::{self, Step, TIMER_PREFIX};
+use crate::model::{order_key, OrderRecord, Status, Step};
 
 impl OrderService {
-    /// Replaces the order's pending timer (the caller writes the order).
-    pub(super) fn set_timer(
-        &self,
-        tx: &mut Tx,
-        order: &mut OrderRecord,
-        next: Option<(Step, u32)>,
-    ) {
-        if let Some(old) = order.timer.take() {
-            tx.remove(&old.key);
-        }
-        if let Some((step, attempt)) = next {
-            let timer = self.config.retry.timer(order.order_id, step, attempt);
-            tx.put(&timer.key, &());
-            order.timer = Some(timer);
-        }
-    }
-
     /// Fires every due timer: asks again, or fails the order after the last attempt.
     pub(super) fn tick(&self, tx: &mut Tx) -> Result<(), Rejection> {
-        let now = retry::now_ms();
-        for (tail, ()) in tx.scan::<()>(TIMER_PREFIX, 256)? {
-            let Some(id) = retry::due_by(&tail, now) else {
-                break;
-            };
-            let key = format!("{TIMER_PREFIX}{tail}");
-            tx.remove(&key);
+        for (id, key) in retry::take_due(tx)? {
             let Some(mut order) = tx.get::<OrderRecord>(&order_key(id))? else {
                 continue;
             };
             match order.timer.clone() {
-                Some(t) if t.key == key => self.fire(tx, &mut order, t)?,
+                Some(t) if t.key == key => {
+                    order.timer = None;
+                    self.fire(tx, &mut order, t)?
+                }
                 _ => continue,
             }
             tx.put(&order_key(id), &order);
@@ -48,10 +29,16 @@ impl OrderService {
         Ok(())
     }
 
-    fn fire(&self, tx: &mut Tx, order: &mut OrderRecord, t: retry::Timer) -> Result<(), Rejection> {
+    fn fire(&self, tx: &mut Tx, order: &mut OrderRecord, t: Timer<Step>) -> Result<(), Rejection> {
         let id = order.order_id;
         let last = t.attempt + 1 >= self.config.retry.attempts;
+        let next = Some((t.step, t.attempt + 1));
         match (t.step, order.status) {
+            // Orchestration: the coordinator decides; only make sure it heard of the order.
+            (Step::Answers, Status::Created) if !self.choreography() => {
+                self.ask_again(tx, order)?;
+                self.set_timer(tx, order, next);
+            }
             (Step::Answers, Status::Created) if last => {
                 let missing: Vec<&str> = [(!order.paid, "payment"), (!order.reserved, "inventory")]
                     .into_iter()
@@ -62,39 +49,26 @@ impl OrderService {
                     missing.join(" and "),
                     t.attempt + 1
                 );
-                self.fail(tx, order, None, reason)
+                self.fail(tx, order, None, reason, Ingredients::new())?;
             }
             (Step::Answers, Status::Created) => {
-                if let Some(data) = order.created.clone() {
-                    warn!(order_id = %id, attempt = t.attempt + 1, "No answer yet; asking payment and inventory again.");
-                    tx.publish(&tx.event(id, None, data))?;
-                }
-                self.set_timer(tx, order, Some((Step::Answers, t.attempt + 1)));
-                Ok(())
+                warn!(order_id = %id, attempt = t.attempt + 1, "No answer yet; asking payment and inventory again.");
+                self.ask_again(tx, order)?;
+                self.set_timer(tx, order, next);
             }
-            (Step::Compensate, Status::Failed)
-                if order.refund_confirmed && order.release_confirmed =>
-            {
-                self.set_timer(tx, order, None);
-                Ok(())
-            }
-            (Step::Compensate, Status::Failed) => {
+            (Step::Compensate, Status::Canceling) => {
                 warn!(order_id = %id, attempt = t.attempt + 1, "Compensation not confirmed; asking again.");
-                let reason = order.reason.clone().unwrap_or_default();
-                tx.publish(&tx.event(
-                    id,
-                    None,
-                    OrderFailed {
-                        order_id: id,
-                        reason,
-                    },
-                ))?;
-                self.set_timer(tx, order, Some((Step::Compensate, t.attempt + 1)));
-                Ok(())
+                let data = OrderFailed {
+                    order_id: id,
+                    reason: order.reason.clone().unwrap_or_default(),
+                    consumed: order.compensation.consumed.clone(),
+                };
+                tx.publish(&tx.event(id, None, data))?;
+                self.set_timer(tx, order, next);
             }
             (Step::Prepared, Status::Ready) if last => {
                 let reason = format!("not prepared after {} attempts", t.attempt + 1);
-                self.fail(tx, order, None, reason)
+                self.fail(tx, order, None, reason, Ingredients::new())?;
             }
             (Step::Prepared, Status::Ready) => {
                 warn!(order_id = %id, attempt = t.attempt + 1, "Not prepared yet; asking the bar again.");
@@ -104,13 +78,27 @@ impl OrderService {
                     customer: order.customer.clone(),
                 };
                 tx.publish(&tx.event(id, None, data))?;
-                self.set_timer(tx, order, Some((Step::Prepared, t.attempt + 1)));
-                Ok(())
+                self.set_timer(tx, order, next);
             }
-            _ => {
-                self.set_timer(tx, order, None);
-                Ok(())
+            (Step::Withdraw, Status::Ready) if last => {
+                refuse(tx, order, None, "the bar did not answer")?;
+                self.set_timer(tx, order, Some((Step::Prepared, 0)));
             }
+            (Step::Withdraw, Status::Ready) => {
+                warn!(order_id = %id, attempt = t.attempt + 1, "Withdrawal not answered; asking the bar again.");
+                tx.publish(&tx.event(id, None, WithdrawTicket { order_id: id }))?;
+                self.set_timer(tx, order, next);
+            }
+            _ => {}
         }
+        Ok(())
+    }
+
+    /// Publishes `orders/created` again (a new event, same order and data).
+    fn ask_again(&self, tx: &mut Tx, order: &OrderRecord) -> Result<(), Rejection> {
+        if let Some(data) = order.created.clone() {
+            tx.publish(&tx.event(order.order_id, None, data))?;
+        }
+        Ok(())
     }
 }

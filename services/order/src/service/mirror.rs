@@ -1,0 +1,72 @@
+//! Orchestration: the saga coordinator owns each order's flow; the order service keeps the
+//! order record true to what the coordinator announces, so `GET /orders/{id}` reads the same
+//! in both modes.
+
+use milo_bus::{Rejection, Tx};
+use milo_contracts::events::{OrderCanceled, OrderFailed};
+use uuid::Uuid;
+
+use super::cancel::asked;
+use super::{load, set_status, OrderService};
+use crate::model::{order_key, Status};
+
+impl OrderService {
+    /// `orders/ready`: paid and stocked.
+    pub(super) fn mirror_ready(&self, tx: &mut Tx, id: Uuid) -> Result<(), Rejection> {
+        let Some(mut order) = load(tx, id)? else {
+            return Ok(());
+        };
+        if order.status == Status::Created {
+            (order.paid, order.reserved) = (true, true);
+            self.set_timer(tx, &mut order, None);
+            set_status(tx, &mut order, Status::Ready, None);
+        }
+        Ok(())
+    }
+
+    /// `orders/failed`: the coordinator is undoing what was done.
+    pub(super) fn mirror_failed(&self, tx: &mut Tx, e: OrderFailed) -> Result<(), Rejection> {
+        let Some(mut order) = load(tx, e.order_id)? else {
+            return Ok(());
+        };
+        if matches!(order.status, Status::Created | Status::Ready) {
+            order.compensation.consumed = e.consumed;
+            self.set_timer(tx, &mut order, None);
+            set_status(tx, &mut order, Status::Canceling, Some(e.reason));
+        }
+        Ok(())
+    }
+
+    /// `orders/canceled`: done.
+    pub(super) fn mirror_canceled(&self, tx: &mut Tx, e: OrderCanceled) -> Result<(), Rejection> {
+        let Some(mut order) = load(tx, e.order_id)? else {
+            return Ok(());
+        };
+        if order.status.is_terminal() {
+            return Ok(());
+        }
+        let c = &mut order.compensation;
+        (c.refund_confirmed, c.release_confirmed) = (true, true);
+        c.refunded_cents = e.refunded_cents;
+        c.released = e.released;
+        c.done = e.compensations;
+        self.set_timer(tx, &mut order, None);
+        set_status(tx, &mut order, Status::Canceled, Some(e.reason));
+        Ok(())
+    }
+
+    /// `cancellations/refused`.
+    pub(super) fn mirror_refused(
+        &self,
+        tx: &mut Tx,
+        id: Uuid,
+        reason: String,
+    ) -> Result<(), Rejection> {
+        let Some(mut order) = load(tx, id)? else {
+            return Ok(());
+        };
+        order.cancel.get_or_insert_with(|| asked(&None)).refused = Some(reason);
+        tx.put(&order_key(id), &order);
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! The recorded transaction of one order, its states, the gateway's answers fed back into the
+//! service loop, and the participant's answers (recorded, so a repeat gets the same event).
+
+use milo_bus::{Published, Rejection, Tx};
+use milo_contracts::events::{PaymentCompleted, PaymentFailed, PaymentRefunded};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::gateway::ChargeResult;
+
+/// Where a transaction stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxnState {
+    /// Asked the gateway; no answer yet.
+    Charging,
+    /// Charged.
+    Charged,
+    /// Declined.
+    Declined,
+    /// Charged, order failed: refund asked.
+    Refunding,
+    /// Refunded.
+    Refunded,
+    /// The order failed while its charge was in flight: void asked; the charge's answer, if
+    /// it ever comes, is ignored.
+    Voiding,
+    /// Never charged and never will be: the order failed before any charge, or the charge in
+    /// flight was voided.
+    Voided,
+}
+
+/// One order's payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// The order (also the gateway's idempotency key).
+    pub order_id: Uuid,
+    /// Amount in cents.
+    pub amount_cents: u64,
+    /// Where it stands.
+    pub state: TxnState,
+    /// Gateway transaction id once charged.
+    pub transaction_id: Option<String>,
+    /// Decline reason.
+    pub reason: Option<String>,
+    /// The order failed: refund if charged.
+    pub order_failed: bool,
+    /// The event that asked for the charge (`orders/created` or `commands/payment/charge`).
+    pub cause: Uuid,
+    /// The outcome as announced, to answer a repeat with the same event.
+    #[serde(default)]
+    pub announced: Option<Published>,
+    /// The answer to compensation (what was refunded, maybe nothing), as announced.
+    #[serde(default)]
+    pub compensated: Option<Published>,
+}
+
+/// Key of a transaction.
+pub fn txn_key(order_id: Uuid) -> String {
+    format!("txn/{order_id}")
+}
+
+/// Gateway answers, fed back into the service loop.
+#[derive(Debug)]
+pub enum Command {
+    /// The gateway answered a charge.
+    Charged {
+        /// Order.
+        order_id: Uuid,
+        /// Answer.
+        result: ChargeResult,
+    },
+    /// The gateway finished a refund.
+    Refunded {
+        /// Order.
+        order_id: Uuid,
+    },
+    /// The gateway confirmed a void: the charge in flight will never be taken.
+    Voided {
+        /// Order.
+        order_id: Uuid,
+    },
+}
+
+/// Announces what a failed order got back (`payments/refunded`, 0 when nothing was charged);
+/// a repeat gets the very same event. The caller writes `t`.
+pub(crate) fn compensated(
+    tx: &mut Tx,
+    t: &mut Transaction,
+    amount_cents: u64,
+) -> Result<(), Rejection> {
+    let txid = t.transaction_id.clone().unwrap_or_default();
+    let (id, cause) = (t.order_id, Some(t.cause));
+    tx.answer(&mut t.compensated, id, cause, || PaymentRefunded {
+        order_id: id,
+        amount_cents,
+        transaction_id: txid,
+    })?;
+    Ok(())
+}
+
+/// Publishes the outcome of a charge (nothing while it is pending or once it was voided); a
+/// repeat gets the very same event. The caller writes `t`.
+pub(crate) fn announce(tx: &mut Tx, t: &mut Transaction) -> Result<(), Rejection> {
+    let (id, cause, amount_cents) = (t.order_id, Some(t.cause), t.amount_cents);
+    match t.state {
+        TxnState::Charging | TxnState::Voiding | TxnState::Voided => {}
+        TxnState::Declined => {
+            let reason = t.reason.clone().unwrap_or_default();
+            tx.answer(&mut t.announced, id, cause, || PaymentFailed {
+                order_id: id,
+                amount_cents,
+                reason,
+            })?
+        }
+        TxnState::Charged | TxnState::Refunding | TxnState::Refunded => {
+            let transaction_id = t.transaction_id.clone().unwrap_or_default();
+            tx.answer(&mut t.announced, id, cause, || PaymentCompleted {
+                order_id: id,
+                amount_cents,
+                transaction_id,
+            })?
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! A store whose parts can be stopped, killed and started again one by one, each with its
+//! own shutdown signal and HTTP listener, for the saga scenarios.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use milo::http::client;
+use milo::shop::{self, Part};
+use milo::MiloConfig;
+use milo_barista_device::MemoryDisplay;
+use milo_bus::{ShutdownTrigger, Store};
+use milo_contracts::events::Ingredients;
+use milo_contracts::{Menu, SagaMode};
+use milo_payment::{Transaction, TxnState};
+use milo_testkit::eventually;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// One running part.
+struct Running {
+    part: Part,
+    trigger: ShutdownTrigger,
+    http: Option<(SocketAddr, JoinHandle<()>)>,
+}
+
+/// The store, part by part.
+pub struct Rig {
+    /// Its configuration.
+    pub config: MiloConfig,
+    /// The menu.
+    pub menu: Arc<Menu>,
+    parts: BTreeMap<String, Running>,
+    broker: ShutdownTrigger,
+    _dir: tempfile::TempDir,
+}
+
+/// Every part of the store in `mode` (`device` is the barista device).
+pub fn all_parts(mode: SagaMode) -> Vec<&'static str> {
+    let mut names = vec![
+        "order",
+        "payment",
+        "inventory",
+        "barista",
+        "notification",
+        "analytics",
+    ];
+    if mode == SagaMode::Orchestration {
+        names.push("saga");
+    }
+    names.push("device");
+    names
+}
+
+impl Rig {
+    /// A store in `mode` with fast retries, as changed by `edit`, with `parts` started.
+    pub async fn start(mode: SagaMode, parts: &[&str], edit: impl FnOnce(&mut MiloConfig)) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = milo_testkit::config(dir.path());
+        config.saga.mode = mode;
+        for retry in [&mut config.order.retry, &mut config.saga.retry] {
+            retry.first_ms = 150;
+            retry.max_ms = 600;
+            retry.attempts = 4;
+            retry.tick_ms = 20;
+            retry.prepare_secs = 60;
+        }
+        edit(&mut config);
+        let broker = ShutdownTrigger::new().0;
+        shop::start_broker(&config, &broker.subscribe(), || {}).unwrap();
+        let menu = Arc::new(config.menu().unwrap());
+        let mut rig = Rig {
+            config,
+            menu,
+            parts: BTreeMap::new(),
+            broker,
+            _dir: dir,
+        };
+        for name in parts {
+            rig.up(name).await;
+        }
+        rig
+    }
+
+    /// A store in `mode` with every part.
+    pub async fn full(mode: SagaMode, edit: impl FnOnce(&mut MiloConfig)) -> Rig {
+        Rig::start(mode, &all_parts(mode), edit).await
+    }
+
+    /// Starts a part (again) and waits until it is connected and subscribed.
+    pub async fn up(&mut self, name: &str) {
+        let trigger = ShutdownTrigger::new().0;
+        let sd = trigger.subscribe();
+        // A part just stopped may still hold its database for a moment.
+        let mut part = None;
+        let opened = eventually(Duration::from_secs(10), || {
+            part = match name {
+                "device" => shop::start_device(
+                    &self.config,
+                    self.menu.clone(),
+                    Box::new(MemoryDisplay::default()),
+                    &sd,
+                )
+                .ok(),
+                _ => shop::start_service(name, &self.config, self.menu.clone(), &sd).ok(),
+            };
+            std::future::ready(part.is_some())
+        })
+        .await;
+        assert!(opened, "{name} did not start");
+        let part = part.unwrap();
+        assert!(shop::wait_ready(std::slice::from_ref(&part), Duration::from_secs(20)).await);
+        let http = match part.router.clone() {
+            Some(router) => {
+                let any = ([127, 0, 0, 1], 0).into();
+                Some(milo::http::serve(any, router, sd).await.unwrap())
+            }
+            None => None,
+        };
+        self.parts.insert(
+            name.to_owned(),
+            Running {
+                part,
+                trigger,
+                http,
+            },
+        );
+    }
+
+    /// Stops a part; `kill` aborts it mid-work instead of letting it finish its group.
+    pub async fn down(&mut self, name: &str, kill: bool) {
+        let r = self.parts.remove(name).expect("a running part");
+        if kill {
+            r.part.task.abort();
+        }
+        r.trigger.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(10), r.part.task).await;
+        if let Some((_, task)) = r.http {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+
+    /// A part's store.
+    pub fn store(&self, name: &str) -> &Store {
+        &self.parts[name].part.store
+    }
+
+    /// A part's HTTP address.
+    pub fn http(&self, name: &str) -> SocketAddr {
+        self.parts[name].http.as_ref().expect("a part with HTTP").0
+    }
+
+    /// Places an order over HTTP; returns its id.
+    pub async fn place(&self, items: &str, order_id: Option<Uuid>) -> Uuid {
+        let id = order_id.unwrap_or_else(Uuid::now_v7);
+        let body = format!(r#"{{"order_id":"{id}","items":{items},"customer":"Ana"}}"#);
+        let (code, reply) = client::post(self.http("order"), "/orders", &body)
+            .await
+            .unwrap();
+        assert_eq!(code, 202, "{reply}");
+        id
+    }
+
+    /// The order as the order service has it.
+    pub async fn order(&self, id: Uuid) -> Value {
+        client::get(self.http("order"), &format!("/orders/{id}"))
+            .await
+            .unwrap()
+            .1
+    }
+
+    /// Waits (20 s at most) until the order satisfies `pred`; returns it.
+    pub async fn wait_order(&self, id: Uuid, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let last = std::sync::Mutex::new(Value::Null);
+        let ok = eventually(Duration::from_secs(20), || async {
+            let o = self.order(id).await;
+            let done = pred(&o);
+            *last.lock().unwrap() = o;
+            done
+        })
+        .await;
+        let last = last.into_inner().unwrap();
+        assert!(ok, "order {id} never became {what}; last: {last}");
+        last
+    }
+
+    /// Waits until the order's status is `status`.
+    pub async fn wait_status(&self, id: Uuid, status: &str) -> Value {
+        self.wait_order(id, status, |o| o["status"] == status).await
+    }
+
+    /// Asks to cancel over HTTP: status code and body.
+    pub async fn cancel(&self, id: Uuid) -> (u16, Value) {
+        let path = format!("/orders/{id}/cancel");
+        client::post(self.http("order"), &path, r#"{"reason":"changed my mind"}"#)
+            .await
+            .unwrap()
+    }
+
+    /// Cents charged minus cents refunded for the order, from payment's own store.
+    pub fn money(&self, id: Uuid) -> i64 {
+        let Some(t) = self
+            .store("payment")
+            .get::<Transaction>(&format!("txn/{id}"))
+            .unwrap()
+        else {
+            return 0;
+        };
+        let amount = t.amount_cents as i64;
+        match t.state {
+            TxnState::Charged | TxnState::Refunding => amount,
+            _ => 0,
+        }
+    }
+
+    /// Waits until every payment is settled (no charge, void or refund in flight); then the
+    /// money of the order.
+    pub async fn settled_money(&self, id: Uuid) -> i64 {
+        let settled = eventually(Duration::from_secs(20), || {
+            let t = self
+                .store("payment")
+                .get::<Transaction>(&format!("txn/{id}"))
+                .unwrap();
+            std::future::ready(!t.is_some_and(|t| {
+                matches!(
+                    t.state,
+                    TxnState::Charging | TxnState::Voiding | TxnState::Refunding
+                )
+            }))
+        })
+        .await;
+        assert!(settled, "payment of {id} never settled");
+        self.money(id)
+    }
+
+    /// Stock left, from inventory's own store.
+    pub fn stock(&self) -> Ingredients {
+        self.store("inventory")
+            .get::<Ingredients>("stock")
+            .unwrap()
+            .unwrap_or_else(|| self.config.inventory.stock.clone())
+    }
+
+    /// The opening stock less `drinks` of `items` (a JSON list of lines).
+    pub fn stock_less(&self, items: &str, drinks_fraction: (u64, u64)) -> Ingredients {
+        let lines: Vec<milo_contracts::events::OrderLine> = serde_json::from_str(items).unwrap();
+        let priced = self.menu.price(&lines).unwrap();
+        let (num, den) = drinks_fraction;
+        let mut stock = self.config.inventory.stock.clone();
+        for (ing, units) in priced.ingredients {
+            if let Some(have) = stock.get_mut(&ing) {
+                *have -= units * num / den;
+            }
+        }
+        stock
+    }
+
+    /// Total price of `items`.
+    pub fn total(&self, items: &str) -> i64 {
+        let lines: Vec<milo_contracts::events::OrderLine> = serde_json::from_str(items).unwrap();
+        self.menu.price(&lines).unwrap().total_cents as i64
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for r in self.parts.values() {
+            r.trigger.trigger();
+        }
+        self.broker.trigger();
+    }
+}

@@ -1,0 +1,277 @@
+//! The saga scenario matrix, run under both saga modes: each scenario drives real parts on
+//! a real broker and asserts the order's final state, the money (charges − refunds, from
+//! payment's store) and the stock (from inventory's store).
+
+mod common;
+
+use std::time::Duration;
+
+use common::rig::{all_parts, Rig};
+use milo_contracts::SagaMode;
+use milo_testkit::eventually;
+use serde_json::Value;
+use uuid::Uuid;
+
+const ESPRESSO: &str = r#"[{"item":"espresso"}]"#;
+const TWO_LATTES: &str = r#"[{"item":"latte","qty":2}]"#;
+
+/// One test per mode for each scenario.
+macro_rules! both_modes {
+    ($($scenario:ident),* $(,)?) => {
+        mod choreography {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(milo_contracts::SagaMode::Choreography).await;
+                }
+            )*
+        }
+        mod orchestration {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(milo_contracts::SagaMode::Orchestration).await;
+                }
+            )*
+        }
+    };
+}
+
+both_modes!(
+    happy_path,
+    payment_declined,
+    out_of_stock,
+    payment_gateway_hangs,
+    inventory_down_for_a_while_then_back,
+    barista_fault_mid_drink,
+    cancel_before_payment,
+    cancel_while_queued_at_the_bar,
+    cancel_after_the_drink_started_is_refused,
+    same_order_placed_twice,
+);
+
+/// Asserts a canceled order: reason, nothing kept, stock whole.
+async fn assert_canceled(r: &Rig, id: Uuid, reason: &str) -> Value {
+    let order = r.wait_status(id, "canceled").await;
+    let why = order["reason"].as_str().unwrap_or_default();
+    assert!(
+        why.contains(reason),
+        "reason {why:?} lacks {reason:?}: {order}"
+    );
+    assert_eq!(r.settled_money(id).await, 0, "money kept: {order}");
+    order
+}
+
+/// In orchestration, the coordinator's view agrees.
+async fn assert_saga(r: &Rig, id: Uuid, state: &str) {
+    if r.config.saga.mode != SagaMode::Orchestration {
+        return;
+    }
+    let http = r.http("saga");
+    let (code, saga) = milo::http::client::get(http, &format!("/sagas/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{saga}");
+    assert_eq!(saga["state"], state, "{saga}");
+    let steps = saga["steps"].as_array().unwrap();
+    assert!(steps
+        .iter()
+        .all(|s| s["attempts"].as_u64() >= Some(1) && s["started_at"].is_string()));
+}
+
+async fn happy_path(mode: SagaMode) {
+    let r = Rig::full(mode, |_| {}).await;
+    let id = r.place(TWO_LATTES, None).await;
+    r.wait_status(id, "prepared").await;
+    assert_eq!(r.settled_money(id).await, r.total(TWO_LATTES));
+    assert_eq!(r.stock(), r.stock_less(TWO_LATTES, (1, 1)));
+    // Too late to cancel a drink that is made.
+    let (code, body) = r.cancel(id).await;
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("already made"),
+        "{body}"
+    );
+    assert_saga(&r, id, "completed").await;
+}
+
+async fn payment_declined(mode: SagaMode) {
+    let r = Rig::full(mode, |c| c.payment.success_rate = 0.0).await;
+    let id = r.place(ESPRESSO, None).await;
+    let order = assert_canceled(&r, id, "payment declined").await;
+    assert_eq!(r.stock(), r.config.inventory.stock, "{order}");
+    assert_eq!(order["compensation"]["refunded_cents"], 0);
+    assert_saga(&r, id, "canceled").await;
+}
+
+async fn out_of_stock(mode: SagaMode) {
+    let r = Rig::full(mode, |c| {
+        c.inventory.stock.insert("whole_milk_ml".into(), 10);
+    })
+    .await;
+    let id = r.place(TWO_LATTES, None).await;
+    assert_canceled(&r, id, "out of stock").await;
+    assert_eq!(r.stock(), r.config.inventory.stock);
+    assert_saga(&r, id, "canceled").await;
+}
+
+async fn payment_gateway_hangs(mode: SagaMode) {
+    let r = Rig::full(mode, |c| c.payment.hang_rate = 1.0).await;
+    let id = r.place(ESPRESSO, None).await;
+    assert_canceled(&r, id, "no answer from payment").await;
+    assert_eq!(r.stock(), r.config.inventory.stock);
+    assert_saga(&r, id, "canceled").await;
+}
+
+async fn inventory_down_for_a_while_then_back(mode: SagaMode) {
+    let parts: Vec<&str> = all_parts(mode)
+        .into_iter()
+        .filter(|p| *p != "inventory")
+        .collect();
+    let mut r = Rig::start(mode, &parts, |c| {
+        c.order.retry.attempts = 100;
+        c.saga.retry.attempts = 100;
+    })
+    .await;
+    let id = r.place(ESPRESSO, None).await;
+    // Asked at least twice while inventory was away.
+    let asked_again = |o: &Value| o["timer"]["attempt"].as_u64() >= Some(1);
+    match mode {
+        SagaMode::Choreography => {
+            r.wait_order(id, "asked again", asked_again).await;
+        }
+        SagaMode::Orchestration => {
+            let http = r.http("saga");
+            let ok = eventually(Duration::from_secs(20), || async {
+                let s = milo::http::client::get(http, &format!("/sagas/{id}"))
+                    .await
+                    .unwrap()
+                    .1;
+                s["steps"][0]["attempts"].as_u64() >= Some(2)
+            })
+            .await;
+            assert!(ok, "the coordinator never asked inventory again");
+        }
+    }
+    r.up("inventory").await;
+    r.wait_status(id, "prepared").await;
+    assert_eq!(r.settled_money(id).await, r.total(ESPRESSO));
+    assert_eq!(r.stock(), r.stock_less(ESPRESSO, (1, 1)));
+    assert_saga(&r, id, "completed").await;
+}
+
+async fn barista_fault_mid_drink(mode: SagaMode) {
+    let r = Rig::full(mode, |c| c.device.fault_rate = 1.0).await;
+    let id = r.place(TWO_LATTES, None).await;
+    let order = assert_canceled(&r, id, "the bar could not make it").await;
+    // The first latte was begun and poured away; the second never started: back in stock.
+    assert_eq!(r.stock(), r.stock_less(TWO_LATTES, (1, 2)), "{order}");
+    assert_eq!(order["compensation"]["refunded_cents"], r.total(TWO_LATTES));
+    assert_saga(&r, id, "canceled").await;
+}
+
+async fn cancel_before_payment(mode: SagaMode) {
+    let r = Rig::full(mode, |c| {
+        (c.payment.min_latency_ms, c.payment.max_latency_ms) = (1_500, 1_500);
+    })
+    .await;
+    let id = r.place(ESPRESSO, None).await;
+    let (code, body) = r.cancel(id).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["status"], "canceled", "{body}");
+    assert_canceled(&r, id, "canceled by the customer: changed my mind").await;
+    assert_eq!(r.stock(), r.config.inventory.stock);
+    assert_saga(&r, id, "canceled").await;
+}
+
+async fn cancel_while_queued_at_the_bar(mode: SagaMode) {
+    // No barista device: the ticket waits at the barista service.
+    let parts: Vec<&str> = all_parts(mode)
+        .into_iter()
+        .filter(|p| *p != "device")
+        .collect();
+    let r = Rig::start(mode, &parts, |_| {}).await;
+    let id = r.place(ESPRESSO, None).await;
+    r.wait_status(id, "ready").await;
+    // Through the POS, as the counter does it.
+    let update = milo_pos::cancel(
+        r.config.mqtt.clone(),
+        r.config.pos.clone(),
+        id,
+        Some("in a hurry".into()),
+        |_| {},
+        milo_bus::ShutdownTrigger::new().0.subscribe(),
+    )
+    .await
+    .unwrap();
+    let milo_pos::Update::Canceled { refunded_cents, .. } = update else {
+        panic!("expected canceled, got {update:?}")
+    };
+    assert_eq!(refunded_cents as i64, r.total(ESPRESSO));
+    assert_canceled(&r, id, "in a hurry").await;
+    assert_eq!(r.stock(), r.config.inventory.stock);
+    assert_saga(&r, id, "canceled").await;
+}
+
+async fn cancel_after_the_drink_started_is_refused(mode: SagaMode) {
+    // An espresso takes about 3 s at this speed.
+    let r = Rig::full(mode, |c| c.device.speed = 0.1).await;
+    let id = r.place(ESPRESSO, None).await;
+    r.wait_order(id, "started", |o| o["started"] == true).await;
+    let (code, body) = r.cancel(id).await;
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("already being made"),
+        "{body}"
+    );
+    r.wait_status(id, "prepared").await;
+    assert_eq!(r.settled_money(id).await, r.total(ESPRESSO));
+    assert_eq!(r.stock(), r.stock_less(ESPRESSO, (1, 1)));
+    assert_saga(&r, id, "completed").await;
+}
+
+async fn same_order_placed_twice(mode: SagaMode) {
+    let r = Rig::full(mode, |_| {}).await;
+    let id = Uuid::now_v7();
+    r.place(ESPRESSO, Some(id)).await;
+    r.place(ESPRESSO, Some(id)).await;
+    r.wait_status(id, "prepared").await;
+    r.place(ESPRESSO, Some(id)).await;
+    assert_eq!(r.settled_money(id).await, r.total(ESPRESSO));
+    assert_eq!(r.stock(), r.stock_less(ESPRESSO, (1, 1)));
+    let jobs: Vec<(String, Value)> = r
+        .store("barista-device-bar-1")
+        .scan("job/", None, 10)
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "brewed more than once");
+    assert_saga(&r, id, "completed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orchestration_coordinator_killed_mid_saga_resumes() {
+    let mode = SagaMode::Orchestration;
+    let mut r = Rig::full(mode, |c| {
+        (c.payment.min_latency_ms, c.payment.max_latency_ms) = (1_500, 1_500);
+    })
+    .await;
+    let id = r.place(ESPRESSO, None).await;
+    let http = r.http("saga");
+    let charging = eventually(Duration::from_secs(20), || async {
+        let s = milo::http::client::get(http, &format!("/sagas/{id}"))
+            .await
+            .unwrap()
+            .1;
+        s["state"] == "charging"
+    })
+    .await;
+    assert!(charging, "the saga never reached charging");
+    r.down("saga", true).await;
+    r.up("saga").await;
+    r.wait_status(id, "prepared").await;
+    assert_eq!(r.settled_money(id).await, r.total(ESPRESSO));
+    assert_eq!(r.stock(), r.stock_less(ESPRESSO, (1, 1)));
+    assert_saga(&r, id, "completed").await;
+}
