@@ -1,21 +1,39 @@
 //! The crash-anywhere guarantee, proven small in CI: the store as separate processes, about
 //! 200 orders, a random part (broker included) SIGKILLed and restarted every 300 ms; then no
 //! order is lost or left hanging, none is charged twice, stock adds up, nothing applied twice.
-//! `milo chaos --orders N --kill-every MS --seed S` runs longer soaks.
+//! The same runs in orchestration mode with the saga coordinator among the processes killed.
+//! `milo chaos --orders N --kill-every MS --seed S [--mode orchestration]` runs longer soaks.
 
 use std::time::Duration;
 
 use milo::chaos::{self, ChaosOptions};
+use milo_contracts::SagaMode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_lost_nothing_doubled_while_processes_are_killed() {
     let dir = tempfile::tempdir().unwrap();
     let base = milo_testkit::config(dir.path());
+    run(base, 7).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orchestration_survives_killing_the_coordinator_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut base = milo_testkit::config(dir.path());
+    base.saga.mode = SagaMode::Orchestration;
+    let report = run(base, 11).await;
+    assert!(
+        report.kills.get("saga").copied().unwrap_or(0) >= 1,
+        "the coordinator was never killed: {report}"
+    );
+}
+
+async fn run(base: milo::MiloConfig, seed: u64) -> chaos::Report {
     let options = ChaosOptions {
         orders: 200,
         rate: 25.0,
         kill_every: Duration::from_millis(300),
-        seed: 7,
+        seed,
     };
     let report = chaos::run(env!("CARGO_BIN_EXE_milo").as_ref(), &base, options)
         .await
@@ -25,4 +43,5 @@ async fn nothing_lost_nothing_doubled_while_processes_are_killed() {
     assert!(kills >= 15, "only {kills} kills");
     assert_eq!(report.unsettled_at_deadline, 0, "{report}");
     assert!(report.passed(), "{report}");
+    report
 }

@@ -170,6 +170,16 @@ impl MiloConfig {
             "payment.success_rate",
             "must be between 0.0 and 1.0",
         )?;
+        check(
+            (0.0..=1.0).contains(&self.payment.hang_rate),
+            "payment.hang_rate",
+            "must be between 0.0 and 1.0",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.device.fault_rate),
+            "device.fault_rate",
+            "must be between 0.0 and 1.0",
+        )?;
         let (lo, hi) = (self.payment.min_latency_ms, self.payment.max_latency_ms);
         check(
             lo <= hi,

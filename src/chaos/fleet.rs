@@ -33,12 +33,18 @@ impl Fleet {
     pub fn start(exe: &Path, config: &MiloConfig, dir: &Path) -> std::io::Result<Fleet> {
         let path = dir.join("milo.toml");
         std::fs::write(&path, config.to_toml())?;
-        let analytics_http = format!("127.0.0.1:{}", milo_config::free_loopback_port()?);
+        let mut other_http = Vec::new();
+        for _ in 0..2 {
+            other_http.push(format!("127.0.0.1:{}", milo_config::free_loopback_port()?));
+        }
         let mut parts: Vec<(String, Vec<String>)> = vec![("broker".into(), vec!["broker".into()])];
         for s in crate::shop::services(config) {
             let mut args = vec!["service".to_owned(), s.to_owned()];
-            if s == "analytics" {
-                args.extend(["--http".to_owned(), analytics_http.clone()]);
+            // The order service keeps `http.listen`; the others serve theirs elsewhere.
+            match s {
+                "analytics" => args.extend(["--http".to_owned(), other_http[0].clone()]),
+                "saga" => args.extend(["--http".to_owned(), other_http[1].clone()]),
+                _ => {}
             }
             parts.push((s.to_owned(), args));
         }
