@@ -219,7 +219,7 @@ impl Tx {
         data: impl FnOnce() -> E,
     ) -> Result<(), BusError> {
         if let Some(p) = answer {
-            return self.stage(&p.topic, p.payload.clone().into_bytes(), false);
+            return self.republish(p);
         }
         let payload = self.event(correlation, cause, data()).to_json();
         self.stage(E::TOPIC, payload.clone(), false)?;
@@ -228,6 +228,12 @@ impl Tx {
             payload: String::from_utf8_lossy(&payload).into_owned(),
         });
         Ok(())
+    }
+
+    /// Publishes a recorded event again, byte for byte (same event id: inboxes see a repeat).
+    pub fn republish(&mut self, recorded: &Published) -> Result<(), BusError> {
+        let payload = recorded.payload.clone().into_bytes();
+        self.stage(&recorded.topic, payload, false)
     }
 
     /// Stages a retained event (pickup board).

@@ -1,6 +1,6 @@
 //! The saga record: where an order's saga stands and every step it took.
 
-use milo_bus::Timer;
+use milo_bus::{Published, Timer};
 use milo_contracts::events::{Ingredients, PricedLine};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -161,6 +161,11 @@ pub struct Saga {
     pub updated_at: OffsetDateTime,
     /// The pending timeout.
     pub timer: Option<Timer<StepName>>,
+    /// The latest fact announced to the order service (`orders/ready`, the bar's
+    /// `orders/prepared`, `orders/failed`, `orders/canceled`), to say again, byte for byte,
+    /// when the order service asks (a repeated `orders/created`).
+    #[serde(default)]
+    pub announced: Option<Published>,
 }
 
 impl Saga {

@@ -66,7 +66,10 @@ impl OrderService {
         let Some(mut order) = load(tx, id)? else {
             return Ok(());
         };
-        if order.status == Status::Ready {
+        // In orchestration `orders/ready` may have been missed; the coordinator owns the flow.
+        let ready = order.status == Status::Ready
+            || (!self.choreography() && order.status == Status::Created);
+        if ready {
             info!(order_id = %id, "Order prepared.");
             self.set_timer(tx, &mut order, None);
             set_status(tx, &mut order, Status::Prepared, None);

@@ -1,6 +1,8 @@
 //! Orchestration: the saga coordinator owns each order's flow; the order service keeps the
 //! order record true to what the coordinator announces, so `GET /orders/{id}` reads the same
-//! in both modes.
+//! in both modes. Until the order is final it keeps a timer and asks again (a repeated
+//! `orders/created`), and the coordinator answers with what it announced last, byte for byte,
+//! so a mirror that missed an event catches up.
 
 use milo_bus::{Rejection, Tx};
 use milo_contracts::events::{OrderCanceled, OrderFailed};
@@ -18,7 +20,6 @@ impl OrderService {
         };
         if order.status == Status::Created {
             (order.paid, order.reserved) = (true, true);
-            self.set_timer(tx, &mut order, None);
             set_status(tx, &mut order, Status::Ready, None);
         }
         Ok(())
@@ -31,7 +32,6 @@ impl OrderService {
         };
         if matches!(order.status, Status::Created | Status::Ready) {
             order.compensation.consumed = e.consumed;
-            self.set_timer(tx, &mut order, None);
             set_status(tx, &mut order, Status::Canceling, Some(e.reason));
         }
         Ok(())

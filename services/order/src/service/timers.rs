@@ -34,8 +34,9 @@ impl OrderService {
         let last = t.attempt + 1 >= self.config.retry.attempts;
         let next = Some((t.step, t.attempt + 1));
         match (t.step, order.status) {
-            // Orchestration: the coordinator decides; only make sure it heard of the order.
-            (Step::Answers, Status::Created) if !self.choreography() => {
+            // Orchestration: the coordinator decides; make sure it heard of the order and that
+            // this mirror heard everything it announced.
+            (Step::Answers, status) if !self.choreography() && !status.is_terminal() => {
                 self.ask_again(tx, order)?;
                 self.set_timer(tx, order, next);
             }

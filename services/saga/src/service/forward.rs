@@ -1,8 +1,9 @@
 //! The forward steps: reserve, charge, prepare.
 
-use milo_bus::{Rejection, Tx};
-use milo_contracts::events::{OrderCreated, OrderReady};
+use milo_bus::{Published, Rejection, Tx};
+use milo_contracts::events::{OrderCreated, OrderPrepared, OrderReady};
 use milo_contracts::saga::TicketFailed;
+use milo_contracts::{topics, RawEnvelope};
 use time::OffsetDateTime;
 use tracing::info;
 use uuid::Uuid;
@@ -19,7 +20,11 @@ impl Coordinator {
         e: OrderCreated,
         cause: Uuid,
     ) -> Result<(), Rejection> {
-        if load(tx, e.order_id)?.is_some() {
+        if let Some(saga) = load(tx, e.order_id)? {
+            // The order service asks again: it may have missed what was announced.
+            if let Some(p) = &saga.announced {
+                tx.republish(p)?;
+            }
             return Ok(());
         }
         let now = OffsetDateTime::now_utc();
@@ -43,6 +48,7 @@ impl Coordinator {
             created_at: now,
             updated_at: now,
             timer: None,
+            announced: None,
         };
         info!(order_id = %saga.order_id, "Saga started.");
         self.begin(tx, &mut saga, StepName::Reserve)?;
@@ -100,7 +106,9 @@ impl Coordinator {
                     lines: saga.lines.clone(),
                     customer: saga.customer.clone(),
                 };
-                tx.publish(&tx.event(id, saga.cause, ready))?;
+                let cause = saga.cause;
+                saga.announced = None;
+                tx.answer(&mut saga.announced, id, cause, || ready)?;
                 self.begin(tx, &mut saga, StepName::Prepare)?;
                 info!(order_id = %id, "Saga: paid and stocked; order at the bar.");
                 save(tx, &mut saga, SagaState::Preparing);
@@ -125,8 +133,9 @@ impl Coordinator {
         Ok(())
     }
 
-    /// The bar made the order: the saga is complete.
-    pub(super) fn prepared(&self, tx: &mut Tx, id: Uuid) -> Result<(), Rejection> {
+    /// The bar made the order: the saga is complete. The bar's event is kept to say again.
+    pub(super) fn prepared(&self, tx: &mut Tx, env: &RawEnvelope) -> Result<(), Rejection> {
+        let id = env.decode::<OrderPrepared>()?.order_id;
         let Some(mut saga) = load(tx, id)? else {
             return Ok(());
         };
@@ -138,6 +147,10 @@ impl Coordinator {
             self.refuse(tx, &mut saga, "the drink is already made")?;
         }
         finish(&mut saga, StepName::Prepare, StepOutcome::Succeeded, None);
+        saga.announced = serde_json::to_string(env).ok().map(|payload| Published {
+            topic: topics::ORDERS_PREPARED.to_owned(),
+            payload,
+        });
         self.arm(tx, &mut saga, None);
         info!(order_id = %id, "Saga completed.");
         save(tx, &mut saga, SagaState::Completed);

@@ -2,8 +2,8 @@
 
 use milo_bus::{retry, Commands, Rejection, RetryConfig, Service, Store, Tx, Wait};
 use milo_contracts::events::{
-    InventoryFailed, InventoryReleased, InventoryReserved, OrderCreated, OrderPrepared,
-    PaymentCompleted, PaymentFailed, PaymentRefunded,
+    InventoryFailed, InventoryReleased, InventoryReserved, OrderCreated, PaymentCompleted,
+    PaymentFailed, PaymentRefunded,
 };
 use milo_contracts::saga::{
     CancelRequested, ChargePayment, OrderStarted, PrepareOrder, RefundPayment, ReleaseStock,
@@ -204,7 +204,7 @@ impl Service for Coordinator {
                 )
             }
             topics::ORDERS_STARTED => self.started(tx, env.decode::<OrderStarted>()?.order_id),
-            topics::ORDERS_PREPARED => self.prepared(tx, env.decode::<OrderPrepared>()?.order_id),
+            topics::ORDERS_PREPARED => self.prepared(tx, env),
             topics::TICKETS_FAILED => self.bar_failed(tx, env.decode::<TicketFailed>()?),
             topics::TICKETS_WITHDRAWN => self.withdrawn(tx, env.decode::<TicketWithdrawn>()?),
             topics::CANCELLATIONS_REQUESTED => self.cancel(tx, env.decode::<CancelRequested>()?),

@@ -49,7 +49,9 @@ impl Coordinator {
             reason: reason.clone(),
             consumed: saga.consumed.clone(),
         };
-        tx.publish(&tx.event(id, saga.cause, failed))?;
+        let cause = saga.cause;
+        saga.announced = None;
+        tx.answer(&mut saga.announced, id, cause, || failed)?;
         info!(order_id = %id, %reason, "Saga compensating.");
         saga.reason = Some(reason);
         self.next_undo(tx, saga)
@@ -67,7 +69,9 @@ impl Coordinator {
                 released: saga.released.clone(),
                 compensations: saga.compensations.clone(),
             };
-            tx.publish(&tx.event(id, saga.cause, data))?;
+            let cause = saga.cause;
+            saga.announced = None;
+            tx.answer(&mut saga.announced, id, cause, || data)?;
             info!(order_id = %id, "Saga canceled; every step undone.");
             save(tx, saga, SagaState::Canceled);
             return Ok(());
@@ -166,6 +170,7 @@ impl Coordinator {
             created_at: now,
             updated_at: now,
             timer: None,
+            announced: None,
         };
         self.compensate(tx, &mut saga, why)
     }
