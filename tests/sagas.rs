@@ -252,6 +252,8 @@ async fn orchestration_coordinator_killed_mid_saga_resumes() {
     let mode = SagaMode::Orchestration;
     let mut r = Rig::full(mode, |c| {
         (c.payment.min_latency_ms, c.payment.max_latency_ms) = (1_500, 1_500);
+        // Asked again while the gateway is slow, but never given up on.
+        c.saga.retry.attempts = 100;
     })
     .await;
     let id = r.place(ESPRESSO, None).await;
