@@ -28,7 +28,12 @@ pub const SERVICES: [&str; 7] = [
 
 /// The services that run in `config`'s saga mode.
 pub fn services(config: &MiloConfig) -> impl Iterator<Item = &'static str> {
-    let orchestration = config.saga.mode == SagaMode::Orchestration;
+    services_in(config.saga.mode)
+}
+
+/// The services that run in saga `mode`: the coordinator only in orchestration.
+pub fn services_in(mode: SagaMode) -> impl Iterator<Item = &'static str> {
+    let orchestration = mode == SagaMode::Orchestration;
     SERVICES
         .into_iter()
         .filter(move |s| *s != "saga" || orchestration)

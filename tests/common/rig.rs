@@ -39,19 +39,7 @@ pub struct Rig {
 
 /// Every part of the store in `mode` (`device` is the barista device).
 pub fn all_parts(mode: SagaMode) -> Vec<&'static str> {
-    let mut names = vec![
-        "order",
-        "payment",
-        "inventory",
-        "barista",
-        "notification",
-        "analytics",
-    ];
-    if mode == SagaMode::Orchestration {
-        names.push("saga");
-    }
-    names.push("device");
-    names
+    shop::services_in(mode).chain(["device"]).collect()
 }
 
 impl Rig {

@@ -205,3 +205,15 @@ event!(
     "CancelRefused",
     topics::CANCELLATIONS_REFUSED
 );
+
+/// A refund as listed in `OrderCanceled::compensations`; `None` when nothing was charged.
+pub fn refund_note(cents: u64) -> Option<String> {
+    (cents > 0).then(|| format!("refunded {cents} cents"))
+}
+
+/// A release as listed in `OrderCanceled::compensations` (`released beans_g 18, cups 1`);
+/// `None` when nothing went back to stock.
+pub fn release_note(back: &Ingredients) -> Option<String> {
+    let parts: Vec<String> = back.iter().map(|(i, u)| format!("{i} {u}")).collect();
+    (!parts.is_empty()).then(|| format!("released {}", parts.join(", ")))
+}

@@ -169,6 +169,33 @@ pub struct Saga {
 }
 
 impl Saga {
+    /// A saga for `order_id` with nothing asked yet, in `state`.
+    pub fn new(order_id: Uuid, state: SagaState, cause: Option<Uuid>) -> Saga {
+        let now = OffsetDateTime::now_utc();
+        Saga {
+            order_id,
+            state,
+            reason: None,
+            amount_cents: 0,
+            ingredients: Ingredients::new(),
+            lines: Vec::new(),
+            customer: None,
+            steps: Vec::new(),
+            to_undo: Vec::new(),
+            started: false,
+            cancel: None,
+            consumed: Ingredients::new(),
+            refunded_cents: 0,
+            released: Ingredients::new(),
+            compensations: Vec::new(),
+            cause,
+            created_at: now,
+            updated_at: now,
+            timer: None,
+            announced: None,
+        }
+    }
+
     /// The latest record of `step`.
     pub fn step(&self, step: StepName) -> Option<&StepRecord> {
         self.steps.iter().rev().find(|s| s.step == step)

@@ -3,7 +3,7 @@
 
 use milo_bus::{Rejection, Tx};
 use milo_contracts::events::{Ingredients, OrderCanceled, OrderFailed, OrderReady};
-use milo_contracts::saga::TicketFailed;
+use milo_contracts::saga::{refund_note, release_note, TicketFailed};
 use tracing::info;
 use uuid::Uuid;
 
@@ -148,15 +148,11 @@ impl OrderService {
             Undone::Refund(cents) if !c.refund_confirmed => {
                 c.refund_confirmed = true;
                 c.refunded_cents = cents;
-                if cents > 0 {
-                    c.done.push(format!("refunded {cents} cents"));
-                }
+                c.done.extend(refund_note(cents));
             }
             Undone::Release(back) if !c.release_confirmed => {
                 c.release_confirmed = true;
-                if !back.is_empty() {
-                    c.done.push(format!("released {}", describe(&back)));
-                }
+                c.done.extend(release_note(&back));
                 c.released = back;
             }
             _ => return Ok(()),
@@ -184,13 +180,4 @@ pub(super) fn canceled_event(order: &OrderRecord) -> OrderCanceled {
         released: c.released.clone(),
         compensations: c.done.clone(),
     }
-}
-
-/// `beans_g 18, milk_ml 200`.
-pub fn describe(ingredients: &Ingredients) -> String {
-    let parts: Vec<String> = ingredients
-        .iter()
-        .map(|(ing, units)| format!("{ing} {units}"))
-        .collect();
-    parts.join(", ")
 }

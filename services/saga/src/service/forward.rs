@@ -4,7 +4,6 @@ use milo_bus::{Published, Rejection, Tx};
 use milo_contracts::events::{OrderCreated, OrderPrepared, OrderReady};
 use milo_contracts::saga::TicketFailed;
 use milo_contracts::{topics, RawEnvelope};
-use time::OffsetDateTime;
 use tracing::info;
 use uuid::Uuid;
 
@@ -27,28 +26,12 @@ impl Coordinator {
             }
             return Ok(());
         }
-        let now = OffsetDateTime::now_utc();
         let mut saga = Saga {
-            order_id: e.order_id,
-            state: SagaState::Reserving,
-            reason: None,
             amount_cents: e.total_cents,
             ingredients: e.ingredients,
             lines: e.lines,
             customer: e.customer,
-            steps: Vec::new(),
-            to_undo: Vec::new(),
-            started: false,
-            cancel: None,
-            consumed: Default::default(),
-            refunded_cents: 0,
-            released: Default::default(),
-            compensations: Vec::new(),
-            cause: Some(cause),
-            created_at: now,
-            updated_at: now,
-            timer: None,
-            announced: None,
+            ..Saga::new(e.order_id, SagaState::Reserving, Some(cause))
         };
         info!(order_id = %saga.order_id, "Saga started.");
         self.begin(tx, &mut saga, StepName::Reserve)?;

@@ -3,7 +3,9 @@
 
 use milo_bus::{Rejection, Tx};
 use milo_contracts::events::{Ingredients, OrderCanceled, OrderFailed};
-use milo_contracts::saga::{CancelRefused, CancelRequested, TicketWithdrawn};
+use milo_contracts::saga::{
+    refund_note, release_note, CancelRefused, CancelRequested, TicketWithdrawn,
+};
 use time::OffsetDateTime;
 use tracing::info;
 use uuid::Uuid;
@@ -94,21 +96,19 @@ impl Coordinator {
         if saga.state != SagaState::Compensating || !Self::pending(&saga, step) {
             return Ok(());
         }
-        let detail = match what {
+        let (note, nothing) = match what {
             Undone::Refund(cents) => {
                 saga.refunded_cents = cents;
-                format!("refunded {cents} cents")
+                (refund_note(cents), "nothing was charged")
             }
             Undone::Release(back) => {
-                let parts: Vec<String> = back.iter().map(|(i, u)| format!("{i} {u}")).collect();
+                let note = release_note(&back);
                 saga.released = back;
-                format!("released {}", parts.join(", "))
+                (note, "nothing was held")
             }
         };
-        let nothing = detail.ends_with(" 0 cents") || detail == "released ";
-        if !nothing {
-            saga.compensations.push(detail.clone());
-        }
+        saga.compensations.extend(note.clone());
+        let detail = note.unwrap_or_else(|| nothing.to_owned());
         finish(&mut saga, step, StepOutcome::Succeeded, Some(detail));
         self.next_undo(tx, &mut saga)
     }
@@ -149,29 +149,7 @@ impl Coordinator {
     /// A cancellation for an order the coordinator has not seen start: it is canceled with
     /// nothing to undo, and a late `orders/created` finds the saga already over.
     fn cancel_unseen(&self, tx: &mut Tx, id: Uuid, why: String) -> Result<(), Rejection> {
-        let now = OffsetDateTime::now_utc();
-        let mut saga = Saga {
-            order_id: id,
-            state: SagaState::Compensating,
-            reason: Some(why.clone()),
-            amount_cents: 0,
-            ingredients: Ingredients::new(),
-            lines: Vec::new(),
-            customer: None,
-            steps: Vec::new(),
-            to_undo: Vec::new(),
-            started: false,
-            cancel: None,
-            consumed: Ingredients::new(),
-            refunded_cents: 0,
-            released: Ingredients::new(),
-            compensations: Vec::new(),
-            cause: None,
-            created_at: now,
-            updated_at: now,
-            timer: None,
-            announced: None,
-        };
+        let mut saga = Saga::new(id, SagaState::Compensating, None);
         self.compensate(tx, &mut saga, why)
     }
 
