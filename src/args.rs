@@ -52,11 +52,19 @@ pub enum Command {
         station: Option<String>,
         #[command(flatten)]
         at: Where,
+        /// A command to a running station (bump, recall, fault...); none runs the device.
+        #[command(subcommand)]
+        command: Option<crate::cmd::barista::BaristaCommand>,
     },
     /// The POS terminal.
     Pos {
         #[command(subcommand)]
-        command: PosCommand,
+        command: crate::cmd::pos::PosCommand,
+    },
+    /// Stock: show it, restock an ingredient.
+    Inventory {
+        #[command(subcommand)]
+        command: crate::cmd::inventory::InventoryCommand,
     },
     /// Dead letters of a service (run while that service is stopped).
     Dlq {
@@ -99,48 +107,6 @@ pub enum Command {
         /// Skip the real fsync (to measure what durability costs).
         #[arg(long)]
         no_fsync: bool,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum PosCommand {
-    /// Place an order and follow it until it is prepared (exit 0) or fails (exit 1).
-    Order {
-        /// Menu item, e.g. latte.
-        item: String,
-        /// Size, e.g. large.
-        #[arg(long)]
-        size: Option<String>,
-        /// Milk, e.g. oat.
-        #[arg(long)]
-        milk: Option<String>,
-        /// How many.
-        #[arg(long, default_value_t = 1)]
-        qty: i64,
-        /// A modifier (extra_shot, vanilla, caramel, iced...); repeat for more.
-        #[arg(long = "extra")]
-        extras: Vec<String>,
-        /// Name to call out at pickup.
-        #[arg(long)]
-        customer: Option<String>,
-        /// Order id (UUID) to use; placing the same id twice makes one order.
-        #[arg(long)]
-        order_id: Option<uuid::Uuid>,
-        /// Broker address.
-        #[arg(long)]
-        mqtt: Option<String>,
-    },
-    /// Ask to cancel an order: canceled and refunded (exit 0) or refused because the drink is
-    /// already being made (exit 1).
-    Cancel {
-        /// The order id.
-        order_id: uuid::Uuid,
-        /// Why, for the record.
-        #[arg(long)]
-        reason: Option<String>,
-        /// Broker address.
-        #[arg(long)]
-        mqtt: Option<String>,
     },
 }
 

@@ -7,15 +7,14 @@ use anyhow::Context;
 use clap::Parser;
 
 mod args;
-use args::{Cli, Command, ConfigCommand, DlqCommand, PosCommand, Where};
+mod cmd;
+use args::{Cli, Command, ConfigCommand, DlqCommand, Where};
 use milo::bench::{self, BenchOptions};
 use milo::shop::{self, Shop, ShopError};
 use milo::{dlq, MiloConfig};
 use milo_barista_device::{Display, MemoryDisplay, TerminalDisplay};
-use milo_bus::{Shutdown, ShutdownTrigger};
-use milo_contracts::events::OrderLine;
+use milo_bus::ShutdownTrigger;
 use milo_contracts::SagaMode;
-use milo_pos::Update;
 
 /// Exit code for bad configuration (sysexits EX_CONFIG).
 const EX_CONFIG: u8 = 78;
@@ -95,7 +94,7 @@ fn place(mut config: MiloConfig, at: Where) -> anyhow::Result<MiloConfig> {
 }
 
 /// A shutdown that fires on Ctrl-C or SIGTERM.
-fn signals() -> anyhow::Result<ShutdownTrigger> {
+pub(crate) fn signals() -> anyhow::Result<ShutdownTrigger> {
     let (trigger, _) = ShutdownTrigger::new();
     let t = trigger.clone();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -160,7 +159,16 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
                 let _ = t.await;
             }
         }
-        Command::Barista { station, at } => {
+        Command::Barista {
+            station,
+            at,
+            command: Some(command),
+        } => return cmd::barista::run(command, station, at.mqtt, config).await,
+        Command::Barista {
+            station,
+            at,
+            command: None,
+        } => {
             let mut config = place(config, at)?;
             if let Some(s) = station {
                 config.device.station = s;
@@ -172,7 +180,8 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
             let part = shop::start_device(&config, menu, display, &trigger.subscribe())?;
             shop::wait_parts(vec![part], &trigger).await?;
         }
-        Command::Pos { command } => return pos(command, config).await,
+        Command::Pos { command } => return cmd::pos::run(command, config).await,
+        Command::Inventory { command } => return cmd::inventory::run(command, config).await,
         Command::Dlq { command } => dlq_command(command, &config)?,
         Command::Config { command } => match command {
             ConfigCommand::Validate => println!("configuration is valid"),
@@ -218,109 +227,6 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn pos(command: PosCommand, mut config: MiloConfig) -> anyhow::Result<ExitCode> {
-    let (item, size, milk, qty, extras, customer, order_id, mqtt) = match command {
-        PosCommand::Order {
-            item,
-            size,
-            milk,
-            qty,
-            extras,
-            customer,
-            order_id,
-            mqtt,
-        } => (item, size, milk, qty, extras, customer, order_id, mqtt),
-        PosCommand::Cancel {
-            order_id,
-            reason,
-            mqtt,
-        } => return pos_cancel(order_id, reason, mqtt, config).await,
-    };
-    if let Some(m) = mqtt {
-        config.mqtt.address = m;
-    }
-    let request = milo_pos::Request {
-        order_id: order_id.unwrap_or_else(uuid::Uuid::now_v7),
-        items: vec![OrderLine {
-            item,
-            size,
-            milk,
-            qty,
-            modifiers: extras,
-        }],
-        customer,
-    };
-    println!("order {}", request.order_id);
-    let shutdown: Shutdown = signals()?.subscribe();
-    let show = |u: &Update| println!("{}", describe(u));
-    match milo_pos::place(
-        config.mqtt.clone(),
-        config.pos.clone(),
-        request,
-        show,
-        shutdown,
-    )
-    .await
-    {
-        Ok(Update::Prepared { .. }) => Ok(ExitCode::SUCCESS),
-        Ok(_) => Ok(ExitCode::from(1)),
-        Err(e) => {
-            eprintln!("milo pos: {e}");
-            Ok(ExitCode::from(3))
-        }
-    }
-}
-
-async fn pos_cancel(
-    order_id: uuid::Uuid,
-    reason: Option<String>,
-    mqtt: Option<String>,
-    mut config: MiloConfig,
-) -> anyhow::Result<ExitCode> {
-    if let Some(m) = mqtt {
-        config.mqtt.address = m;
-    }
-    let shutdown: Shutdown = signals()?.subscribe();
-    let show = |u: &Update| println!("{}", describe(u));
-    let (mqtt, pos) = (config.mqtt.clone(), config.pos.clone());
-    match milo_pos::cancel(mqtt, pos, order_id, reason, show, shutdown).await {
-        Ok(Update::Canceled { .. }) => Ok(ExitCode::SUCCESS),
-        Ok(_) => Ok(ExitCode::from(1)),
-        Err(e) => {
-            eprintln!("milo pos: {e}");
-            Ok(ExitCode::from(3))
-        }
-    }
-}
-
-fn describe(u: &Update) -> String {
-    match u {
-        Update::Created { total_cents } => {
-            format!(
-                "created: total {}.{:02}",
-                total_cents / 100,
-                total_cents % 100
-            )
-        }
-        Update::Paid => "paid".into(),
-        Update::Reserved => "stock reserved".into(),
-        Update::Ready => "ready: being made".into(),
-        Update::Prepared { station } => format!("prepared at {station}: ready for pickup"),
-        Update::Rejected { reason } => format!("rejected: {reason}"),
-        Update::Failed { reason } => format!("failed: {reason}; undoing what was done"),
-        Update::Canceled {
-            reason,
-            refunded_cents,
-        } => format!(
-            "canceled: {reason} (refunded {}.{:02})",
-            refunded_cents / 100,
-            refunded_cents % 100
-        ),
-        Update::CancelRefused { reason } => format!("cancellation refused: {reason}"),
-        Update::Declined { reason } => format!("problem: {reason}"),
-    }
 }
 
 fn dlq_command(command: DlqCommand, config: &MiloConfig) -> anyhow::Result<()> {

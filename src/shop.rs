@@ -156,7 +156,9 @@ pub fn start_service(
         }
         "barista" => {
             let (deps, _, ready) = deps(config, &store);
-            (tokio::spawn(milo_barista::run(mode, deps, sd)), None, ready)
+            let barista = config.barista.clone();
+            let task = tokio::spawn(milo_barista::run(barista, mode, menu, deps, sd));
+            (task, None, ready)
         }
         "notification" => {
             let (deps, _, ready) = deps(config, &store);

@@ -74,6 +74,8 @@ pub struct MiloConfig {
     pub inventory: milo_inventory::Config,
     /// Notification service.
     pub notification: milo_notification::Config,
+    /// Barista service: routing to stations, estimates, ticket ageing.
+    pub barista: milo_barista::Config,
     /// Saga style and the coordinator's timeouts.
     pub saga: milo_saga::Config,
     /// Barista device.

@@ -52,6 +52,8 @@ impl BaristaService {
             station: station.to_owned(),
             lines: ticket.lines.clone(),
             customer: ticket.customer.clone(),
+            attempt: 0,
+            queued_at: Some(ticket.queued_at),
         };
         let event = tx.event(ticket.order_id, Some(ticket.cause), data);
         tx.publish_to(&topics::device_tickets(station), &event)?;

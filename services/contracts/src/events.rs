@@ -196,6 +196,14 @@ pub struct TicketAssigned {
     pub lines: Vec<PricedLine>,
     /// Name to call out at pickup.
     pub customer: Option<String>,
+    /// Which hand-out of this ticket this is (0 first; one more each time it moves to another
+    /// station). A station answers reports with it; a newer attempt at the same station is a
+    /// new job there.
+    #[serde(default)]
+    pub attempt: u32,
+    /// When the ticket was first queued, for its age on the station's display.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub queued_at: Option<time::OffsetDateTime>,
 }
 event!(
     TicketAssigned,
@@ -379,7 +387,8 @@ pub struct BoardEntry {
     pub order_id: Uuid,
     /// Name to call out.
     pub customer: Option<String>,
-    /// `ready`, `canceled` or `failed` (rejected at placement).
+    /// `preparing` (paid, at the bar), `ready` (for pickup), `canceled` or `failed`
+    /// (rejected at placement).
     pub state: String,
     /// Why it failed, for failed orders.
     pub reason: Option<String>,

@@ -9,9 +9,14 @@
 //! - [`envelope`]: the envelope, decoding with reasons, and the [`Event`] trait.
 //! - [`events`]: the data of every step of the order flow.
 //! - [`saga`]: [`SagaMode`], coordinator commands, cancellation and bar events.
+//! - [`bar`]: tickets handed back, bumped, recalled and aged; ETAs; device commands and
+//!   telemetry.
+//! - [`counter`]: menu availability (86'ing), low stock, restocking, orders collected.
 //! - [`menu`]: the menu (`config/menu.toml`): items, sizes, prices, recipes, milks.
 #![forbid(unsafe_code)]
 
+pub mod bar;
+pub mod counter;
 pub mod envelope;
 pub mod events;
 pub mod menu;

@@ -53,6 +53,29 @@ pub const CUSTOMERS_NOTIFIED: &str = "customers/notified";
 /// Retained pickup board: orders ready for pickup and recently failed ones.
 pub const BOARDS_PICKUP: &str = "boards/pickup";
 
+/// A station hands a ticket back (machine fault, restart): the barista service gives it to
+/// another station, or compensates the order when none can make it.
+pub const TICKETS_RETURNED: &str = "tickets/returned";
+/// A station bumped a recalled ticket again (the first bump is `orders/prepared`).
+pub const TICKETS_BUMPED: &str = "tickets/bumped";
+/// A station recalled its last bumped ticket (undo the bump): it is back on the rail.
+pub const TICKETS_RECALLED: &str = "tickets/recalled";
+/// A ticket waited past the warn or late threshold.
+pub const TICKETS_AGED: &str = "tickets/aged";
+/// The estimated ready time of an order, published when its ticket is queued and again as the
+/// queue moves.
+pub const ORDERS_ETA: &str = "orders/eta";
+/// The customer picked the order up: it leaves the pickup board.
+pub const ORDERS_COLLECTED: &str = "orders/collected";
+/// Retained availability of every menu item, from stock minus reservations (86'ing).
+pub const MENU_AVAILABILITY: &str = "menu/availability";
+/// An ingredient fell below its low-stock threshold (or ran out).
+pub const INVENTORY_LOW: &str = "inventory/low";
+/// Stock was added (`milo inventory restock`).
+pub const INVENTORY_RESTOCKED: &str = "inventory/restocked";
+/// Operator → inventory: add stock of one ingredient.
+pub const COMMANDS_INVENTORY_RESTOCK: &str = "commands/inventory/restock";
+
 /// A part that lost its broker session asks every part to publish its recent outbox again
 /// (plain-text payload: the asking client id).
 pub const REPLAY_REQUESTS: &str = "replays/requests";
@@ -76,6 +99,9 @@ pub const ORDER_FLOW: &[&str] = &[
     INVENTORY_RESERVED,
     INVENTORY_FAILED,
     INVENTORY_RELEASED,
+    TICKETS_RETURNED,
+    ORDERS_ETA,
+    ORDERS_COLLECTED,
 ];
 
 /// Retained presence of a service: `services/<name>/status` (`online` / `offline`).
@@ -92,6 +118,34 @@ pub fn device_status(id: &str) -> String {
 pub fn device_tickets(id: &str) -> String {
     format!("devices/{id}/tickets")
 }
+
+/// Commands to one barista device (bump, recall, inject or clear a fault, refill):
+/// `devices/<id>/commands`.
+pub fn device_commands(id: &str) -> String {
+    format!("devices/{id}/commands")
+}
+
+/// Retained telemetry of one device (plain JSON, like presence: state, boiler temperature,
+/// shots, consumables): `devices/<id>/telemetry`.
+pub fn device_telemetry(id: &str) -> String {
+    format!("devices/{id}/telemetry")
+}
+
+/// Extracts the device id from a `devices/<id>/telemetry` topic.
+pub fn device_of_telemetry(topic: &str) -> Option<&str> {
+    device_of(topic, "/telemetry")
+}
+
+/// Extracts the device id from a `devices/<id>/commands` topic.
+pub fn device_of_commands(topic: &str) -> Option<&str> {
+    device_of(topic, "/commands")
+}
+
+/// Filter matching the commands of every device.
+pub const DEVICE_COMMANDS_ALL: &str = "devices/+/commands";
+
+/// Filter matching the telemetry of every device.
+pub const DEVICE_TELEMETRY_ALL: &str = "devices/+/telemetry";
 
 /// Filter matching the tickets of every device.
 pub const DEVICE_TICKETS_ALL: &str = "devices/+/tickets";

@@ -1,0 +1,5 @@
+//! Subcommands that talk to a running store over MQTT, one module each.
+
+pub mod barista;
+pub mod inventory;
+pub mod pos;
