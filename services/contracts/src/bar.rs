@@ -46,6 +46,20 @@ pub struct TicketReturned {
 }
 event!(TicketReturned, "TicketReturned", topics::TICKETS_RETURNED);
 
+/// Barista service → a station (on `devices/<id>/tickets`): the ticket went to another
+/// station (this one went offline or was slow to answer). The station drops it if it has not
+/// started it; a drink already started is finished (and its `orders/prepared` counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketMoved {
+    /// The order.
+    pub order_id: Uuid,
+    /// The station it left.
+    pub station: String,
+    /// The hand-out it ends (`TicketAssigned::attempt` at this station).
+    pub attempt: u32,
+}
+event!(TicketMoved, "TicketMoved", topics::DEVICE_TICKETS_ALL);
+
 /// A station bumped a recalled ticket again (`tickets/bumped`): back to ready for pickup.
 /// The first bump of a ticket is `orders/prepared`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
