@@ -105,6 +105,10 @@ pub fn bench_config(
     for units in c.inventory.stock.values_mut() {
         *units = 1_000_000_000;
     }
+    // The machine's tanks too: the bench measures the flow, not refills.
+    c.device.water_ml = 1_000_000_000;
+    c.device.beans_g = 1_000_000_000;
+    c.device.milk_ml = 1_000_000_000;
     Ok(c)
 }
 

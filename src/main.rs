@@ -26,6 +26,11 @@ fn main() -> ExitCode {
     let quiet = matches!(
         cli.command,
         Command::Pos { .. }
+            | Command::Inventory { .. }
+            | Command::Barista {
+                command: Some(_),
+                ..
+            }
             | Command::Bench { .. }
             | Command::Config { .. }
             | Command::Chaos { .. }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use milo_barista_device::{Display, SimulatedMachine};
+use milo_barista_device::{Ageing, Display, SimulatedMachine};
 use milo_bus::{Rejection, RunDeps, Shutdown, ShutdownTrigger, Store, StoreError};
 use milo_config::{ConfigError, MiloConfig};
 use milo_contracts::{Menu, SagaMode};
@@ -148,11 +148,8 @@ pub fn start_service(
         "inventory" => {
             let (deps, _, ready) = deps(config, &store);
             let inventory = config.inventory.clone();
-            (
-                tokio::spawn(milo_inventory::run(inventory, mode, deps, sd)),
-                None,
-                ready,
-            )
+            let task = tokio::spawn(milo_inventory::run(inventory, mode, menu, deps, sd));
+            (task, None, ready)
         }
         "barista" => {
             let (deps, _, ready) = deps(config, &store);
@@ -198,7 +195,8 @@ pub fn start_service(
     })
 }
 
-/// Starts the barista device of `config.device.station` with a simulated machine.
+/// Starts the barista device of `config.device.station` with a simulated machine built from
+/// `[device]`; its display flags ticket ages by the barista service's thresholds.
 pub fn start_device(
     config: &MiloConfig,
     menu: Arc<Menu>,
@@ -208,11 +206,14 @@ pub fn start_device(
     let name = milo_barista_device::service_name(&config.device.station);
     let store = open(config, &name)?;
     let (deps, _, ready) = deps(config, &store);
-    let machine = SimulatedMachine::new(config.device.speed)
-        .with_faults(config.device.fault_rate, config.device.seed);
-    let device = config.device.clone();
+    let machine = SimulatedMachine::new(&config.device);
+    let ageing = Ageing {
+        warn_secs: config.barista.warn_secs,
+        late_secs: config.barista.late_secs,
+    };
     let task = tokio::spawn(milo_barista_device::run(
-        device,
+        config.device.clone(),
+        ageing,
         deps,
         menu,
         machine,

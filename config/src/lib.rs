@@ -182,6 +182,24 @@ impl MiloConfig {
             "device.fault_rate",
             "must be between 0.0 and 1.0",
         )?;
+        for (key, units) in [
+            ("device.water_ml", self.device.water_ml),
+            ("device.beans_g", self.device.beans_g),
+            ("device.milk_ml", self.device.milk_ml),
+            ("device.telemetry_secs", self.device.telemetry_secs),
+        ] {
+            check(units >= 1, key, "must be at least 1")?;
+        }
+        for (key, secs) in [
+            ("device.refill_secs", self.device.refill_secs),
+            ("device.warmup_secs", self.device.warmup_secs),
+        ] {
+            check(
+                secs >= 0.0 && secs.is_finite(),
+                key,
+                "must be 0 or more seconds",
+            )?;
+        }
         let (lo, hi) = (self.payment.min_latency_ms, self.payment.max_latency_ms);
         check(
             lo <= hi,
@@ -230,11 +248,63 @@ impl MiloConfig {
             "must be at least 1",
         )?;
         check(
+            self.barista.warn_secs >= 1 && self.barista.warn_secs <= self.barista.late_secs,
+            "barista.warn_secs",
+            "must be at least 1 and not above barista.late_secs",
+        )?;
+        check(
+            self.barista.speed >= 0.0 && self.barista.speed.is_finite(),
+            "barista.speed",
+            "must be 0 or more",
+        )?;
+        check(
+            self.barista.tick_ms >= 10,
+            "barista.tick_ms",
+            "must be at least 10",
+        )?;
+        check(
+            self.inventory.availability_ms >= 10,
+            "inventory.availability_ms",
+            "must be at least 10",
+        )?;
+        check(
+            self.inventory.republish_secs >= 1,
+            "inventory.republish_secs",
+            "must be at least 1",
+        )?;
+        check(
+            self.notification.pickup_timeout_secs >= 1,
+            "notification.pickup_timeout_secs",
+            "must be at least 1",
+        )?;
+        check(
+            self.notification.board_ms >= 10,
+            "notification.board_ms",
+            "must be at least 10",
+        )?;
+        let terminal = &self.pos.terminal;
+        check(
+            (1..=64).contains(&terminal.len())
+                && terminal
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "pos.terminal",
+            "1 to 64 letters, digits, - and _",
+        )?;
+        check(
             self.pos.resend_secs >= 1,
             "pos.resend_secs",
             "must be at least 1",
         )?;
-        self.menu().map(|_| ())
+        let menu = self.menu()?;
+        for ing in self.inventory.low_stock.keys() {
+            check(
+                menu.ingredients.contains_key(ing),
+                &format!("inventory.low_stock.{ing}"),
+                "not an ingredient of the menu",
+            )?;
+        }
+        Ok(())
     }
 
     /// The menu: the configured file, or the built-in one.
@@ -262,6 +332,7 @@ impl MiloConfig {
         self.payment.min_latency_ms = 0;
         self.payment.max_latency_ms = 0;
         self.device.speed = 0.0;
+        self.barista.speed = 0.0;
         self.device.display = false;
         Ok(self)
     }

@@ -69,6 +69,11 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
         .ok()
         .flatten()
         .unwrap_or_else(|| config.inventory.stock.clone());
+    // What the bar threw away (drinks begun at a station that then faulted or restarted) and
+    // what an operator added, as inventory totals them.
+    let total =
+        |key: &str| -> Ingredients { inventory.get(key).ok().flatten().unwrap_or_default() };
+    let (waste, restocked) = (total("waste"), total("restocked"));
     let summary: Summary = open(config, "analytics")?
         .get("summary")
         .ok()
@@ -168,7 +173,9 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
     }
     let mut stock_sum = Vec::new();
     for (ing, opening) in &config.inventory.stock {
-        let expected = opening.saturating_sub(used.get(ing).copied().unwrap_or(0));
+        let gone = used.get(ing).copied().unwrap_or(0) + waste.get(ing).copied().unwrap_or(0);
+        let added = restocked.get(ing).copied().unwrap_or(0);
+        let expected = (opening + added).saturating_sub(gone);
         let have = stock.get(ing).copied().unwrap_or(*opening);
         if have != expected {
             stock_sum.push(format!("{ing}: {have} left, expected {expected}"));
@@ -205,7 +212,7 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
             money,
         ),
         (
-            "stock adds up: opening − what prepared orders used = left",
+            "stock adds up: opening + restocked − what prepared orders used − waste = left",
             stock_sum,
         ),
         (

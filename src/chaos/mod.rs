@@ -67,6 +67,9 @@ pub fn chaos_config(base: &MiloConfig, dir: &Path) -> std::io::Result<MiloConfig
     for units in c.inventory.stock.values_mut() {
         *units *= 100;
     }
+    c.device.water_ml *= 100;
+    c.device.beans_g *= 100;
+    c.device.milk_ml *= 100;
     Ok(c)
 }
 

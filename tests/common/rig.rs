@@ -10,7 +10,7 @@ use milo::http::client;
 use milo::shop::{self, Part};
 use milo::MiloConfig;
 use milo_barista_device::MemoryDisplay;
-use milo_bus::{ShutdownTrigger, Store};
+use milo_bus::{Shutdown, ShutdownTrigger, Store};
 use milo_contracts::events::Ingredients;
 use milo_contracts::{Menu, SagaMode};
 use milo_payment::{Transaction, TxnState};
@@ -79,21 +79,47 @@ impl Rig {
 
     /// Starts a part (again) and waits until it is connected and subscribed.
     pub async fn up(&mut self, name: &str) {
+        let (config, menu) = (self.config.clone(), self.menu.clone());
+        self.launch(name, |sd| match name {
+            "device" => shop::start_device(
+                &config,
+                menu.clone(),
+                Box::new(MemoryDisplay::default()),
+                sd,
+            )
+            .ok(),
+            _ => shop::start_service(name, &config, menu.clone(), sd).ok(),
+        })
+        .await;
+    }
+
+    /// Starts (again) a barista device for `station`, with the store's `[device]` settings as
+    /// changed by `edit` (its own speed, faults...), and waits until it is connected and
+    /// subscribed. Its part name is the station id (for [`Rig::down`], [`Rig::store`]).
+    pub async fn station_up(
+        &mut self,
+        station: &str,
+        edit: impl FnOnce(&mut milo_barista_device::Config),
+    ) {
+        let mut config = self.config.clone();
+        config.device.station = station.to_owned();
+        edit(&mut config.device);
+        let menu = self.menu.clone();
+        self.launch(station, |sd| {
+            let display = Box::new(MemoryDisplay::default());
+            shop::start_device(&config, menu.clone(), display, sd).ok()
+        })
+        .await;
+    }
+
+    /// Starts a part with `start` (retried while its database is still held) under `name`.
+    async fn launch(&mut self, name: &str, mut start: impl FnMut(&Shutdown) -> Option<Part>) {
         let trigger = ShutdownTrigger::new().0;
         let sd = trigger.subscribe();
         // A part just stopped may still hold its database for a moment.
         let mut part = None;
         let opened = eventually(Duration::from_secs(10), || {
-            part = match name {
-                "device" => shop::start_device(
-                    &self.config,
-                    self.menu.clone(),
-                    Box::new(MemoryDisplay::default()),
-                    &sd,
-                )
-                .ok(),
-                _ => shop::start_service(name, &self.config, self.menu.clone(), &sd).ok(),
-            };
+            part = start(&sd);
             std::future::ready(part.is_some())
         })
         .await;
@@ -229,6 +255,15 @@ impl Rig {
             .get::<Ingredients>("stock")
             .unwrap()
             .unwrap_or_else(|| self.config.inventory.stock.clone())
+    }
+
+    /// What inventory took off stock as wasted (drinks begun and poured away), from its own
+    /// store.
+    pub fn waste(&self) -> Ingredients {
+        self.store("inventory")
+            .get::<Ingredients>("waste")
+            .unwrap()
+            .unwrap_or_default()
     }
 
     /// The opening stock less `drinks` of `items` (a JSON list of lines).

@@ -1,27 +1,38 @@
-//! A ticket at this station ([`Job`]), its lifecycle ([`JobState`]), and the worker's
-//! requests to the service loop ([`Command`]).
+//! A ticket at this station ([`Job`]), its lifecycle ([`JobState`]), the worker's requests
+//! to the service loop ([`Command`]) and what the loop tells the worker ([`ToWorker`]).
 //!
-//! Store layout: `job/<order>` the job; `queued/<order>` jobs still to make (resumed, oldest
-//! first, after a restart).
+//! Store layout: `job/<order>` the job; `queued/<order>` jobs queued or started (handed back
+//! after a restart); `rail/<made ms>/<order>` made tickets waiting for a bump, oldest first;
+//! `last_bumped` the ticket a recall takes back.
 
 use milo_bus::Published;
-use milo_contracts::events::{Ingredients, PricedLine};
+use milo_contracts::events::PricedLine;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use uuid::Uuid;
+
+use crate::machine::{MachineStatus, Maintenance};
 
 /// Where a job stands. The device is the authority on whether a drink is started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
-    /// Waiting for the machine; can still be withdrawn.
+    /// Waiting for the machine; can still be withdrawn, moved or handed back.
     #[default]
     Queued,
     /// At the machine (announced on `orders/started`); can no longer be withdrawn.
     Started,
-    /// Made (announced on `orders/prepared`).
+    /// Made, waiting on the rail for a bump (`device.auto_bump = false`, or recalled).
+    Rail,
+    /// Made and bumped (announced on `orders/prepared`).
     Made,
-    /// The machine could not make it (announced on `tickets/failed`).
+    /// Handed back (announced on `tickets/returned`).
+    Returned,
+    /// Taken off this station by the barista service (`TicketMoved`) before it started.
+    Moved,
+    /// Could not be made, announced on `tickets/failed` by an earlier version of the device;
+    /// kept to answer a repeat the same way.
     Failed,
     /// Taken back before it was started, or withdrawn before its ticket arrived (a tombstone:
     /// the ticket is then ignored).
@@ -47,18 +58,33 @@ pub struct Job {
     /// Where it stands (records from before this field: see [`Job::normalized`]).
     #[serde(default)]
     pub state: JobState,
-    /// Why the machine could not make it.
+    /// Why an earlier version could not make it.
     #[serde(default)]
     pub failure: Option<String>,
     /// `orders/started` as announced.
     #[serde(default)]
     pub started: Option<Published>,
-    /// `tickets/failed` as announced, to answer a repeated ticket with the same event.
+    /// `tickets/failed` as an earlier version announced it.
     #[serde(default)]
     pub failed: Option<Published>,
     /// `tickets/withdrawn` as answered, to answer a repeated withdrawal with the same event.
     #[serde(default)]
     pub withdrawal: Option<Published>,
+    /// The hand-out this job is (`TicketAssigned::attempt`).
+    #[serde(default)]
+    pub attempt: u32,
+    /// When the ticket was first queued (for its age on the display).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub queued_at: Option<OffsetDateTime>,
+    /// Drinks begun so far (made, or at the machine).
+    #[serde(default)]
+    pub begun: u32,
+    /// `tickets/returned` as announced, to answer a repeated ticket with the same event.
+    #[serde(default)]
+    pub returned: Option<Published>,
+    /// When it was made, ms since the epoch (its place on the rail).
+    #[serde(default)]
+    pub made_ms: Option<u64>,
 }
 
 impl Job {
@@ -81,6 +107,11 @@ impl Job {
             started: None,
             failed: None,
             withdrawal: None,
+            attempt: 0,
+            queued_at: None,
+            begun: 0,
+            returned: None,
+            made_ms: None,
         }
     }
 
@@ -95,10 +126,29 @@ impl Job {
     /// The job with its state made consistent: a record written before [`JobState`] existed
     /// and holding `prep_ms` is made.
     pub fn normalized(mut self) -> Job {
-        if self.prep_ms.is_some() {
+        if self.prep_ms.is_some() && self.state == JobState::Queued {
             self.state = JobState::Made;
         }
         self
+    }
+
+    /// Its drinks one by one (a line of 2 is two drinks).
+    pub fn drinks(&self) -> impl Iterator<Item = &PricedLine> {
+        self.lines
+            .iter()
+            .flat_map(|l| std::iter::repeat_n(l, l.qty as usize))
+    }
+
+    /// Seconds since it was queued (0 if unknown or in the future).
+    pub fn age_secs(&self, now: OffsetDateTime) -> u64 {
+        self.queued_at.map_or(0, |at| {
+            u64::try_from((now - at).whole_seconds()).unwrap_or(0)
+        })
+    }
+
+    /// Its key on the rail.
+    pub(crate) fn rail_key(&self) -> String {
+        rail_key(self.made_ms.unwrap_or_default(), self.order_id)
     }
 }
 
@@ -112,15 +162,35 @@ pub(crate) fn queued_key(id: Uuid) -> String {
     format!("queued/{id}")
 }
 
-/// Requests of the worker to the service loop.
+/// `rail/<made ms>/<order>`.
+pub(crate) fn rail_key(made_ms: u64, id: Uuid) -> String {
+    format!("rail/{made_ms:016}/{id}")
+}
+
+/// The key of the ticket a recall takes back.
+pub(crate) const LAST_BUMPED: &str = "last_bumped";
+
+/// What the worker reports about the machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The machine.
+    pub status: MachineStatus,
+    /// A drink is at the machine.
+    pub making: bool,
+}
+
+/// Requests of the worker to the service loop (and the loop's own, at start).
 #[derive(Debug)]
 pub enum Command {
-    /// May the worker start this job? The loop answers true unless the job is withdrawn,
-    /// failed, made or unknown; the first time it records the job started and announces
-    /// `orders/started`, and answers only once that is durable.
-    Start {
+    /// May the worker begin drink `drink` (0-based) of this job? The loop answers once its
+    /// answer is durable: for the first drink, true only for a queued job, which it records
+    /// started (`orders/started`); for a later one, true while the job is started. It
+    /// records the drinks begun, for the waste if the job is handed back.
+    Begin {
         /// Order.
         order_id: Uuid,
+        /// Which drink, from 0.
+        drink: u32,
         /// The answer.
         reply: oneshot::Sender<bool>,
     },
@@ -131,15 +201,44 @@ pub enum Command {
         /// Milliseconds at the machine.
         prep_ms: u64,
     },
-    /// The machine stopped part-way: the job cannot be made.
-    Failed {
+    /// The job cannot be made here: the machine faulted mid-drink, or refused it before it
+    /// started. It is handed back with the drinks begun as waste.
+    Stopped {
         /// Order.
         order_id: Uuid,
         /// Why, from the machine.
         reason: String,
-        /// Ingredients of the drinks finished and of the one in progress (poured away).
-        consumed: Ingredients,
+        /// The machine stays stopped until someone acts.
+        station_down: bool,
     },
+    /// The machine's state: published as telemetry; a stopped machine hands its queue back.
+    Status(Report),
+    /// The device started again: these jobs (queued or started before) are handed back.
+    Restarted(Vec<Uuid>),
+}
+
+/// What the display shows besides the machine: the queue and the rail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Board {
+    /// Tickets waiting (the one being made included).
+    pub queue: u32,
+    /// Made tickets waiting for a bump.
+    pub rail: u32,
+    /// The oldest of them.
+    pub next: Option<Job>,
+}
+
+/// What the service loop tells the worker.
+#[derive(Debug)]
+pub enum ToWorker {
+    /// A job to make (in arrival order).
+    Job(Job),
+    /// The queue and the rail changed.
+    Board(Board),
+    /// An operator's action on the machine.
+    Maintain(Maintenance),
+    /// This job left the queue without being made (handed back, moved, withdrawn): skip it.
+    Drop(Uuid),
 }
 
 #[cfg(test)]
@@ -155,5 +254,16 @@ mod tests {
         let tomb = Job::tombstone(Uuid::now_v7(), Uuid::now_v7());
         assert_eq!(tomb.state, JobState::Withdrawn);
         assert!(tomb.lines.is_empty());
+    }
+
+    #[test]
+    fn rail_keys_sort_by_when_made() {
+        let id = Uuid::now_v7();
+        assert!(rail_key(999, id) < rail_key(1000, id));
+        let mut job = Job::new(id, Vec::new(), None, id);
+        job.queued_at = Some(OffsetDateTime::now_utc() - time::Duration::seconds(75));
+        assert!((75..77).contains(&job.age_secs(OffsetDateTime::now_utc())));
+        job.queued_at = Some(OffsetDateTime::now_utc() + time::Duration::seconds(75));
+        assert_eq!(job.age_secs(OffsetDateTime::now_utc()), 0);
     }
 }

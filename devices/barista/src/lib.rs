@@ -1,29 +1,45 @@
 //! Milo's barista device: the bar station that makes the drinks, and the authority on
 //! whether a drink is started.
 //!
-//! It takes tickets from `devices/<id>/tickets`, keeps them in its own store (a restart
-//! resumes them), drives an [`EspressoMachine`] through each drink's stages from the menu,
-//! shows progress on a [`Display`], and publishes `orders/prepared`. Before a ticket's first
-//! drink it records the ticket started and publishes `orders/started`; from then on a
-//! withdrawal (`WithdrawTicket`, forwarded on the same topic by the barista service) is
-//! refused, before then it is granted, either way answered on `tickets/withdrawn`. If the
-//! machine faults mid-ticket, the device publishes `tickets/failed` with the ingredients used
-//! (the drinks finished and the one poured away) and shows the fault on its display. Every
-//! answer is recorded and sent again unchanged on a repeat. Its retained presence
-//! `devices/<id>/status` tells the barista service where to send tickets.
+//! It takes tickets from `devices/<id>/tickets` and keeps them in its own store; a worker
+//! drives an [`EspressoMachine`] through each drink's stages from the menu and shows progress
+//! on a [`Display`]. Before a ticket's first drink the device records it started and
+//! publishes `orders/started`; from then on a withdrawal (`WithdrawTicket`, forwarded on the
+//! same topic by the barista service) is refused, before then it is granted, either way
+//! answered on `tickets/withdrawn`. A made ticket is bumped (`orders/prepared`) at once, or
+//! waits on the rail for a `bump` on `devices/<id>/commands` (`device.auto_bump = false`);
+//! `recall` puts the last bumped ticket back (`tickets/recalled`, then `tickets/bumped`).
+//!
+//! A station never fails an order itself: it hands the ticket back on `tickets/returned`
+//! with the drinks begun as waste — when the machine faults mid-drink, when it cannot start
+//! a drink (a consumable ran out, the machine is stopped: every queued ticket goes back, and
+//! every ticket that arrives until it is ready again), and at start-up for every ticket left
+//! queued or started (never resumed: the barista service may have moved it). A
+//! `TicketMoved` drops a queued ticket; a started drink is finished. Every answer is
+//! recorded and sent again unchanged on a repeat; a newer `attempt` of a ticket handed back
+//! or moved is a new job. The machine's state goes out as retained plain JSON
+//! [`Telemetry`](milo_contracts::bar::Telemetry) on `devices/<id>/telemetry` every
+//! `telemetry_secs` and at once when it changes; presence is `devices/<id>/status`.
 //!
 //! # Layout
-//! - [`machine`]: the [`EspressoMachine`] trait, [`MachineFault`], the simulated machine
-//!   (with seeded faults).
-//! - [`display`]: the [`Display`] trait, the 20×4 [`Frame`], terminal and in-memory displays.
-//! - [`job`]: the [`Job`] record, its [`JobState`], and the worker's [`Command`]s.
-//! - [`service`]: [`DeviceService`]: tickets, withdrawals and the worker's requests.
+//! - [`config`]: [`Config`] (`[device]`) and [`Ageing`], the ticket-age thresholds.
+//! - [`machine`]: the [`EspressoMachine`] trait, its [`MachineStatus`] and [`Levels`], and
+//!   the [`SimulatedMachine`] (warm-up, consumables, refills, injected and seeded faults).
+//! - [`display`]: the [`Display`] trait, the 20×4 [`Frame`] rendered from a [`View`], the
+//!   terminal and in-memory displays.
+//! - [`job`]: the [`Job`] record, its [`JobState`], and the messages between the service
+//!   loop and the worker.
+//! - [`service`]: [`DeviceService`]: tickets, moves, withdrawals, commands, hand-backs,
+//!   telemetry.
 //! - `worker`: the task that makes the jobs at the machine.
+//! - [`remote`]: `milo barista <command>`: commands to a running station, and its status.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod display;
 pub mod job;
 pub mod machine;
+pub mod remote;
 pub mod service;
 mod worker;
 
@@ -31,49 +47,23 @@ use std::sync::Arc;
 
 use milo_bus::{Rejection, RunDeps, Shutdown};
 use milo_contracts::{topics, Menu};
-use serde::{Deserialize, Serialize};
 
-pub use display::{Display, Frame, MemoryDisplay, TerminalDisplay};
+pub use config::{Ageing, Config};
+pub use display::{Display, Frame, MemoryDisplay, TerminalDisplay, View};
 pub use job::{Command, Job, JobState};
-pub use machine::{EspressoMachine, MachineFault, SimulatedMachine};
+pub use machine::{EspressoMachine, Levels, MachineFault, MachineStatus, SimulatedMachine};
 pub use service::DeviceService;
-
-/// Barista device settings (`[device]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Station id: presence `devices/<station>/status`, tickets `devices/<station>/tickets`.
-    pub station: String,
-    /// Multiplies every stage duration: 1.0 is real time, 0.0 is instant.
-    pub speed: f64,
-    /// Show the display on the terminal.
-    pub display: bool,
-    /// Chance (0.0 to 1.0) that the simulated machine faults during a drink; 0.0 never.
-    pub fault_rate: f64,
-    /// Seed of the simulated machine's faults: the same seed faults the same drinks.
-    pub seed: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            station: "bar-1".into(),
-            speed: 0.1,
-            display: true,
-            fault_rate: 0.0,
-            seed: 7,
-        }
-    }
-}
 
 /// Service name of a station (client id `milo-<name>`, data directory).
 pub fn service_name(station: &str) -> String {
     format!("barista-device-{station}")
 }
 
-/// Runs a barista device until `shutdown`.
+/// Runs a barista device until `shutdown`; ticket ages on its display are flagged by
+/// `ageing` (the barista service's thresholds).
 pub async fn run<M: EspressoMachine, D: Display>(
     config: Config,
+    ageing: Ageing,
     mut deps: RunDeps<Command>,
     menu: Arc<Menu>,
     machine: M,
@@ -81,6 +71,6 @@ pub async fn run<M: EspressoMachine, D: Display>(
     shutdown: Shutdown,
 ) -> Result<(), Rejection> {
     deps.presence = Some(topics::device_status(&config.station));
-    let device = DeviceService::new(config.station, menu, machine, display, shutdown.clone());
+    let device = DeviceService::new(config, ageing, menu, machine, display, shutdown.clone());
     milo_bus::run(device, deps, shutdown).await
 }

@@ -1,37 +1,72 @@
-//! Milo's POS terminal: places an order on `orders/placed` and follows its events until it is
-//! prepared, rejected or canceled; asks for a cancellation on `cancellations/requested` and
-//! waits for the answer.
+//! Milo's POS terminal: takes orders at the counter, keeps each one in a durable local queue
+//! until the store has it, follows it (status and estimated ready time) until it is
+//! prepared, and tells the store when the customer collected it.
 //!
-//! The POS makes the order id (UUID v7); it is the idempotency key end to end, so the POS
-//! sends the same `orders/placed` again until the order service answers, and the store still
-//! makes one order, one charge and one drink.
+//! The POS makes the order id (UUID v7); it is the idempotency key end to end. An order
+//! taken is first written to the queue (a [`milo_bus::Store`] under `<data_dir>/pos`, with a
+//! real fsync), then sent on `orders/placed` whenever the broker is reachable, and again
+//! every `resend_secs` until the order service answers (`orders/created` or
+//! `orders/rejected`); only that answer takes it out of the queue. The order service makes
+//! one order per id however often it is sent, and answers a repeat with the answer it
+//! recorded. While the broker is down the counter keeps taking orders; a POS restarted with
+//! orders in its queue sends them. Before queueing, an order the shop cannot make now
+//! (retained `menu/availability`) is refused with the shop's reason.
 //!
 //! # Layout
-//! - [`place`]: place one order and report each [`Update`].
-//! - [`cancel`]: ask to cancel an order; [`Update::Canceled`] or [`Update::CancelRefused`].
+//! - [`terminal`]: [`Pos`], a running terminal: open, take orders, read updates, close.
+//! - [`queue`]: the durable queue, its lock, and the service that writes it.
+//! - `sender`: sends queued orders until answered; hears updates and availability.
+//! - [`follow`]: follow one order until done, or the queue until answered ([`sync`]).
+//! - [`update`]: [`Update`], what an event means to the counter, and how it is printed.
+//! - [`dialogue`]: the interactive counter's dialogue over any `BufRead` + `Write`.
+//! - [`menu_view`]: the menu as shown, with 86'd items and options.
+//! - [`live`]: the dialogue on a terminal over a running [`Pos`] ([`shell`]).
+//! - [`pickup`]: `orders/collected`, confirmed by the broker.
+//! - [`direct`]: [`place`] and [`cancel`] without the queue (tools and tests).
 #![forbid(unsafe_code)]
 
+pub mod dialogue;
+pub mod direct;
+pub mod follow;
+pub mod live;
+pub mod menu_view;
+pub mod pickup;
+pub mod queue;
+mod sender;
+pub mod terminal;
+pub mod update;
+
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use milo_bus::link::{self, LinkCommand, LinkConfig};
-use milo_bus::{BusError, MqttConfig, Shutdown};
-use milo_contracts::events::{
-    InventoryFailed, OrderCanceled, OrderCreated, OrderFailed, OrderLine, OrderPlaced,
-    OrderPrepared, OrderRejected, PaymentFailed,
-};
-use milo_contracts::saga::{CancelRefused, CancelRequested};
-use milo_contracts::{topics, Envelope, RawEnvelope};
+use milo_bus::{BusError, StoreError};
+use milo_contracts::events::OrderLine;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use direct::{cancel, place};
+pub use follow::{follow_order, sync, unreachable_note, Followed};
+pub use live::shell;
+pub use pickup::pickup;
+pub use queue::Queued;
+pub use terminal::{Pos, Settings};
+pub use update::{describe, OrderUpdate, Update};
 
 /// POS settings (`[pos]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Give up following an order after this many seconds.
+    /// Give up following an order (or waiting for the broker) after this many seconds.
     pub timeout_secs: u64,
-    /// Send `orders/placed` again after this many seconds without an answer.
+    /// Send a queued `orders/placed` again after this many seconds without an answer.
     pub resend_secs: u64,
+    /// Directory of the order queue; empty for `<data_dir>/pos`.
+    pub queue_dir: PathBuf,
+    /// This terminal's name: client ids `milo-<terminal>…`, presence
+    /// `services/<terminal>/status`, events' `source`. Unique per POS on one broker.
+    pub terminal: String,
+    /// How long to wait for another POS process to let go of the queue before failing.
+    pub lock_wait_secs: u64,
 }
 
 impl Default for Config {
@@ -39,7 +74,17 @@ impl Default for Config {
         Config {
             timeout_secs: 120,
             resend_secs: 3,
+            queue_dir: PathBuf::new(),
+            terminal: "pos".into(),
+            lock_wait_secs: 10,
         }
+    }
+}
+
+impl Config {
+    /// The queue directory: `queue_dir`, or `<data_dir>/pos` when that is empty.
+    pub fn queue_path(&self, data_dir: &Path) -> PathBuf {
+        queue::queue_path(&self.queue_dir, data_dir)
     }
 }
 
@@ -54,70 +99,43 @@ pub struct Request {
     pub customer: Option<String>,
 }
 
-/// A status change of the order, as the POS shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Update {
-    /// Accepted and priced.
-    Created {
-        /// Total in cents.
-        total_cents: u64,
-    },
-    /// Paid.
-    Paid,
-    /// Ingredients set aside.
-    Reserved,
-    /// Paid and stocked: being made.
-    Ready,
-    /// Made: ready for pickup.
-    Prepared {
-        /// Station that made it.
-        station: String,
-    },
-    /// Refused at placement.
-    Rejected {
-        /// Why.
-        reason: String,
-    },
-    /// Could not be completed: what was done is being undone (`orders/canceled` follows).
-    Failed {
-        /// Why.
-        reason: String,
-    },
-    /// Canceled, everything undone.
-    Canceled {
-        /// Why.
-        reason: String,
-        /// Amount given back, in cents.
-        refunded_cents: u64,
-    },
-    /// A cancellation was refused; the order goes on.
-    CancelRefused {
-        /// Why.
-        reason: String,
-    },
-    /// Payment declined (a failure follows).
-    Declined {
-        /// Why.
-        reason: String,
-    },
-}
-
-impl Update {
-    /// True when no further update will come.
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            Update::Prepared { .. } | Update::Rejected { .. } | Update::Canceled { .. }
-        )
-    }
-}
-
 /// POS errors.
 #[derive(Debug, thiserror::Error)]
 pub enum PosError {
-    /// Bad broker address.
+    /// Bad broker address, or a payload too large for the broker.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// The queue's store failed.
+    #[error("POS queue: {0}")]
+    Store(#[from] StoreError),
+    /// The queue directory or lock file could not be used.
+    #[error("POS queue: cannot use {path}: {source}")]
+    Io {
+        /// File or directory involved.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Another POS process holds the queue.
+    #[error(
+        "the POS queue in {dir} is in use by another milo pos ({holder}); \
+         close it, or give this one its own [pos] queue_dir"
+    )]
+    QueueBusy {
+        /// The queue directory.
+        dir: PathBuf,
+        /// Who holds it, as its lock file says.
+        holder: String,
+    },
+    /// The terminal name cannot be used in client ids and topics.
+    #[error("invalid [pos] terminal {0:?}: letters, digits, - and _ only (1 to 64)")]
+    BadTerminal(String),
+    /// The shop cannot make the order now.
+    #[error("{0}")]
+    Refused(String),
+    /// The queue service stopped (its store failed); the POS must be restarted.
+    #[error("the POS queue stopped")]
+    Stopped,
     /// No broker connection in time.
     #[error("cannot reach the broker at {0}")]
     Unreachable(String),
@@ -127,180 +145,4 @@ pub enum PosError {
     /// Stopped by the user.
     #[error("interrupted")]
     Interrupted,
-}
-
-fn update_of(env: &RawEnvelope) -> Option<Update> {
-    Some(match env.kind.as_str() {
-        "OrderCreated" => Update::Created {
-            total_cents: env.decode::<OrderCreated>().ok()?.total_cents,
-        },
-        "PaymentCompleted" => Update::Paid,
-        "InventoryReserved" => Update::Reserved,
-        "OrderReady" => Update::Ready,
-        "OrderPrepared" => Update::Prepared {
-            station: env.decode::<OrderPrepared>().ok()?.station,
-        },
-        "OrderRejected" => Update::Rejected {
-            reason: env.decode::<OrderRejected>().ok()?.reason,
-        },
-        "OrderFailed" => Update::Failed {
-            reason: env.decode::<OrderFailed>().ok()?.reason,
-        },
-        "OrderCanceled" => {
-            let e = env.decode::<OrderCanceled>().ok()?;
-            Update::Canceled {
-                reason: e.reason,
-                refunded_cents: e.refunded_cents,
-            }
-        }
-        "CancelRefused" => Update::CancelRefused {
-            reason: env.decode::<CancelRefused>().ok()?.reason,
-        },
-        "PaymentFailed" => Update::Declined {
-            reason: env.decode::<PaymentFailed>().ok()?.reason,
-        },
-        "InventoryFailed" => Update::Declined {
-            reason: env.decode::<InventoryFailed>().ok()?.reason,
-        },
-        _ => return None,
-    })
-}
-
-/// Places `request` and reports every update until a final one, which it returns.
-pub async fn place(
-    mqtt: MqttConfig,
-    config: Config,
-    request: Request,
-    mut on_update: impl FnMut(&Update),
-    shutdown: Shutdown,
-) -> Result<Update, PosError> {
-    let order_id = request.order_id;
-    let placed = OrderPlaced {
-        order_id,
-        items: request.items,
-        customer: request.customer,
-    };
-    let payload = Envelope::new("pos", order_id, None, placed).to_json();
-    // The broker drops a client that publishes more than it accepts, and the publish would be
-    // retried forever: refuse here, with the sizes.
-    if payload.len() > mqtt.max_payload {
-        return Err(PosError::Bus(BusError::Oversized {
-            topic: topics::ORDERS_PLACED.into(),
-            size: payload.len(),
-            limit: mqtt.max_payload,
-        }));
-    }
-    let send = Outgoing {
-        topic: topics::ORDERS_PLACED,
-        payload,
-    };
-    follow(
-        mqtt,
-        &config,
-        order_id,
-        send,
-        &mut on_update,
-        Update::is_final,
-        shutdown,
-    )
-    .await
-}
-
-/// Asks the store to cancel `order_id` and waits for the answer: [`Update::Canceled`] or
-/// [`Update::CancelRefused`].
-pub async fn cancel(
-    mqtt: MqttConfig,
-    config: Config,
-    order_id: Uuid,
-    reason: Option<String>,
-    mut on_update: impl FnMut(&Update),
-    shutdown: Shutdown,
-) -> Result<Update, PosError> {
-    let request = CancelRequested { order_id, reason };
-    let send = Outgoing {
-        topic: topics::CANCELLATIONS_REQUESTED,
-        payload: Envelope::new("pos", order_id, None, request).to_json(),
-    };
-    let done = |u: &Update| matches!(u, Update::Canceled { .. } | Update::CancelRefused { .. });
-    follow(
-        mqtt,
-        &config,
-        order_id,
-        send,
-        &mut on_update,
-        done,
-        shutdown,
-    )
-    .await
-}
-
-/// What the POS sends (again until anything about the order comes back).
-struct Outgoing {
-    topic: &'static str,
-    payload: Vec<u8>,
-}
-
-/// Sends `out` and reports the order's updates until `done` says one is the answer.
-async fn follow(
-    mqtt: MqttConfig,
-    config: &Config,
-    order_id: Uuid,
-    out: Outgoing,
-    on_update: &mut impl FnMut(&Update),
-    done: impl Fn(&Update) -> bool,
-    mut shutdown: Shutdown,
-) -> Result<Update, PosError> {
-    let address = mqtt.address.clone();
-    let subscriptions = topics::ORDER_FLOW
-        .iter()
-        .filter(|t| **t != topics::ORDERS_PLACED && **t != topics::CANCELLATIONS_REQUESTED)
-        .map(|t| t.to_string())
-        .collect();
-    let link_config = LinkConfig {
-        client_id: format!("milo-pos-{}", Uuid::now_v7().simple()),
-        mqtt,
-        subscriptions,
-        presence: None,
-        clean_session: true,
-    };
-    let mut link = link::spawn(link_config, None, shutdown.clone())?;
-    let connect = tokio::time::timeout(Duration::from_secs(10), link.ready.wait_for(|r| *r));
-    if !matches!(connect.await, Ok(Ok(_))) {
-        return Err(PosError::Unreachable(address));
-    }
-    let send = |link: &link::Link| {
-        let _ = link.commands.send(LinkCommand::Publish {
-            topic: out.topic.into(),
-            payload: out.payload.clone(),
-        });
-    };
-    send(&link);
-    let limit = Duration::from_secs(config.timeout_secs);
-    let deadline = tokio::time::sleep(limit);
-    tokio::pin!(deadline);
-    let mut resend = tokio::time::interval(Duration::from_secs(config.resend_secs.max(1)));
-    resend.tick().await;
-    let mut answered = false;
-    loop {
-        tokio::select! {
-            _ = &mut deadline => return Err(PosError::TimedOut(limit)),
-            _ = shutdown.wait() => return Err(PosError::Interrupted),
-            _ = resend.tick(), if !answered => send(&link),
-            d = link.deliveries.recv() => {
-                let Some(d) = d else { return Err(PosError::Unreachable(address)) };
-                let env = RawEnvelope::parse(&d.publish.payload);
-                let _ = link.commands.send(LinkCommand::Ack(d));
-                let Ok(env) = env else { continue };
-                if env.correlation_id != order_id {
-                    continue;
-                }
-                let Some(update) = update_of(&env) else { continue };
-                answered = true;
-                on_update(&update);
-                if done(&update) {
-                    return Ok(update);
-                }
-            }
-        }
-    }
 }

@@ -1,23 +1,52 @@
-//! Milo's barista service: queues every order to make as a ticket and hands it to the online
-//! barista device with the shortest queue (`devices/<id>/tickets`). Devices announce
-//! themselves with retained presence (`devices/<id>/status`); tickets wait while no device is
-//! online and go out as soon as one is. A prepared order leaves its station's queue.
+//! Milo's barista service: queues every order to make as a ticket and hands it to the barista
+//! station (device) that will make it soonest, on `devices/<id>/tickets`.
+//!
+//! A station is usable while its retained presence (`devices/<id>/status`) says `online` and
+//! its retained telemetry (`devices/<id>/telemetry`) says it accepts tickets. Each ticket goes
+//! to the usable station whose queue, with the ticket added, finishes first by a
+//! preparation-time model: the menu's stage times of each drink times the station's speed
+//! factor, learned from the `prep_ms` of the drinks it made (ties: fewer tickets, then the
+//! station id). With no usable station a ticket waits, and waiting tickets go out as soon as
+//! one is usable. Each hand-out is an attempt: a station that goes offline has its open
+//! tickets moved (`TicketMoved` to it, a new attempt elsewhere); a station that hands a ticket
+//! back (`tickets/returned`: a fault, or a restart) has it reassigned, or the order
+//! compensated (`tickets/failed`, by `barista.on_fault`, or when no station can make it).
+//! Returns about an earlier attempt change nothing.
+//!
+//! Each order's estimated ready time goes out on `orders/eta` when it is queued and again
+//! when its station's queue moves it by `barista.eta_step_secs` or more; a ticket not made
+//! `warn_secs` / `late_secs` after it was queued is announced on `tickets/aged`. A made ticket
+//! leaves the queue (`orders/prepared`, `tickets/bumped`); a recalled one comes back
+//! (`tickets/recalled`).
 //!
 //! What to make comes from `orders/ready` in choreography and from `commands/barista/prepare`
 //! in orchestration ([`SagaMode`]); the handling is the same. In both modes a withdrawal
 //! (`commands/barista/withdraw`) takes a ticket back if its drink is not started: this service
 //! answers `tickets/withdrawn` for tickets not at a station (a tombstone makes a later order
-//! ignored) and for tickets already made; a ticket at a station is forwarded to it, since the
-//! device decides whether its drink is started. `tickets/withdrawn` and `tickets/failed` from
-//! the stations take tickets out of their queues.
+//! ignored), made, or failed; a ticket at a station is forwarded to it, since the device
+//! decides whether its drink is started.
 //!
 //! # Layout
-//! - [`ticket`]: the [`Ticket`] record and the store keys.
-//! - [`service`]: [`BaristaService`]: stations, handing tickets out, event routing.
-//! - [`withdraw`]: withdrawals and the stations' reports (withdrawn, failed).
+//! - [`ticket`]: the [`Ticket`] and [`Slot`] records and the store layout.
+//! - [`model`]: the preparation-time model: estimates, routing choice, learning (pure).
+//! - [`station`]: [`Station`] records and the `Bar`, a handler's view of the queues.
+//! - [`service`]: [`BaristaService`]: event routing, presence, telemetry, the tick.
+//! - `flow`: made to order, started, prepared, bumped, recalled.
+//! - `route`: hand-outs, waiting tickets, moving a station's tickets.
+//! - [`handback`]: hand-backs and failures, and the [`handback::decide`] rule.
+//! - [`eta`]: estimated ready times.
+//! - [`ageing`]: the ageing index and `tickets/aged`.
+//! - [`withdraw`]: withdrawals and the stations' answers.
 #![forbid(unsafe_code)]
 
+pub mod ageing;
+pub mod eta;
+mod flow;
+pub mod handback;
+pub mod model;
+mod route;
 pub mod service;
+pub mod station;
 pub mod ticket;
 pub mod withdraw;
 
@@ -28,7 +57,15 @@ use milo_contracts::{Menu, SagaMode};
 use serde::{Deserialize, Serialize};
 
 pub use service::BaristaService;
-pub use ticket::Ticket;
+pub use station::Station;
+pub use ticket::{Slot, Ticket};
+
+/// Local commands of the barista service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Every `tick_ms`: announce aged tickets, hand waiting tickets to usable stations.
+    Tick,
+}
 
 /// What happens to a ticket whose station faulted mid-drink (`barista.on_fault`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,9 +114,8 @@ pub async fn run(
     config: Config,
     mode: SagaMode,
     menu: Arc<Menu>,
-    deps: RunDeps<()>,
+    deps: RunDeps<Command>,
     shutdown: Shutdown,
 ) -> Result<(), Rejection> {
-    let _ = (&config, &menu);
-    milo_bus::run(BaristaService::new(mode), deps, shutdown).await
+    milo_bus::run(BaristaService::new(config, mode, menu), deps, shutdown).await
 }

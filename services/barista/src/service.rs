@@ -1,136 +1,115 @@
-//! The barista service: stations, handing tickets out, and routing events to the handlers.
+//! The barista service: event routing, the stations' presence and telemetry, and the tick.
 //!
 //! Store layout: see [`crate::ticket`].
 
-use milo_bus::{Rejection, Service, Tx};
-use milo_contracts::events::{OrderPrepared, OrderReady, TicketAssigned};
-use milo_contracts::saga::{PrepareOrder, SagaMode, TicketFailed, TicketWithdrawn, WithdrawTicket};
-use milo_contracts::{topics, RawEnvelope};
-use tracing::info;
-use uuid::Uuid;
+use std::sync::Arc;
 
-use crate::ticket::{queue_key, ticket_key, waiting_key, Ticket};
+use milo_bus::{retry, Commands, Rejection, Service, Store, Tx};
+use milo_contracts::bar::{Telemetry, TicketBumped, TicketRecalled, TicketReturned};
+use milo_contracts::events::{OrderPrepared, OrderReady};
+use milo_contracts::saga::{
+    OrderStarted, PrepareOrder, SagaMode, TicketFailed, TicketWithdrawn, WithdrawTicket,
+};
+use milo_contracts::{topics, Menu, RawEnvelope};
+use tracing::{debug, info, warn};
+
+use crate::station::Bar;
+use crate::{Command, Config};
 
 /// The barista service.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BaristaService {
-    mode: SagaMode,
+    pub(crate) mode: SagaMode,
+    pub(crate) config: Config,
+    pub(crate) menu: Arc<Menu>,
 }
 
 impl BaristaService {
-    /// A barista service for `mode`: in choreography it makes what `orders/ready` announces,
-    /// in orchestration what `commands/barista/prepare` asks for.
-    pub fn new(mode: SagaMode) -> Self {
-        BaristaService { mode }
+    /// A barista service for `mode` (in choreography it makes what `orders/ready` announces,
+    /// in orchestration what `commands/barista/prepare` asks for), with `config` and the menu
+    /// its time model reads the drinks' stages from.
+    pub fn new(config: Config, mode: SagaMode, menu: Arc<Menu>) -> Self {
+        BaristaService { mode, config, menu }
     }
 
-    fn online_stations(tx: &Tx) -> Result<Vec<String>, Rejection> {
-        let stations = tx.scan::<bool>("station/", usize::MAX)?;
-        Ok(stations
-            .into_iter()
-            .filter(|(_, on)| *on)
-            .map(|(id, _)| id)
-            .collect())
+    /// A view of the stations for one handler.
+    pub(crate) fn bar(&self, tx: &Tx) -> Result<Bar, Rejection> {
+        Bar::load(tx, self.config.speed)
     }
 
-    /// The online station with the fewest open tickets.
-    fn pick(tx: &Tx) -> Result<Option<String>, Rejection> {
-        let mut best = None;
-        for s in Self::online_stations(tx)? {
-            let queued = tx.count(&format!("queue/{s}/"))?;
-            if best.as_ref().is_none_or(|(q, _)| queued < *q) {
-                best = Some((queued, s));
-            }
-        }
-        Ok(best.map(|(_, s)| s))
-    }
-
-    /// Publishes the ticket to a station's device.
-    fn send(tx: &mut Tx, ticket: &Ticket, station: &str) -> Result<(), Rejection> {
-        let data = TicketAssigned {
-            order_id: ticket.order_id,
-            station: station.to_owned(),
-            lines: ticket.lines.clone(),
-            customer: ticket.customer.clone(),
-            attempt: 0,
-            queued_at: Some(ticket.queued_at),
-        };
-        let event = tx.event(ticket.order_id, Some(ticket.cause), data);
-        tx.publish_to(&topics::device_tickets(station), &event)?;
-        Ok(())
-    }
-
-    fn assign(tx: &mut Tx, ticket: &mut Ticket, station: String) -> Result<(), Rejection> {
-        Self::send(tx, ticket, &station)?;
-        tx.remove(&waiting_key(ticket.order_id));
-        tx.put(&queue_key(&station, ticket.order_id), &());
-        info!(order_id = %ticket.order_id, station = %station, "Ticket handed to a station.");
-        ticket.station = Some(station);
-        tx.put(&ticket_key(ticket.order_id), ticket);
-        Ok(())
-    }
-
-    /// A drink to make, from `orders/ready` or `commands/barista/prepare`.
-    fn ready(tx: &mut Tx, e: OrderReady, cause: Uuid) -> Result<(), Rejection> {
-        if let Some(ticket) = tx.get::<Ticket>(&ticket_key(e.order_id))? {
-            if ticket.withdrawn {
-                info!(order_id = %e.order_id, "Ticket withdrawn; the order is not made.");
-                return Ok(());
-            }
-            // Asked again: the ticket (or its outcome) was lost on the way; the device answers a
-            // repeat with what it recorded (made, started, or could not make it).
-            if let Some(station) = &ticket.station {
-                Self::send(tx, &ticket, station)?;
-            }
+    /// `devices/<id>/status`: a station came online (it gets waiting tickets) or went away
+    /// (its tickets move).
+    fn presence(&self, tx: &mut Tx, station: &str, online: bool) -> Result<(), Rejection> {
+        let mut bar = self.bar(tx)?;
+        let before = bar.station(station);
+        if before.online == online {
             return Ok(());
         }
-        let mut ticket = Ticket::new(e.order_id, e.lines, e.customer, cause);
-        match Self::pick(tx)? {
-            Some(station) => Self::assign(tx, &mut ticket, station)?,
-            None => {
-                info!(order_id = %ticket.order_id, "No barista station online; ticket waits.");
-                tx.put(&waiting_key(ticket.order_id), &());
-                tx.put(&ticket_key(ticket.order_id), &ticket);
-            }
+        bar.station_mut(station).online = online;
+        if online {
+            info!(
+                station,
+                accepting = before.accepting,
+                "Barista station online."
+            );
+            self.drain(tx, &mut bar, None)?;
+        } else {
+            warn!(station, "Barista station offline; its tickets move.");
+            self.evacuate(tx, &mut bar, station, None)?;
         }
+        bar.save(tx);
         Ok(())
     }
 
-    fn prepared(tx: &mut Tx, order_id: Uuid) -> Result<(), Rejection> {
-        let Some(mut ticket) = tx.get::<Ticket>(&ticket_key(order_id))? else {
-            return Ok(());
-        };
-        if let Some(station) = &ticket.station {
-            tx.remove(&queue_key(station, order_id));
+    /// `devices/<id>/telemetry`: only whether the station accepts tickets matters here.
+    fn telemetry(&self, tx: &mut Tx, station: &str, payload: &[u8]) -> Result<(), Rejection> {
+        let t: Telemetry = serde_json::from_slice(payload)
+            .map_err(|e| Rejection::Invalid(format!("telemetry is not a Telemetry: {e}")))?;
+        if t.station != station {
+            return Err(Rejection::Invalid(format!(
+                "telemetry of station {:?} on the topic of {station:?}",
+                t.station
+            )));
         }
-        ticket.done = true;
-        tx.put(&ticket_key(order_id), &ticket);
+        let mut bar = self.bar(tx)?;
+        let before = bar.station(station);
+        let accepting = t.accepting();
+        if accepting == before.accepting {
+            return Ok(());
+        }
+        if accepting && before.down_since.is_some_and(|down| t.at <= down) {
+            debug!(
+                station,
+                "Telemetry from before the station went down; ignored."
+            );
+            return Ok(());
+        }
+        let s = bar.station_mut(station);
+        s.accepting = accepting;
+        if accepting {
+            s.down_since = None;
+            info!(station, "Barista station accepts tickets again.");
+            self.drain(tx, &mut bar, None)?;
+        } else {
+            let fault = t.fault.as_deref().unwrap_or("");
+            warn!(station, fault, "Barista station takes no tickets.");
+        }
+        bar.save(tx);
         Ok(())
     }
 
-    fn presence(tx: &mut Tx, station: &str, online: bool) -> Result<(), Rejection> {
-        tx.put(&format!("station/{station}"), &online);
-        if !online {
-            return Ok(());
-        }
-        info!(station, "Barista station online.");
-        // Hand every waiting ticket to the station that just came online.
-        for (id, ()) in tx.scan::<()>("waiting/", usize::MAX)? {
-            let key = format!("ticket/{id}");
-            if let Some(mut ticket) = tx.get::<Ticket>(&key)? {
-                if ticket.withdrawn {
-                    tx.remove(&format!("waiting/{id}"));
-                    continue;
-                }
-                Self::assign(tx, &mut ticket, station.to_owned())?;
-            }
-        }
+    /// The tick: ageing, and waiting tickets for stations usable now.
+    fn tick(&self, tx: &mut Tx) -> Result<(), Rejection> {
+        self.age(tx)?;
+        let mut bar = self.bar(tx)?;
+        self.drain(tx, &mut bar, None)?;
+        bar.save(tx);
         Ok(())
     }
 }
 
 impl Service for BaristaService {
-    type Command = ();
+    type Command = Command;
 
     fn name(&self) -> String {
         "barista".into()
@@ -143,25 +122,31 @@ impl Service for BaristaService {
         };
         vec![
             make.into(),
+            topics::ORDERS_STARTED.into(),
             topics::ORDERS_PREPARED.into(),
             topics::device_status("+"),
+            topics::DEVICE_TELEMETRY_ALL.into(),
             topics::COMMANDS_BARISTA_WITHDRAW.into(),
+            topics::TICKETS_RETURNED.into(),
             topics::TICKETS_FAILED.into(),
             topics::TICKETS_WITHDRAWN.into(),
+            topics::TICKETS_BUMPED.into(),
+            topics::TICKETS_RECALLED.into(),
         ]
     }
 
     fn is_raw(&self, topic: &str) -> bool {
-        topics::device_of_status(topic).is_some()
+        topics::device_of_status(topic).is_some() || topics::device_of_telemetry(topic).is_some()
     }
 
     fn on_raw(&mut self, tx: &mut Tx, topic: &str, payload: &[u8]) -> Result<(), Rejection> {
-        let station = topics::device_of_status(topic)
-            .unwrap_or_default()
-            .to_owned();
+        if let Some(station) = topics::device_of_telemetry(topic) {
+            return self.telemetry(tx, station, payload);
+        }
+        let station = topics::device_of_status(topic).unwrap_or_default();
         match payload {
-            b"online" => Self::presence(tx, &station, true),
-            b"offline" => Self::presence(tx, &station, false),
+            b"online" => self.presence(tx, station, true),
+            b"offline" => self.presence(tx, station, false),
             _ => Err(Rejection::Invalid(
                 "presence must be `online` or `offline`".into(),
             )),
@@ -169,8 +154,9 @@ impl Service for BaristaService {
     }
 
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
+        let cause = env.id;
         match topic {
-            topics::ORDERS_READY => Self::ready(tx, env.decode()?, env.id),
+            topics::ORDERS_READY => self.ready(tx, env.decode()?, cause),
             topics::COMMANDS_BARISTA_PREPARE => {
                 let p: PrepareOrder = env.decode()?;
                 let ready = OrderReady {
@@ -178,15 +164,35 @@ impl Service for BaristaService {
                     lines: p.lines,
                     customer: p.customer,
                 };
-                Self::ready(tx, ready, env.id)
+                self.ready(tx, ready, cause)
             }
-            topics::ORDERS_PREPARED => Self::prepared(tx, env.decode::<OrderPrepared>()?.order_id),
+            topics::ORDERS_STARTED => self.started(tx, env.decode::<OrderStarted>()?),
+            topics::ORDERS_PREPARED => self.prepared(tx, env.decode::<OrderPrepared>()?, cause),
             topics::COMMANDS_BARISTA_WITHDRAW => {
-                Self::withdraw(tx, env.decode::<WithdrawTicket>()?.order_id, env.id)
+                Self::withdraw(tx, env.decode::<WithdrawTicket>()?.order_id, cause)
             }
-            topics::TICKETS_WITHDRAWN => Self::withdrawn(tx, env.decode::<TicketWithdrawn>()?),
-            topics::TICKETS_FAILED => Self::failed(tx, env.decode::<TicketFailed>()?),
+            topics::TICKETS_RETURNED => {
+                let e: TicketReturned = env.decode()?;
+                self.returned(tx, e, cause, env.occurred_at)
+            }
+            topics::TICKETS_WITHDRAWN => {
+                self.withdrawn(tx, env.decode::<TicketWithdrawn>()?, cause)
+            }
+            topics::TICKETS_FAILED => self.failed(tx, env.decode::<TicketFailed>()?, cause),
+            topics::TICKETS_BUMPED => self.bumped(tx, env.decode::<TicketBumped>()?, cause),
+            topics::TICKETS_RECALLED => self.recalled(tx, env.decode::<TicketRecalled>()?, cause),
             _ => Err(env.unexpected().into()),
         }
+    }
+
+    fn on_command(&mut self, tx: &mut Tx, cmd: Command) -> Result<(), Rejection> {
+        match cmd {
+            Command::Tick => self.tick(tx),
+        }
+    }
+
+    fn on_start(&mut self, _store: &Store, commands: &Commands<Command>) -> Result<(), Rejection> {
+        retry::spawn_ticks(commands.clone(), self.config.tick_ms, || Command::Tick);
+        Ok(())
     }
 }

@@ -1,20 +1,21 @@
 //! Taking tickets back, and what the stations report about them.
 //!
 //! A withdrawal (`commands/barista/withdraw`) is answered here while the ticket is not at a
-//! station (unknown: a tombstone is kept; waiting: it leaves `waiting/`) or once it is made;
-//! a ticket at a station goes to that station, the authority on whether its drink is started,
-//! which answers `tickets/withdrawn` itself. Either way the answer ends up on
-//! `tickets/withdrawn`, and a station's `withdrawn = true` or `tickets/failed` takes the
-//! ticket out of its queue.
+//! station (unknown: a tombstone is kept; waiting: it leaves `waiting/`), once it is made, or
+//! once the bar could not make it; a ticket at a station goes to the station holding it now
+//! (its current attempt), the authority on whether its drink is started, which answers
+//! `tickets/withdrawn` itself. Either way the answer ends up on `tickets/withdrawn`, and a
+//! station's `withdrawn = true` takes the ticket out of its queue.
 
 use milo_bus::{Rejection, Tx};
-use milo_contracts::saga::{TicketFailed, TicketWithdrawn, WithdrawTicket};
+use milo_contracts::saga::{TicketWithdrawn, WithdrawTicket};
 use milo_contracts::topics;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::eta;
 use crate::service::BaristaService;
-use crate::ticket::{queue_key, ticket_key, waiting_key, Ticket};
+use crate::ticket::{ticket_key, waiting_key, Ticket};
 
 impl BaristaService {
     /// `commands/barista/withdraw`: take the order's ticket back if its drink is not started.
@@ -32,6 +33,8 @@ impl BaristaService {
             (ticket.withdrawn, None)
         } else if ticket.done {
             (false, Some("already made".to_owned()))
+        } else if let Some(why) = &ticket.failed {
+            (false, Some(format!("the drink could not be made: {why}")))
         } else if let Some(station) = ticket.station.clone() {
             // At a station: only the station knows whether the drink is started. A repeat is
             // forwarded again; the station answers it with the answer it recorded.
@@ -61,7 +64,12 @@ impl BaristaService {
 
     /// `tickets/withdrawn`: a station took the ticket back (or refused to). This service's
     /// own answers come back here too and change nothing.
-    pub(crate) fn withdrawn(tx: &mut Tx, e: TicketWithdrawn) -> Result<(), Rejection> {
+    pub(crate) fn withdrawn(
+        &self,
+        tx: &mut Tx,
+        e: TicketWithdrawn,
+        cause: Uuid,
+    ) -> Result<(), Rejection> {
         let order_id = e.order_id;
         if !e.withdrawn {
             let reason = e.reason.as_deref().unwrap_or("");
@@ -78,29 +86,17 @@ impl BaristaService {
         if ticket.done {
             warn!(%order_id, "A station withdrew a ticket this service saw made.");
         }
-        if let Some(station) = &ticket.station {
-            tx.remove(&queue_key(station, order_id));
+        if let Some(station) = ticket.station.clone() {
+            let mut bar = self.bar(tx)?;
+            if bar.take(tx, &station, order_id)?.is_some() {
+                let step = self.config.eta_step_secs;
+                eta::refresh(tx, &mut bar, &station, step, Some(cause))?;
+            }
+            bar.save(tx);
         }
         tx.remove(&waiting_key(order_id));
         info!(%order_id, station = ticket.station.as_deref().unwrap_or(""), "Ticket withdrawn.");
         ticket.withdrawn = true;
-        tx.put(&key, &ticket);
-        Ok(())
-    }
-
-    /// `tickets/failed`: a station could not make the order; it leaves the station's queue.
-    pub(crate) fn failed(tx: &mut Tx, e: TicketFailed) -> Result<(), Rejection> {
-        let order_id = e.order_id;
-        let key = ticket_key(order_id);
-        let Some(mut ticket) = tx.get::<Ticket>(&key)? else {
-            return Ok(());
-        };
-        tx.remove(&queue_key(&e.station, order_id));
-        if let Some(station) = ticket.station.as_deref().filter(|s| *s != e.station) {
-            tx.remove(&queue_key(station, order_id));
-        }
-        info!(%order_id, station = %e.station, reason = %e.reason, "The station could not make the order.");
-        ticket.failed = Some(e.reason);
         tx.put(&key, &ticket);
         Ok(())
     }

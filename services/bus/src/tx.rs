@@ -241,6 +241,12 @@ impl Tx {
         self.stage(E::TOPIC, event.to_json(), true)
     }
 
+    /// Stages a retained plain payload (not an envelope) on `topic`: the current state of a
+    /// part, like a device's telemetry, that consumers read raw.
+    pub fn publish_raw_retained(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        self.stage(topic, payload, true)
+    }
+
     /// A new event from this part, caused by `cause` (if any).
     pub fn event<E: Event>(
         &self,

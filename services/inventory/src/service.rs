@@ -6,16 +6,24 @@
 //! | `orders/created` / `commands/inventory/reserve`   | reserve      |
 //! | `orders/failed` / `commands/inventory/release`    | release      |
 //! | `orders/prepared` (both)                          | prepared     |
+//! | `commands/inventory/restock` (both)               | restock      |
+//! | `tickets/returned` (both)                         | wasted       |
 
-use milo_bus::{Rejection, Service, StoreError, Tx};
+use std::sync::Arc;
+
+use milo_bus::{Commands, Rejection, Service, Store, StoreError, Tx};
+use milo_contracts::bar::TicketReturned;
+use milo_contracts::counter::RestockRequested;
 use milo_contracts::events::{
     Ingredients, InventoryReleased, OrderCreated, OrderFailed, OrderPrepared,
 };
 use milo_contracts::saga::{ReleaseStock, ReserveStock};
-use milo_contracts::{topics, RawEnvelope, SagaMode};
+use milo_contracts::{topics, Menu, RawEnvelope, SagaMode};
 use tracing::info;
 use uuid::Uuid;
 
+use crate::availability::Tracker;
+use crate::publish::Command;
 use crate::reservation::{announce, resv_key, split, Reservation, ReservationState};
 use crate::Config;
 
@@ -38,16 +46,31 @@ fn triggers(mode: SagaMode) -> [&'static str; 3] {
     }
 }
 
+/// Topics taken in both modes: restocking and what the bar threw away.
+const ALWAYS: [&str; 2] = [topics::COMMANDS_INVENTORY_RESTOCK, topics::TICKETS_RETURNED];
+
 /// The inventory service.
 pub struct InventoryService {
-    config: Config,
+    pub(crate) config: Config,
     mode: SagaMode,
+    pub(crate) menu: Arc<Menu>,
+    /// What can be sold, kept up to date with every stock change.
+    pub(crate) tracker: Tracker,
+    /// The stock changed since the availability was last published.
+    pub(crate) dirty: bool,
 }
 
 impl InventoryService {
-    /// A new inventory service, triggered as saga `mode` says.
-    pub fn new(config: Config, mode: SagaMode) -> Self {
-        InventoryService { config, mode }
+    /// A new inventory service over `menu`, triggered as saga `mode` says.
+    pub fn new(config: Config, mode: SagaMode, menu: Arc<Menu>) -> Self {
+        let tracker = Tracker::new(&menu, &config.low_stock, &config.stock);
+        InventoryService {
+            config,
+            mode,
+            menu,
+            tracker,
+            dirty: false,
+        }
     }
 
     /// Current stock: the stored one, or the opening stock before the first change.
@@ -60,7 +83,7 @@ impl InventoryService {
     /// Sets an order's ingredients aside (`orders/created`, `commands/inventory/reserve`), or
     /// fails naming what is short. A repeat is answered with the recorded outcome.
     fn reserve(
-        &self,
+        &mut self,
         tx: &mut Tx,
         order_id: Uuid,
         ingredients: Ingredients,
@@ -90,13 +113,13 @@ impl InventoryService {
             compensated: None,
             consumed: Ingredients::new(),
         };
-        if r.missing.is_empty() {
+        let reserved = r.missing.is_empty();
+        if reserved {
             for (ing, need) in &r.ingredients {
                 if let Some(have) = stock.get_mut(ing) {
                     *have -= need;
                 }
             }
-            tx.put(STOCK_KEY, &stock);
         } else {
             let short: Vec<String> = r.missing.keys().cloned().collect();
             r.state = ReservationState::Failed;
@@ -105,6 +128,9 @@ impl InventoryService {
         }
         announce(tx, &mut r)?;
         tx.put(&resv_key(r.order_id), &r);
+        if reserved {
+            self.stock_changed(tx, &stock, r.ingredients.keys(), order_id, cause)?;
+        }
         Ok(())
     }
 
@@ -124,7 +150,7 @@ impl InventoryService {
     /// reservation): the flow owner asks until it hears. A failed order never seen gets a
     /// released record, so a late reserve request cannot reserve for it.
     fn release(
-        &self,
+        &mut self,
         tx: &mut Tx,
         order_id: Uuid,
         consumed: &Ingredients,
@@ -144,38 +170,65 @@ impl InventoryService {
                 consumed: Ingredients::new(),
             });
         let mut back = Ingredients::new();
+        let mut stock = None;
         if r.state == ReservationState::Reserved {
             let (returned, used) = split(&r.ingredients, consumed);
-            let mut stock = self.stock(tx)?;
+            let mut s = self.stock(tx)?;
             for (ing, units) in &returned {
-                let have = stock.entry(ing.clone()).or_default();
+                let have = s.entry(ing.clone()).or_default();
                 *have = have.saturating_add(*units);
             }
-            tx.put(STOCK_KEY, &stock);
+            stock = Some(s);
             r.state = ReservationState::Released;
             r.consumed = used;
             back = returned;
             info!(order_id = %order_id, "Reservation released.");
         }
-        let cause = Some(r.cause);
-        tx.answer(&mut r.compensated, order_id, cause, || InventoryReleased {
-            order_id,
-            ingredients: back,
+        let asked = r.cause;
+        tx.answer(&mut r.compensated, order_id, Some(asked), || {
+            InventoryReleased {
+                order_id,
+                ingredients: back.clone(),
+            }
         })?;
         tx.put(&resv_key(order_id), &r);
+        if let Some(stock) = stock {
+            self.stock_changed(tx, &stock, back.keys(), order_id, cause)?;
+        }
         Ok(())
     }
 }
 
 impl Service for InventoryService {
-    type Command = ();
+    type Command = Command;
 
     fn name(&self) -> String {
         "inventory".into()
     }
 
     fn subscriptions(&self) -> Vec<String> {
-        triggers(self.mode).map(String::from).to_vec()
+        triggers(self.mode)
+            .into_iter()
+            .chain(ALWAYS)
+            .map(String::from)
+            .collect()
+    }
+
+    fn on_start(&mut self, store: &Store, commands: &Commands<Command>) -> Result<(), Rejection> {
+        let stock = store
+            .get::<Ingredients>(STOCK_KEY)?
+            .unwrap_or_else(|| self.config.stock.clone());
+        // Levels as they stand: nothing crossed while the service was away.
+        self.tracker = Tracker::new(&self.menu, &self.config.low_stock, &stock);
+        self.spawn_ticks(commands);
+        Ok(())
+    }
+
+    fn on_command(&mut self, tx: &mut Tx, cmd: Command) -> Result<(), Rejection> {
+        match cmd {
+            Command::Tick => self.tick(tx),
+            Command::Republish => self.republish(tx),
+        }
     }
 
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
@@ -183,6 +236,10 @@ impl Service for InventoryService {
             (_, topics::ORDERS_PREPARED) => {
                 self.prepared(tx, env.decode::<OrderPrepared>()?.order_id)
             }
+            (_, topics::COMMANDS_INVENTORY_RESTOCK) => {
+                self.restock(tx, env.decode::<RestockRequested>()?, env)
+            }
+            (_, topics::TICKETS_RETURNED) => self.wasted(tx, env.decode::<TicketReturned>()?, env),
             (SagaMode::Choreography, topics::ORDERS_CREATED) => {
                 let e: OrderCreated = env.decode()?;
                 self.reserve(tx, e.order_id, e.ingredients, env.id)

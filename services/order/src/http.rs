@@ -1,4 +1,8 @@
 //! The orders HTTP API. Every error answers with a JSON body `{"error": ...}`.
+//!
+//! `POST /orders` answers 202 once the order is durable, 422 when the menu refuses it (the
+//! order is kept, rejected), and 409 when the shop cannot make it right now by the latest
+//! `menu/availability` (nothing is kept: the same order id may be placed again later).
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -70,6 +74,9 @@ async fn place(
     let Ok(outcome) = answer.await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping");
     };
+    if let Some(reason) = outcome.unavailable {
+        return error(StatusCode::CONFLICT, reason);
+    }
     let order = outcome.order;
     if order.status == Status::Rejected {
         let body = json!({

@@ -1,9 +1,11 @@
 //! Milo's order service: takes orders and keeps them; the owner of each order's flow in
 //! choreography.
 //!
-//! Takes `orders/placed` (from a POS) and `POST /orders`, validates against the menu,
+//! Takes `orders/placed` (from a POS) and `POST /orders`, validates against the menu and what
+//! the shop can still sell (inventory's retained `menu/availability`, kept in memory),
 //! publishes `orders/created` or `orders/rejected`. Keeps every order with its status history;
-//! the same order id placed twice is one order.
+//! the same order id placed twice is one order, and a repeated `orders/placed` is answered
+//! with the very event recorded for the first (a POS that lost the answer hears it again).
 //!
 //! In choreography (`saga.mode`) it then publishes `orders/ready` once the order is both paid
 //! and stocked (whichever comes first); on a decline, short stock, a bar fault, a step out of
@@ -13,7 +15,8 @@
 //!
 //! # Layout
 //! - [`model`]: the order record, statuses and their keys in the store.
-//! - [`service`]: the event and command handlers.
+//! - [`service`]: the event and command handlers (placing an order, the availability it is
+//!   held to, the flow in either saga mode, cancellations, timers).
 //! - [`http`]: `POST /orders`, `GET /orders/{id}`, `GET /orders?status=&limit=&after=`,
 //!   `POST /orders/{id}/cancel`.
 #![forbid(unsafe_code)]

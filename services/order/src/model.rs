@@ -137,6 +137,28 @@ pub struct OrderRecord {
     pub timer: Option<Timer<Step>>,
 }
 
+impl OrderRecord {
+    /// A new order, before it is priced.
+    pub fn new(order_id: Uuid, customer: Option<String>) -> OrderRecord {
+        OrderRecord {
+            order_id,
+            status: Status::Created,
+            customer,
+            lines: Vec::new(),
+            total_cents: 0,
+            reason: None,
+            paid: false,
+            reserved: false,
+            history: Vec::new(),
+            created: None,
+            compensation: Compensation::default(),
+            started: false,
+            cancel: None,
+            timer: None,
+        }
+    }
+}
+
 /// What an order is waiting for (choreography: the order service owns the flow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -173,4 +195,11 @@ pub const ORDER_PREFIX: &str = "order/";
 /// Prefix of the index of orders in one status.
 pub fn status_prefix(status: Status) -> String {
     format!("status/{}/", status.as_str())
+}
+
+/// Key of the answer published to an order's first `orders/placed` (`orders/created` or
+/// `orders/rejected`, as published), to say it again, byte for byte, to a repeat. Kept apart
+/// from the order record, which every status change rewrites and `GET /orders/{id}` shows.
+pub fn answer_key(id: Uuid) -> String {
+    format!("answer/{id}")
 }

@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use milo_bus::{retry, Commands, Rejection, Service, Store, Tx};
 use milo_contracts::events::{
-    InventoryFailed, InventoryReleased, InventoryReserved, OrderCanceled, OrderCreated,
-    OrderFailed, OrderPlaced, OrderPrepared, OrderReady, OrderRejected, PaymentCompleted,
-    PaymentFailed, PaymentRefunded,
+    InventoryFailed, InventoryReleased, InventoryReserved, OrderCanceled, OrderFailed, OrderPlaced,
+    OrderPrepared, OrderReady, PaymentCompleted, PaymentFailed, PaymentRefunded,
 };
 use milo_contracts::saga::{
     CancelRefused, CancelRequested, OrderStarted, TicketFailed, TicketWithdrawn,
@@ -25,9 +24,14 @@ use crate::model::{order_key, status_prefix, OrderRecord, Status, StatusChange, 
 use crate::Config;
 
 mod cancel;
+mod counter;
 mod flow;
 mod mirror;
+mod place;
 mod timers;
+
+pub use place::PlaceOutcome;
+use place::Via;
 
 /// Local requests to the order service.
 #[derive(Debug)]
@@ -51,99 +55,23 @@ pub enum Command {
     },
 }
 
-/// What placing an order led to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlaceOutcome {
-    /// The order as recorded (an earlier one if the id was placed before).
-    pub order: OrderRecord,
-    /// True if this id had been placed before.
-    pub existed: bool,
-}
-
 /// The order service.
 pub struct OrderService {
     config: Config,
     menu: Arc<Menu>,
     mode: SagaMode,
+    availability: counter::Availability,
 }
 
 impl OrderService {
     /// A new order service over this menu, in `mode`.
     pub fn new(config: Config, menu: Arc<Menu>, mode: SagaMode) -> Self {
-        OrderService { config, menu, mode }
-    }
-
-    fn place(
-        &self,
-        tx: &mut Tx,
-        placed: OrderPlaced,
-        cause: Option<Uuid>,
-    ) -> Result<PlaceOutcome, Rejection> {
-        let id = placed.order_id;
-        if let Some(order) = tx.get::<OrderRecord>(&order_key(id))? {
-            return Ok(PlaceOutcome {
-                order,
-                existed: true,
-            });
+        OrderService {
+            config,
+            menu,
+            mode,
+            availability: Default::default(),
         }
-        let customer = placed
-            .customer
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty());
-        let priced = match &customer {
-            Some(c) if c.chars().count() > self.config.max_customer_len => Err(format!(
-                "customer name longer than {} characters",
-                self.config.max_customer_len
-            )),
-            _ => self.menu.price(&placed.items).map_err(|e| e.to_string()),
-        };
-        let mut order = OrderRecord {
-            order_id: id,
-            status: Status::Created,
-            customer: customer.clone(),
-            lines: Vec::new(),
-            total_cents: 0,
-            reason: None,
-            paid: false,
-            reserved: false,
-            history: Vec::new(),
-            created: None,
-            compensation: Default::default(),
-            started: false,
-            cancel: None,
-            timer: None,
-        };
-        match priced {
-            Ok(p) => {
-                order.lines = p.lines.clone();
-                order.total_cents = p.total_cents;
-                let data = OrderCreated {
-                    order_id: id,
-                    lines: p.lines,
-                    total_cents: p.total_cents,
-                    ingredients: p.ingredients,
-                    customer,
-                };
-                tx.publish(&tx.event(id, cause, data.clone()))?;
-                order.created = Some(data);
-                self.set_timer(tx, &mut order, Some((Step::Answers, 0)));
-                info!(order_id = %id, total_cents = order.total_cents, "Order created.");
-                set_status(tx, &mut order, Status::Created, None);
-            }
-            Err(reason) => {
-                let data = OrderRejected {
-                    order_id: id,
-                    reason: reason.clone(),
-                };
-                tx.publish(&tx.event(id, cause, data))?;
-                info!(order_id = %id, %reason, "Order rejected.");
-                set_status(tx, &mut order, Status::Rejected, Some(reason));
-            }
-        }
-        Ok(PlaceOutcome {
-            order,
-            existed: false,
-        })
     }
 
     /// Replaces the order's pending timer (the caller writes the order).
@@ -203,6 +131,7 @@ const ALWAYS: &[&str] = &[
     topics::ORDERS_PLACED,
     topics::ORDERS_PREPARED,
     topics::ORDERS_STARTED,
+    topics::MENU_AVAILABILITY,
 ];
 
 /// Topics the order service listens to as the owner of the flow.
@@ -238,12 +167,24 @@ impl Service for OrderService {
         ALWAYS.iter().chain(own).map(|t| t.to_string()).collect()
     }
 
+    /// Read past the inbox: the retained availability (after a restart the broker hands back
+    /// the same event, which must be taken again: it is kept in memory only), and
+    /// `orders/placed`, whose exact repeats are answered (see `place`).
+    fn is_raw(&self, topic: &str) -> bool {
+        matches!(topic, topics::MENU_AVAILABILITY | topics::ORDERS_PLACED)
+    }
+
+    fn on_raw(&mut self, tx: &mut Tx, topic: &str, payload: &[u8]) -> Result<(), Rejection> {
+        match topic {
+            topics::MENU_AVAILABILITY => self.availability.take(payload),
+            topics::ORDERS_PLACED => self.placed(tx, payload),
+            _ => Ok(()),
+        }
+    }
+
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
         let cause = Some(env.id);
         match topic {
-            topics::ORDERS_PLACED => {
-                self.place(tx, env.decode::<OrderPlaced>()?, cause)?;
-            }
             topics::ORDERS_PREPARED => {
                 self.prepared(tx, env.decode::<OrderPrepared>()?.order_id)?
             }
@@ -303,7 +244,7 @@ impl Service for OrderService {
         match cmd {
             Command::Tick => self.tick(tx)?,
             Command::Place { placed, reply } => {
-                let outcome = self.place(tx, placed, None)?;
+                let outcome = self.place(tx, placed, None, Via::Http)?;
                 tx.after_commit(move || {
                     let _ = reply.send(outcome);
                 });

@@ -1,18 +1,26 @@
-//! The device's character display: a 20×4 [`Frame`], shown on a [`Display`].
+//! The device's character display: a 20×4 [`Frame`], rendered from a [`View`] by
+//! [`render`], shown on a [`Display`].
 
-use std::io::Write;
+mod screen;
+
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
+
+pub use screen::{age, drink_label, render, Making, Screen, TicketLine, View};
 
 /// Columns of the display.
 pub const COLS: usize = 20;
 
+/// Rows of the display.
+pub const ROWS: usize = 4;
+
 /// One screenful: four lines of exactly 20 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame(pub [String; 4]);
+pub struct Frame(pub [String; ROWS]);
 
 impl Frame {
     /// A frame from up to four lines, each cut or padded to 20 characters.
-    pub fn new(lines: [&str; 4]) -> Frame {
+    pub fn new(lines: [&str; ROWS]) -> Frame {
         Frame(lines.map(|l| {
             let mut s: String = l.chars().take(COLS).collect();
             let n = s.chars().count();
@@ -30,7 +38,7 @@ impl Frame {
         format!("{}{}", "#".repeat(filled), ".".repeat(width - filled))
     }
 
-    /// The frame shown when the machine stops mid-ticket: `<station> FAULT` on top, the
+    /// The frame shown when the machine stops mid-drink: `<station> FAULT` on top, the
     /// reason word-wrapped over the next two lines, and `footer` (the order) at the bottom.
     pub fn fault(station: &str, reason: &str, footer: &str) -> Frame {
         let top = format!("{station} FAULT");
@@ -50,6 +58,17 @@ impl Frame {
         out.push_str(&format!("+{edge}+"));
         out
     }
+
+    /// What the terminal is sent to show this frame: the box, preceded by a cursor-up over
+    /// the previous box when `over_previous` (drawing in place).
+    pub fn paint(&self, over_previous: bool) -> String {
+        let up = if over_previous {
+            format!("\x1b[{}A\r", ROWS + 2)
+        } else {
+            String::new()
+        };
+        format!("{up}{}\n", self.boxed())
+    }
 }
 
 /// `text` split at spaces into lines of at most [`COLS`] characters (longer words are cut).
@@ -68,7 +87,7 @@ fn wrap(text: &str) -> Vec<String> {
     lines
 }
 
-/// Where frames are shown.
+/// Where frames are shown (a character LCD, the terminal, memory in tests).
 pub trait Display: Send + 'static {
     /// Shows a frame.
     fn show(&mut self, frame: &Frame);
@@ -80,10 +99,21 @@ impl Display for Box<dyn Display> {
     }
 }
 
-/// Prints each new frame to standard output.
-#[derive(Debug, Default)]
+/// Shows frames on standard output: redrawn in place when it is a terminal, one after the
+/// other otherwise (a log, a pipe).
+#[derive(Debug)]
 pub struct TerminalDisplay {
     last: Option<Frame>,
+    in_place: bool,
+}
+
+impl Default for TerminalDisplay {
+    fn default() -> Self {
+        TerminalDisplay {
+            last: None,
+            in_place: std::io::stdout().is_terminal(),
+        }
+    }
 }
 
 impl Display for TerminalDisplay {
@@ -91,8 +121,9 @@ impl Display for TerminalDisplay {
         if self.last.as_ref() == Some(frame) {
             return;
         }
+        let text = frame.paint(self.in_place && self.last.is_some());
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", frame.boxed());
+        let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
         self.last = Some(frame.clone());
     }
@@ -101,13 +132,23 @@ impl Display for TerminalDisplay {
 /// Keeps every frame in memory (tests, and `milo up` with the display off).
 #[derive(Debug, Default, Clone)]
 pub struct MemoryDisplay {
-    /// Frames shown so far (the last 256).
+    /// Frames shown so far (the last 256), repeats of the same frame once.
     pub frames: Arc<Mutex<Vec<Frame>>>,
+}
+
+impl MemoryDisplay {
+    /// The frames shown so far.
+    pub fn shown(&self) -> Vec<Frame> {
+        self.frames.lock().map(|f| f.clone()).unwrap_or_default()
+    }
 }
 
 impl Display for MemoryDisplay {
     fn show(&mut self, frame: &Frame) {
         if let Ok(mut frames) = self.frames.lock() {
+            if frames.last() == Some(frame) {
+                return;
+            }
             if frames.len() >= 256 {
                 frames.remove(0);
             }
@@ -126,6 +167,7 @@ mod tests {
         assert!(f.0.iter().all(|l| l.chars().count() == COLS));
         assert_eq!(f.0[0], "bar-1  LATTE L OAT a");
         assert_eq!(Frame::bar(1, 4, 8), "##......");
+        assert_eq!(Frame::bar(0, 0, 4), "####");
         assert_eq!(f.boxed().lines().count(), 6);
     }
 
@@ -140,5 +182,25 @@ mod tests {
         let long = Frame::fault("bar-2", "abcdefghijklmnopqrstuvwxyz and more", "");
         assert_eq!(long.0[1], "abcdefghijklmnopqrst");
         assert_eq!(long.0[2].trim_end(), "and more");
+    }
+
+    #[test]
+    fn the_terminal_redraws_over_the_previous_box() {
+        let f = Frame::new(["a", "b", "c", "d"]);
+        let first = f.paint(false);
+        assert!(first.starts_with("+----"));
+        assert_eq!(first.lines().count(), 6);
+        let again = f.paint(true);
+        assert_eq!(again, format!("\x1b[6A\r{first}"));
+    }
+
+    #[test]
+    fn memory_keeps_each_new_frame_once() {
+        let mut d = MemoryDisplay::default();
+        let (a, b) = (Frame::new(["a", "", "", ""]), Frame::new(["b", "", "", ""]));
+        for f in [&a, &a, &b, &a] {
+            d.show(f);
+        }
+        assert_eq!(d.shown(), vec![a.clone(), b, a]);
     }
 }

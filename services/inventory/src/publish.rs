@@ -1,0 +1,120 @@
+//! What inventory tells the shop about its stock: a low-stock alert (`inventory/low`) at each
+//! crossing, and the retained availability (`menu/availability`): at once when what can be
+//! sold or the low/out lists change, at most once per `availability_ms` when only the stock
+//! moved (at 1,000 orders a second every reservation moves it), and every `republish_secs`
+//! anyway, since a restarted broker forgets retained messages.
+//!
+//! The first publish after a start is the first change or the first republish: until then
+//! the broker's retained copy (if any) stands, and with none the order service accepts orders
+//! and inventory refuses what it cannot reserve.
+
+use std::time::Duration;
+
+use milo_bus::{retry, Commands, Rejection, Tx};
+use milo_contracts::counter::StockLevel;
+use milo_contracts::events::Ingredients;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::service::{InventoryService, STOCK_KEY};
+
+/// Local requests to the inventory service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Publish the availability if the stock changed since it was last published
+    /// (every `availability_ms`).
+    Tick,
+    /// Check memory against the stored stock and publish the availability anyway (every
+    /// `republish_secs`), so that a restarted broker has it again.
+    Republish,
+}
+
+impl InventoryService {
+    /// Writes the new `stock` after a change to the `changed` ingredients (caused by event
+    /// `cause` of order or request `correlation`); alerts on crossings and publishes the
+    /// availability at once if what can be sold changed. Call it last in a handler: it
+    /// updates what the service keeps in memory.
+    pub(crate) fn stock_changed<'a>(
+        &mut self,
+        tx: &mut Tx,
+        stock: &Ingredients,
+        changed: impl IntoIterator<Item = &'a String>,
+        correlation: Uuid,
+        cause: Uuid,
+    ) -> Result<(), Rejection> {
+        tx.put(STOCK_KEY, stock);
+        let change = self.tracker.update(stock, changed);
+        for alert in change.crossings.iter().cloned() {
+            let (ing, left, threshold) = (&alert.ingredient, alert.remaining, alert.threshold);
+            match alert.level {
+                StockLevel::Out => warn!(ingredient = %ing, threshold, "Out of stock."),
+                StockLevel::Low => {
+                    warn!(ingredient = %ing, remaining = left, threshold, "Stock low.")
+                }
+                StockLevel::Ok => {
+                    info!(ingredient = %ing, remaining = left, threshold, "Stock back above its threshold.")
+                }
+            }
+            tx.publish(&tx.event(correlation, Some(cause), alert))?;
+        }
+        if change.visible() {
+            self.publish(tx, Some(cause));
+        } else {
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Stages the retained availability as the tracker has it.
+    fn publish(&mut self, tx: &mut Tx, cause: Option<Uuid>) {
+        let availability = self.tracker.snapshot();
+        // An availability the broker would refuse must not fail the reservation that caused
+        // it: the next change or republish tries again.
+        match tx.publish_retained(&tx.event(Uuid::nil(), cause, availability)) {
+            Ok(()) => self.dirty = false,
+            Err(e) => warn!(error = %e, "Availability not published."),
+        }
+    }
+
+    /// Publishes the coalesced stock changes, if any.
+    pub(crate) fn tick(&mut self, tx: &mut Tx) -> Result<(), Rejection> {
+        if self.dirty {
+            self.publish(tx, None);
+        }
+        Ok(())
+    }
+
+    /// Re-reads the stored stock (memory follows every change, this only makes sure) and
+    /// publishes the availability.
+    pub(crate) fn republish(&mut self, tx: &mut Tx) -> Result<(), Rejection> {
+        let stock = self.stock(tx)?;
+        let change = self.tracker.resync(&stock);
+        for alert in change.crossings {
+            warn!(ingredient = %alert.ingredient, "Stock level out of step with memory; announcing it.");
+            tx.publish(&tx.event(Uuid::nil(), None, alert))?;
+        }
+        self.publish(tx, None);
+        Ok(())
+    }
+
+    /// Starts the coalescing tick and the periodic republish (the first one period after the
+    /// start).
+    pub(crate) fn spawn_ticks(&self, commands: &Commands<Command>) {
+        retry::spawn_ticks(commands.clone(), self.config.availability_ms, || {
+            Command::Tick
+        });
+        let every = Duration::from_secs(self.config.republish_secs.max(1));
+        let commands = commands.clone();
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now() + every;
+            let mut tick = tokio::time::interval_at(start, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                if !commands.send(Command::Republish).await {
+                    break;
+                }
+            }
+        });
+    }
+}
