@@ -4,7 +4,7 @@
 //! remaining time of the tickets ahead plus its own), once when it waits for a station (its
 //! own time), and again when its station's queue moves (a ticket made, handed back, moved,
 //! withdrawn, failed, recalled or bumped) if its ready time moved by `barista.eta_step_secs`
-//! or more (a second at least). Two ready times both within a step from now (or past) say the
+//! or more (a second at least) and it is among the first [`REFRESH_DEPTH`] of the queue. Two ready times both within a step from now (or past) say the
 //! same ("any moment now"): at speed 0 every estimate is "now", and nothing is published again.
 
 use milo_bus::{Rejection, Tx};
@@ -90,8 +90,14 @@ pub(crate) fn queued(
     Ok(())
 }
 
-/// After `station`'s queue moved: publishes the estimates that moved by `step_secs` or more
-/// (and those never published).
+/// How many tickets from the head of a queue are looked at again when it moves. A ticket
+/// deeper in a long queue (a rush) keeps the estimate it was given when queued until it gets
+/// this close: re-estimating a whole rush on every drink made would publish storms of
+/// estimates and cost the service time in proportion to the queue.
+pub const REFRESH_DEPTH: usize = 32;
+
+/// After `station`'s queue moved: publishes the estimates of its first [`REFRESH_DEPTH`]
+/// tickets that moved by `step_secs` or more (and those never published).
 pub(crate) fn refresh(
     tx: &mut Tx,
     bar: &mut Bar,
@@ -100,7 +106,8 @@ pub(crate) fn refresh(
     cause: Option<Uuid>,
 ) -> Result<(), Rejection> {
     let (factor, now) = (bar.factor(station), bar.now_ms);
-    let queue = bar.queue(tx, station)?.to_vec();
+    let queue = bar.queue(tx, station)?;
+    let queue = queue[..queue.len().min(REFRESH_DEPTH)].to_vec();
     let last: Vec<Option<i64>> = queue.iter().map(|(_, s)| s.eta_ms).collect();
     for ((order, position, wait), last) in plan(&queue, factor, now).into_iter().zip(last) {
         let ready = now.saturating_add(i64::try_from(wait).unwrap_or(i64::MAX / 2));

@@ -26,7 +26,7 @@ impl BaristaService {
         ageing::track(tx, &ticket, &self.config);
         let mut bar = self.bar(tx)?;
         self.route(tx, &mut bar, &mut ticket, None, Some(cause))?;
-        bar.save(tx);
+        self.keep(tx, bar);
         Ok(())
     }
 
@@ -68,6 +68,7 @@ impl BaristaService {
         bar.update(tx, &e.station, e.order_id, |s| {
             s.started_ms.get_or_insert(now);
         })?;
+        self.keep(tx, bar);
         Ok(())
     }
 
@@ -93,7 +94,7 @@ impl BaristaService {
             debug!(station = %e.station, factor = f, prep_ms = e.prep_ms, "Speed factor learned.");
         }
         if ticket.done || ticket.withdrawn {
-            bar.save(tx);
+            self.keep(tx, bar);
             return Ok(());
         }
         ticket.done = true;
@@ -107,7 +108,7 @@ impl BaristaService {
             eta::refresh(tx, &mut bar, &at, self.config.eta_step_secs, Some(cause))?;
         }
         tx.put(&ticket_key(e.order_id), &ticket);
-        bar.save(tx);
+        self.keep(tx, bar);
         Ok(())
     }
 
@@ -137,7 +138,7 @@ impl BaristaService {
             Some(cause),
         )?;
         tx.put(&ticket_key(e.order_id), &ticket);
-        bar.save(tx);
+        self.keep(tx, bar);
         Ok(())
     }
 
@@ -172,7 +173,7 @@ impl BaristaService {
         )?;
         ageing::track(tx, &ticket, &self.config);
         tx.put(&ticket_key(e.order_id), &ticket);
-        bar.save(tx);
+        self.keep(tx, bar);
         Ok(())
     }
 }

@@ -124,7 +124,7 @@ impl BaristaService {
             self.config.eta_step_secs,
             Some(cause),
         )?;
-        bar.save(tx);
+        self.keep(tx, bar);
         Ok(())
     }
 
@@ -190,7 +190,7 @@ impl BaristaService {
         ticket.failed = Some(e.reason);
         ticket.station = None;
         tx.put(&ticket_key(order_id), &ticket);
-        bar.save(tx);
+        self.keep(tx, bar);
         Ok(())
     }
 }

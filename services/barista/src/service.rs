@@ -2,7 +2,7 @@
 //!
 //! Store layout: see [`crate::ticket`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use milo_bus::{retry, Commands, Rejection, Service, Store, Tx};
 use milo_contracts::bar::{Telemetry, TicketBumped, TicketRecalled, TicketReturned};
@@ -17,11 +17,16 @@ use crate::station::Bar;
 use crate::{Command, Config};
 
 /// The barista service.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct BaristaService {
     pub(crate) mode: SagaMode,
     pub(crate) config: Config,
     pub(crate) menu: Arc<Menu>,
+    /// The stations and queues as the last successful handler left them. A handler takes it
+    /// (or loads it from the store) and puts it back with [`BaristaService::keep`] as its last
+    /// step, so a handler that fails leaves no cache and the next one reads the store. This
+    /// keeps a long queue (a rush) from being read from the store on every message.
+    cache: Mutex<Option<Bar>>,
 }
 
 impl BaristaService {
@@ -29,12 +34,31 @@ impl BaristaService {
     /// in orchestration what `commands/barista/prepare` asks for), with `config` and the menu
     /// its time model reads the drinks' stages from.
     pub fn new(config: Config, mode: SagaMode, menu: Arc<Menu>) -> Self {
-        BaristaService { mode, config, menu }
+        BaristaService {
+            mode,
+            config,
+            menu,
+            cache: Mutex::new(None),
+        }
     }
 
-    /// A view of the stations for one handler.
+    /// A view of the stations for one handler: the cached one, or read from the store.
     pub(crate) fn bar(&self, tx: &Tx) -> Result<Bar, Rejection> {
-        Bar::load(tx, self.config.speed)
+        let cached = self.cache.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match cached {
+            Some(mut bar) => {
+                bar.begin();
+                Ok(bar)
+            }
+            None => Bar::load(tx, self.config.speed),
+        }
+    }
+
+    /// Writes the station records `bar` changed and keeps it for the next handler. Only as
+    /// the last step of a handler that succeeds.
+    pub(crate) fn keep(&self, tx: &mut Tx, bar: Bar) {
+        bar.save(tx);
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
     }
 
     /// `devices/<id>/status`: a station came online (it gets waiting tickets) or went away
@@ -57,7 +81,7 @@ impl BaristaService {
             warn!(station, "Barista station offline; its tickets move.");
             self.evacuate(tx, &mut bar, station, None)?;
         }
-        bar.save(tx);
+        self.keep(tx, bar);
         Ok(())
     }
 
@@ -94,7 +118,7 @@ impl BaristaService {
             let fault = t.fault.as_deref().unwrap_or("");
             warn!(station, fault, "Barista station takes no tickets.");
         }
-        bar.save(tx);
+        self.keep(tx, bar);
         Ok(())
     }
 
@@ -103,7 +127,7 @@ impl BaristaService {
         self.age(tx)?;
         let mut bar = self.bar(tx)?;
         self.drain(tx, &mut bar, None)?;
-        bar.save(tx);
+        self.keep(tx, bar);
         Ok(())
     }
 }

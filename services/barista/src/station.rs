@@ -79,6 +79,7 @@ impl Station {
 }
 
 /// One handler's view of the stations and their queues.
+#[derive(Debug)]
 pub(crate) struct Bar {
     /// "Now" for every estimate of this handler, ms since the epoch.
     pub now_ms: i64,
@@ -103,6 +104,12 @@ impl Bar {
             queues: BTreeMap::new(),
             changed: BTreeSet::new(),
         })
+    }
+
+    /// Makes a kept view current for the next handler: its "now", nothing changed yet.
+    pub fn begin(&mut self) {
+        self.now_ms = milo_bus::retry::now_ms();
+        self.changed.clear();
     }
 
     /// A station's record (a default one if never seen).

@@ -92,7 +92,7 @@ impl BaristaService {
                 let step = self.config.eta_step_secs;
                 eta::refresh(tx, &mut bar, &station, step, Some(cause))?;
             }
-            bar.save(tx);
+            self.keep(tx, bar);
         }
         tx.remove(&waiting_key(order_id));
         info!(%order_id, station = ticket.station.as_deref().unwrap_or(""), "Ticket withdrawn.");

@@ -162,6 +162,32 @@ impl Store {
         Ok(out)
     }
 
+    /// Number of keys under `prefix` (keys only: nothing is decoded).
+    pub fn count(&self, prefix: &str) -> usize {
+        self.inner
+            .db
+            .scan_prefix(prefix.as_bytes())
+            .keys()
+            .filter(Result::is_ok)
+            .count()
+    }
+
+    /// At most `limit` raw entries whose keys start with `prefix`, in key order.
+    pub(crate) fn raw_scan(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(sled::IVec, sled::IVec)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.db.scan_prefix(prefix) {
+            if out.len() >= limit {
+                break;
+            }
+            out.push(kv?);
+        }
+        Ok(out)
+    }
+
     pub(crate) fn raw_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.inner.db.get(key)?)
     }

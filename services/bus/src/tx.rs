@@ -139,22 +139,21 @@ impl Tx {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<(String, T)>, StoreError> {
+        // This group's writes under the prefix, then the store's entries: at most `limit` of
+        // them can be live plus one per pending write (which may delete or replace one).
+        let pending: Writes = self
+            .overlay
+            .lock()
+            .range(prefix.as_bytes().to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix.as_bytes()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut merged = Writes::new();
-        for (k, v) in self
-            .store
-            .scan::<serde_json::Value>(prefix, None, usize::MAX)?
-        {
-            merged.insert(
-                format!("{prefix}{k}").into_bytes(),
-                Some(serde_json::to_vec(&v).unwrap_or_default()),
-            );
+        let wanted = limit.saturating_add(pending.len());
+        for (k, v) in self.store.raw_scan(prefix.as_bytes(), wanted)? {
+            merged.insert(k.to_vec(), Some(v.to_vec()));
         }
-        for (k, v) in self.overlay.lock().range(prefix.as_bytes().to_vec()..) {
-            if !k.starts_with(prefix.as_bytes()) {
-                break;
-            }
-            merged.insert(k.clone(), v.clone());
-        }
+        merged.extend(pending);
         let mut out = Vec::new();
         for (k, v) in merged {
             let Some(v) = v else { continue };
@@ -309,5 +308,32 @@ mod tests {
         };
         assert_eq!(Outgoing::decode(&o.encode()), Some(o));
         assert_eq!(Outgoing::decode(&[1, 0]), None);
+    }
+
+    #[test]
+    fn a_scan_merges_the_groups_writes_and_honours_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &crate::StoreConfig::default()).unwrap();
+        let overlay = Overlay::default();
+        let mut first = Tx::new(store.clone(), overlay.clone(), "test", 1 << 16);
+        for k in ["q/a", "q/b", "q/c", "q/d", "r/a"] {
+            first.put(k, &k);
+        }
+        first.commit().unwrap();
+        store.apply(overlay.take_batch().unwrap()).unwrap();
+        // A later message of the same group deletes one, changes one and adds one.
+        let mut second = Tx::new(store.clone(), overlay.clone(), "test", 1 << 16);
+        second.remove("q/a");
+        second.put("q/b", &"new");
+        second.put("q/bb", &"added");
+        second.commit().unwrap();
+        let tx = Tx::new(store, overlay, "test", 1 << 16);
+        let all: Vec<(String, String)> = tx.scan("q/", usize::MAX).unwrap();
+        let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["b", "bb", "c", "d"]);
+        assert_eq!(all[0].1, "new");
+        let two: Vec<(String, String)> = tx.scan("q/", 2).unwrap();
+        assert_eq!(two, all[..2].to_vec());
+        assert_eq!(tx.count("q/").unwrap(), 4);
     }
 }

@@ -54,11 +54,8 @@ fn load(tx: &Tx, order_id: Uuid) -> Result<Option<Job>, Rejection> {
 
 /// The queue and the rail as committed in `store`.
 fn board(store: &Store) -> Board {
-    let count = |prefix| {
-        store
-            .scan::<serde_json::Value>(prefix, None, usize::MAX)
-            .map_or(0, |v| v.len())
-    };
+    // Keys only: this runs after every commit, with the whole queue in the store.
+    let count = |prefix| store.count(prefix);
     let next = store
         .scan::<Uuid>("rail/", None, 1)
         .ok()
