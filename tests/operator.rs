@@ -119,7 +119,10 @@ fn mosquitto_pub(port: u16, topic: &str, message: &str) {
 }
 
 fn pos(port: u16, args: &[&str]) -> (i32, String) {
+    // The POS's order queue in a directory of its own, not ./data in the checkout.
+    let queue = tempfile::tempdir().unwrap();
     let out = Command::new(MILO)
+        .env("MILO_POS__QUEUE_DIR", queue.path())
         .args(["pos", "order"])
         .args(args)
         .args(["--mqtt", &format!("127.0.0.1:{port}")])

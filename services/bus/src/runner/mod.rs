@@ -174,17 +174,6 @@ pub async fn run<S: Service>(
     // Two connections: one only publishes (outbox, presence), one only subscribes. On a
     // shared one, the broker's PUBACK followed by a publish to us is held back by Nagle until
     // our delayed ACK (~40 ms per hop); neither rumqttd nor mosquitto sets TCP_NODELAY.
-    let publisher = link::spawn(
-        LinkConfig {
-            client_id: format!("milo-{name}-out"),
-            mqtt: mqtt.clone(),
-            subscriptions: Vec::new(),
-            presence: Some(presence.unwrap_or_else(|| topics::service_status(&name))),
-            clean_session: true,
-        },
-        Some(store.clone()),
-        shutdown.clone(),
-    )?;
     let mut link = link::spawn(
         LinkConfig {
             client_id: format!("milo-{name}"),
@@ -194,6 +183,26 @@ pub async fn run<S: Service>(
             clean_session: false,
         },
         None,
+        shutdown.clone(),
+    )?;
+    // Presence says `online` only once this part is subscribed: a part that reacts to it (the
+    // barista service handing a station the tickets waiting for it) must not publish to a
+    // subscription that does not exist yet, since the broker drops a QoS 1 publish nobody
+    // is subscribed to. The outbox waits too, which costs nothing: nobody answers before.
+    let mut subscribed = link.ready.clone();
+    tokio::select! {
+        _ = shutdown.wait() => return Ok(()),
+        _ = subscribed.wait_for(|r| *r) => {}
+    }
+    let publisher = link::spawn(
+        LinkConfig {
+            client_id: format!("milo-{name}-out"),
+            mqtt: mqtt.clone(),
+            subscriptions: Vec::new(),
+            presence: Some(presence.unwrap_or_else(|| topics::service_status(&name))),
+            clean_session: true,
+        },
+        Some(store.clone()),
         shutdown.clone(),
     )?;
     if let Some(ready) = ready {
