@@ -108,6 +108,19 @@ pub fn spawn(
     outbox: Option<Store>,
     shutdown: Shutdown,
 ) -> Result<Link, BusError> {
+    spawn_gated(config, outbox, None, shutdown)
+}
+
+/// Starts a link whose presence says `online` only while `gate` is true (after each connect,
+/// as soon as it is): a part's publishing link waits for its subscribing link, so that
+/// nobody reacts to the part being online before its subscriptions exist (the broker drops a
+/// QoS 1 publish nobody is subscribed to). Nothing else waits for the gate.
+pub fn spawn_gated(
+    config: LinkConfig,
+    outbox: Option<Store>,
+    gate: Option<watch::Receiver<bool>>,
+    shutdown: Shutdown,
+) -> Result<Link, BusError> {
     let (host, port) = config.mqtt.host_port()?;
     let mut opts = MqttOptions::new(config.client_id.clone(), host, port);
     opts.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs.max(1)))
@@ -158,6 +171,8 @@ pub fn spawn(
         inflight: HashMap::new(),
         replays: VecDeque::new(),
         last_replay: None,
+        gate,
+        presence_due: false,
     };
     let task = tokio::spawn(task.run(eventloop, commands_rx, shutdown));
     Ok(Link {
@@ -186,6 +201,10 @@ struct LinkTask {
     replays: VecDeque<(Instant, u64)>,
     /// When the outbox was last published again.
     last_replay: Option<Instant>,
+    /// Presence says `online` only while this is true (none: at once).
+    gate: Option<watch::Receiver<bool>>,
+    /// Connected, and `online` not said yet on this connection.
+    presence_due: bool,
 }
 
 enum Step {
@@ -206,9 +225,15 @@ impl LinkTask {
                 let poll = eventloop.poll();
                 tokio::pin!(poll);
                 loop {
+                    self.announce_when_open();
                     let replay = self.replays.front().map(|(at, _)| *at);
+                    let mut gate = self.gate.clone().filter(|_| self.presence_due);
                     tokio::select! {
                         ev = &mut poll => break Step::Event(ev),
+                        open = gate_changed(&mut gate) => if !open {
+                            // The gate's owner is gone: say it without waiting.
+                            self.gate = None;
+                        },
                         _ = sleep_until(replay), if replay.is_some() && self.connected => {
                             let upto = self.replays.pop_front().map_or(0, |(_, upto)| upto);
                             self.last_replay = Some(Instant::now());
@@ -316,6 +341,20 @@ impl LinkTask {
         } else {
             self.ready.send_replace(true);
         }
+        self.presence_due = self.config.presence.is_some();
+        self.announce_when_open();
+        if let Some(relay) = &mut self.relay {
+            relay.reload();
+        }
+    }
+
+    /// Says `online` if it is due on this connection and the gate is open.
+    fn announce_when_open(&mut self) {
+        let open = self.gate.as_ref().is_none_or(|g| *g.borrow());
+        if !(self.presence_due && self.connected && open) {
+            return;
+        }
+        self.presence_due = false;
         if let Some(topic) = self.config.presence.clone() {
             if self
                 .client
@@ -324,9 +363,6 @@ impl LinkTask {
             {
                 self.fifo.push_back(None);
             }
-        }
-        if let Some(relay) = &mut self.relay {
-            relay.reload();
         }
     }
 
@@ -457,6 +493,15 @@ impl LinkTask {
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when `gate` changes: true while its owner lives, false once it is gone. Never
+/// resolves without a gate.
+async fn gate_changed(gate: &mut Option<watch::Receiver<bool>>) -> bool {
+    match gate {
+        Some(g) => g.changed().await.is_ok(),
         None => std::future::pending().await,
     }
 }

@@ -185,16 +185,10 @@ pub async fn run<S: Service>(
         None,
         shutdown.clone(),
     )?;
-    // Presence says `online` only once this part is subscribed: a part that reacts to it (the
+    // Presence says `online` only while this part is subscribed: a part reacting to it (the
     // barista service handing a station the tickets waiting for it) must not publish to a
-    // subscription that does not exist yet, since the broker drops a QoS 1 publish nobody
-    // is subscribed to. The outbox waits too, which costs nothing: nobody answers before.
-    let mut subscribed = link.ready.clone();
-    tokio::select! {
-        _ = shutdown.wait() => return Ok(()),
-        _ = subscribed.wait_for(|r| *r) => {}
-    }
-    let publisher = link::spawn(
+    // subscription that does not exist yet.
+    let publisher = link::spawn_gated(
         LinkConfig {
             client_id: format!("milo-{name}-out"),
             mqtt: mqtt.clone(),
@@ -203,6 +197,7 @@ pub async fn run<S: Service>(
             clean_session: true,
         },
         Some(store.clone()),
+        Some(link.ready.clone()),
         shutdown.clone(),
     )?;
     if let Some(ready) = ready {
