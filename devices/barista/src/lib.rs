@@ -41,6 +41,8 @@ pub mod job;
 pub mod machine;
 pub mod remote;
 pub mod service;
+#[cfg(test)]
+mod test_menu;
 mod worker;
 
 use std::sync::Arc;

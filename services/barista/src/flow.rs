@@ -10,7 +10,6 @@ use tracing::{debug, info};
 use uuid::Uuid;
 
 use crate::ageing;
-use crate::eta;
 use crate::model;
 use crate::service::BaristaService;
 use crate::ticket::{ticket_key, waiting_key, Ticket};
@@ -105,7 +104,7 @@ impl BaristaService {
             if at != e.station || slot.is_some_and(|s| s.started_ms.is_none()) {
                 Self::notify_moved(tx, &ticket, &at, Some(cause))?;
             }
-            eta::refresh(tx, &mut bar, &at, self.config.eta_step_secs, Some(cause))?;
+            self.refresh_eta(tx, &mut bar, &at, cause)?;
         }
         tx.put(&ticket_key(e.order_id), &ticket);
         self.keep(tx, bar);
@@ -130,13 +129,7 @@ impl BaristaService {
         ticket.made_by = Some(e.station.clone());
         let mut bar = self.bar(tx)?;
         bar.take(tx, &e.station, e.order_id)?;
-        eta::refresh(
-            tx,
-            &mut bar,
-            &e.station,
-            self.config.eta_step_secs,
-            Some(cause),
-        )?;
+        self.refresh_eta(tx, &mut bar, &e.station, cause)?;
         tx.put(&ticket_key(e.order_id), &ticket);
         self.keep(tx, bar);
         Ok(())
@@ -164,13 +157,7 @@ impl BaristaService {
         let mut bar = self.bar(tx)?;
         let now = bar.now_ms;
         bar.push(tx, &e.station, e.order_id, ticket.base_ms, Some(now))?;
-        eta::refresh(
-            tx,
-            &mut bar,
-            &e.station,
-            self.config.eta_step_secs,
-            Some(cause),
-        )?;
+        self.refresh_eta(tx, &mut bar, &e.station, cause)?;
         ageing::track(tx, &ticket, &self.config);
         tx.put(&ticket_key(e.order_id), &ticket);
         self.keep(tx, bar);

@@ -16,7 +16,6 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::eta;
 use crate::service::BaristaService;
 use crate::ticket::{ticket_key, waiting_key, Ticket};
 use crate::FaultPolicy;
@@ -117,13 +116,7 @@ impl BaristaService {
                 }
             }
         }
-        eta::refresh(
-            tx,
-            &mut bar,
-            &e.station,
-            self.config.eta_step_secs,
-            Some(cause),
-        )?;
+        self.refresh_eta(tx, &mut bar, &e.station, cause)?;
         self.keep(tx, bar);
         Ok(())
     }
@@ -177,13 +170,7 @@ impl BaristaService {
         stations.extend(ticket.station.clone().filter(|s| *s != e.station));
         for station in &stations {
             if bar.take(tx, station, order_id)?.is_some() {
-                eta::refresh(
-                    tx,
-                    &mut bar,
-                    station,
-                    self.config.eta_step_secs,
-                    Some(cause),
-                )?;
+                self.refresh_eta(tx, &mut bar, station, cause)?;
             }
         }
         tx.remove(&waiting_key(order_id));

@@ -12,7 +12,9 @@ use milo_contracts::saga::{
 };
 use milo_contracts::{topics, Menu, RawEnvelope};
 use tracing::{debug, info, warn};
+use uuid::Uuid;
 
+use crate::eta;
 use crate::station::Bar;
 use crate::{Command, Config};
 
@@ -52,6 +54,18 @@ impl BaristaService {
             }
             None => Bar::load(tx, self.config.speed),
         }
+    }
+
+    /// After `station`'s queue moved: publishes the estimates that moved enough (see
+    /// [`eta::refresh`]).
+    pub(crate) fn refresh_eta(
+        &self,
+        tx: &mut Tx,
+        bar: &mut Bar,
+        station: &str,
+        cause: Uuid,
+    ) -> Result<(), Rejection> {
+        eta::refresh(tx, bar, station, self.config.eta_step_secs, Some(cause))
     }
 
     /// Writes the station records `bar` changed and keeps it for the next handler. Only as

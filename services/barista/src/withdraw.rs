@@ -13,7 +13,6 @@ use milo_contracts::topics;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::eta;
 use crate::service::BaristaService;
 use crate::ticket::{ticket_key, waiting_key, Ticket};
 
@@ -89,8 +88,7 @@ impl BaristaService {
         if let Some(station) = ticket.station.clone() {
             let mut bar = self.bar(tx)?;
             if bar.take(tx, &station, order_id)?.is_some() {
-                let step = self.config.eta_step_secs;
-                eta::refresh(tx, &mut bar, &station, step, Some(cause))?;
+                self.refresh_eta(tx, &mut bar, &station, cause)?;
             }
             self.keep(tx, bar);
         }

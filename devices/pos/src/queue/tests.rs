@@ -186,7 +186,7 @@ async fn an_order_leaves_the_queue_only_on_the_stores_answer() {
     while sends_of_a.len() < 2 {
         let env = tokio::time::timeout(Duration::from_secs(10), store.placed.recv())
             .await
-            .expect("orders/placed sent again")
+            .expect("the order sent again")
             .unwrap();
         if env.correlation_id == a.order_id {
             sends_of_a.push(env.id);

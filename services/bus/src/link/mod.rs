@@ -38,6 +38,7 @@ use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::BusError;
 
+mod presence;
 mod relay;
 use relay::Relay;
 
@@ -230,7 +231,7 @@ impl LinkTask {
                     let mut gate = self.gate.clone().filter(|_| self.presence_due);
                     tokio::select! {
                         ev = &mut poll => break Step::Event(ev),
-                        open = gate_changed(&mut gate) => if !open {
+                        open = presence::gate_changed(&mut gate) => if !open {
                             // The gate's owner is gone: say it without waiting.
                             self.gate = None;
                         },
@@ -348,24 +349,6 @@ impl LinkTask {
         }
     }
 
-    /// Says `online` if it is due on this connection and the gate is open.
-    fn announce_when_open(&mut self) {
-        let open = self.gate.as_ref().is_none_or(|g| *g.borrow());
-        if !(self.presence_due && self.connected && open) {
-            return;
-        }
-        self.presence_due = false;
-        if let Some(topic) = self.config.presence.clone() {
-            if self
-                .client
-                .try_publish(topic, QoS::AtLeastOnce, true, "online")
-                .is_ok()
-            {
-                self.fifo.push_back(None);
-            }
-        }
-    }
-
     fn on_disconnected(&mut self, e: &ConnectionError) {
         if self.connected {
             warn!(client = %self.config.client_id, error = %e, "Lost the broker; reconnecting.");
@@ -465,43 +448,12 @@ impl LinkTask {
             }
         }
     }
-
-    /// Graceful stop: presence `offline` (a clean disconnect fires no last will), then DISCONNECT.
-    async fn say_goodbye(&mut self, eventloop: &mut EventLoop) {
-        if !self.connected {
-            return;
-        }
-        if let Some(topic) = self.config.presence.clone() {
-            let _ = self
-                .client
-                .try_publish(topic, QoS::AtLeastOnce, true, "offline");
-        }
-        let _ = self.client.try_disconnect();
-        let drain = async {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
-    }
 }
 
 /// Sleeps until `at`, or forever without one.
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves when `gate` changes: true while its owner lives, false once it is gone. Never
-/// resolves without a gate.
-async fn gate_changed(gate: &mut Option<watch::Receiver<bool>>) -> bool {
-    match gate {
-        Some(g) => g.changed().await.is_ok(),
         None => std::future::pending().await,
     }
 }

@@ -22,29 +22,7 @@ use crate::{Ageing, Config, MemoryDisplay, SimulatedMachine};
 
 pub(super) const STATION: &str = "bar-1";
 
-const MENU: &str = r#"
-    [ingredients]
-    beans_g = "espresso beans"
-    water_ml = "water"
-    whole_milk_ml = "whole milk"
-    [milks.whole]
-    ingredient = "whole_milk_ml"
-    [items.latte]
-    name = "Latte"
-    default_size = "small"
-    default_milk = "whole"
-    stages = [{ name = "grind", secs = 1 }, { name = "extract", secs = 1 }, { name = "steam", secs = 1 }]
-    [items.latte.sizes.small]
-    price_cents = 400
-    recipe = { beans_g = 18, milk_ml = 200 }
-    [items.espresso]
-    name = "Espresso"
-    default_size = "single"
-    stages = [{ name = "grind", secs = 1 }, { name = "extract", secs = 5 }]
-    [items.espresso.sizes.single]
-    price_cents = 250
-    recipe = { beans_g = 9, water_ml = 30 }
-"#;
+use crate::test_menu::MENU;
 
 type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
