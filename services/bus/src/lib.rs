@@ -12,6 +12,7 @@
 //! # Layout
 //! - [`config`]: [`MqttConfig`] and [`Secret`].
 //! - [`store`]: [`Store`], a sled database whose `sync` really reaches the disk.
+//! - [`format`](mod@format): the on-disk format stamped in every store ([`FORMAT`]) and its migrations.
 //! - [`tx`]: [`Tx`], the staged effect of one message.
 //! - [`link`]: the MQTT connection task: ordered acks, outbox relay, presence, reconnects.
 //! - [`runner`]: the [`Service`] trait and the group-commit loop [`run`].
@@ -22,6 +23,7 @@
 
 pub mod config;
 pub mod dlq;
+pub mod format;
 pub mod link;
 pub mod retry;
 pub mod runner;
@@ -31,6 +33,7 @@ pub mod tx;
 
 pub use config::{MqttConfig, Secret};
 pub use dlq::DeadLetter;
+pub use format::FORMAT;
 pub use retry::{RetryConfig, Timer, Wait};
 pub use runner::{run, Commands, Rejection, RunDeps, Service};
 pub use shutdown::{Shutdown, ShutdownTrigger};

@@ -8,7 +8,9 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,9 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The store's on-disk format is newer than this Milo reads, or unreadable.
+    #[error(transparent)]
+    Format(#[from] crate::format::FormatError),
 }
 
 /// Tuning of a store.
@@ -71,6 +76,65 @@ struct Inner {
     log: File,
     path: PathBuf,
     fsync: bool,
+    health: Health,
+}
+
+/// How the store's `sync`s are going, read by [`Store::health`] from another task.
+struct Health {
+    /// Start of the clock below (monotonic: a Pi without a clock battery jumps at boot).
+    base: Instant,
+    /// When the `sync` in progress started, in ms since `base`, plus 1; 0 when none is.
+    syncing_since_ms: AtomicU64,
+    /// Why the last `sync` failed; `None` once one succeeds.
+    failed: Mutex<Option<String>>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            base: Instant::now(),
+            syncing_since_ms: AtomicU64::new(0),
+            failed: Mutex::new(None),
+        }
+    }
+}
+
+impl Health {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// Marks a `sync` as running until the guard drops (also if it panics).
+    fn syncing(&self) -> SyncGuard<'_> {
+        let _ = self.syncing_since_ms.compare_exchange(
+            0,
+            self.now_ms(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        SyncGuard(self)
+    }
+
+    /// How long the `sync` in progress has been running, if one is.
+    fn syncing_for(&self) -> Option<Duration> {
+        match self.syncing_since_ms.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(Duration::from_millis(self.now_ms().saturating_sub(since))),
+        }
+    }
+
+    fn finished(&self, result: &Result<(), StoreError>) {
+        let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        *failed = result.as_ref().err().map(ToString::to_string);
+    }
+}
+
+struct SyncGuard<'a>(&'a Health);
+
+impl Drop for SyncGuard<'_> {
+    fn drop(&mut self) {
+        self.0.syncing_since_ms.store(0, Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -100,14 +164,17 @@ impl Store {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io(dir))?;
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 db,
                 log,
                 path: dir.to_owned(),
                 fsync: config.fsync,
+                health: Health::default(),
             }),
-        })
+        };
+        crate::format::ensure(&store)?;
+        Ok(store)
     }
 
     /// Where the database lives.
@@ -115,8 +182,35 @@ impl Store {
         &self.inner.path
     }
 
-    /// Makes everything written so far durable: sled flush, then a real fdatasync.
+    /// Makes everything written so far durable: sled flush, then a real fdatasync. While it
+    /// runs, and after it fails, [`Store::health`] says so.
     pub fn sync(&self) -> Result<(), StoreError> {
+        let health = &self.inner.health;
+        let result = {
+            let _running = health.syncing();
+            self.sync_now()
+        };
+        health.finished(&result);
+        result
+    }
+
+    /// `Err` with the reason when a `sync` has been running for longer than `stall` (a disk
+    /// that stopped answering) or the last one failed; a supervisor (systemd's watchdog)
+    /// stops vouching for the part then.
+    pub fn health(&self, stall: Duration) -> Result<(), String> {
+        let health = &self.inner.health;
+        if let Some(running) = health.syncing_for().filter(|d| *d > stall) {
+            let secs = running.as_secs();
+            return Err(format!("store stalled: sync running for {secs} s"));
+        }
+        let failed = health.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        match failed.as_deref() {
+            Some(why) => Err(format!("store failing: last sync failed: {why}")),
+            None => Ok(()),
+        }
+    }
+
+    fn sync_now(&self) -> Result<(), StoreError> {
         self.inner.db.flush()?;
         if self.inner.fsync {
             self.inner
@@ -275,6 +369,42 @@ mod tests {
         assert_eq!(all, vec![("1".into(), 42), ("2".into(), 43)]);
         let after: Vec<(String, u32)> = store.scan("order/", Some("1"), 10).unwrap();
         assert_eq!(after, vec![("2".into(), 43)]);
+    }
+
+    #[test]
+    fn health_reports_a_long_sync_and_a_failed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        store.sync().unwrap();
+        assert_eq!(store.health(Duration::ZERO), Ok(()));
+        let health = &store.inner.health;
+        {
+            let _running = health.syncing();
+            assert_eq!(store.health(Duration::from_secs(60)), Ok(()));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let stalled = loop {
+                match store.health(Duration::ZERO) {
+                    Err(why) => break why,
+                    Ok(()) if Instant::now() < deadline => std::thread::yield_now(),
+                    Ok(()) => panic!("a running sync never counted as stalled"),
+                }
+            };
+            assert!(
+                stalled.starts_with("store stalled: sync running for"),
+                "{stalled}"
+            );
+        }
+        assert_eq!(store.health(Duration::ZERO), Ok(()));
+        let disk = std::io::Error::other("disk gone");
+        let path = dir.path().to_owned();
+        health.finished(&Err(StoreError::Io { path, source: disk }));
+        let failed = store.health(Duration::from_secs(60)).unwrap_err();
+        assert!(
+            failed.contains("last sync failed") && failed.contains("disk gone"),
+            "{failed}"
+        );
+        store.sync().unwrap();
+        assert_eq!(store.health(Duration::ZERO), Ok(()));
     }
 
     #[test]
