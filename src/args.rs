@@ -27,7 +27,8 @@ pub struct Where {
     /// MQTT address: where the embedded broker listens and every part connects.
     #[arg(long)]
     pub mqtt: Option<String>,
-    /// HTTP API address.
+    /// HTTP API address (default: http.listen; for `milo service analytics` and
+    /// `milo service saga`, http.analytics and http.saga).
     #[arg(long)]
     pub http: Option<SocketAddr>,
 }

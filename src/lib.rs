@@ -10,6 +10,7 @@
 //! - [`bench`]: `milo bench`, the in-process load run.
 //! - [`chaos`]: `milo chaos`, the fault-injection harness over separate processes.
 //! - [`dlq`]: `milo dlq`, the dead-letter commands.
+//! - [`systemd`]: readiness, health-gated watchdog pings and status for systemd (`sd_notify`).
 #![forbid(unsafe_code)]
 
 pub mod bench;
@@ -17,5 +18,6 @@ pub mod chaos;
 pub mod dlq;
 pub mod http;
 pub mod shop;
+pub mod systemd;
 
 pub use milo_config::{load as load_config, ConfigError, MiloConfig};

@@ -11,6 +11,7 @@ mod cmd;
 use args::{Cli, Command, ConfigCommand, DlqCommand, Where};
 use milo::bench::{self, BenchOptions};
 use milo::shop::{self, Shop, ShopError};
+use milo::systemd::{self, Check, Supervisor};
 use milo::{dlq, MiloConfig};
 use milo_barista_device::{Display, MemoryDisplay, TerminalDisplay};
 use milo_bus::ShutdownTrigger;
@@ -58,7 +59,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli.command, config)) {
+    let systemd = systemd::Settings::from_env();
+    match runtime.block_on(dispatch(cli.command, config, systemd)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("milo: {e:#}");
@@ -114,21 +116,30 @@ pub(crate) fn signals() -> anyhow::Result<ShutdownTrigger> {
     Ok(trigger)
 }
 
+/// The station's display: on standard output, or kept in memory with `device.display = false`
+/// (a journal needs no drawing).
+fn display(config: &MiloConfig) -> Box<dyn Display> {
+    if config.device.display {
+        Box::new(TerminalDisplay::default())
+    } else {
+        Box::new(MemoryDisplay::default())
+    }
+}
+
 fn broker_failed() {
     std::process::exit(EX_SOFTWARE);
 }
 
-async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCode> {
+async fn dispatch(
+    command: Command,
+    config: MiloConfig,
+    systemd: systemd::Settings,
+) -> anyhow::Result<ExitCode> {
     match command {
         Command::Up(at) => {
             let config = place(config, at)?;
             let trigger = signals()?;
-            let display: Box<dyn Display> = if config.device.display {
-                Box::new(TerminalDisplay::default())
-            } else {
-                Box::new(MemoryDisplay::default())
-            };
-            let shop = Shop::start(&config, display, &trigger, broker_failed).await?;
+            let shop = Shop::start(&config, display(&config), &trigger, broker_failed).await?;
             println!(
                 "Milo is open. MQTT on {}, HTTP on http://{}",
                 config.mqtt.address, shop.http
@@ -137,30 +148,52 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
                 "Place an order: milo pos order latte --mqtt {}   (Ctrl-C to close)",
                 config.mqtt.address
             );
-            shop.run(&trigger).await?;
+            let mut checks: Vec<Check> = shop.parts.iter().map(Check::part).collect();
+            checks.extend(shop.broker_health.clone().map(Check::broker));
+            let open = format!(
+                "open: MQTT on {}, HTTP on {}",
+                config.mqtt.address, shop.http
+            );
+            let supervisor = Supervisor::start(&systemd, checks, open, &trigger);
+            let result = shop.run(&trigger).await;
+            supervisor.stopped().await;
+            result?;
         }
         Command::Broker(at) => {
             let mut config = place(config, at)?;
             config.broker.embedded = true;
             let trigger = signals()?;
-            shop::start_broker(&config, &trigger.subscribe(), broker_failed)?;
+            let verdict = shop::start_broker(&config, &trigger.subscribe(), broker_failed)?;
             println!("Milo broker listening on {}", config.broker.listen);
+            let listening = format!("listening on {}", config.broker.listen);
+            let checks = verdict.map(Check::broker).into_iter().collect();
+            let supervisor = Supervisor::start(&systemd, checks, listening, &trigger);
             trigger.subscribe().wait().await;
+            supervisor.stopped().await;
         }
         Command::Service { name, at } => {
+            let http = at.http;
             let config = place(config, at)?;
             let trigger = signals()?;
             let menu = Arc::new(config.menu()?);
             let part = shop::start_service(&name, &config, menu, &trigger.subscribe())?;
-            let mut http = None;
+            let mut server = None;
             if let Some(router) = part.router.clone() {
-                let (addr, task) =
-                    milo::http::serve(config.http.listen, router, trigger.subscribe()).await?;
+                // Each service its own address: under systemd they run side by side.
+                let listen = http.unwrap_or_else(|| config.http.of(&name));
+                let (addr, task) = milo::http::serve(listen, router, trigger.subscribe())
+                    .await
+                    .with_context(|| format!("cannot serve HTTP on {listen}"))?;
                 println!("{name}: HTTP on http://{addr}");
-                http = Some(task);
+                server = Some(task);
             }
-            shop::wait_parts(vec![part], &trigger).await?;
-            if let Some(t) = http {
+            let connected = format!("{name} connected to {}", config.mqtt.address);
+            let supervisor =
+                Supervisor::start(&systemd, vec![Check::part(&part)], connected, &trigger);
+            let result = shop::wait_parts(vec![part], &trigger).await;
+            supervisor.stopped().await;
+            result?;
+            if let Some(t) = server {
                 let _ = t.await;
             }
         }
@@ -181,9 +214,17 @@ async fn dispatch(command: Command, config: MiloConfig) -> anyhow::Result<ExitCo
             }
             let trigger = signals()?;
             let menu = Arc::new(config.menu()?);
-            let display: Box<dyn Display> = Box::new(TerminalDisplay::default());
+            let display = display(&config);
             let part = shop::start_device(&config, menu, display, &trigger.subscribe())?;
-            shop::wait_parts(vec![part], &trigger).await?;
+            let station = format!(
+                "station {} connected to {}",
+                config.device.station, config.mqtt.address
+            );
+            let supervisor =
+                Supervisor::start(&systemd, vec![Check::part(&part)], station, &trigger);
+            let result = shop::wait_parts(vec![part], &trigger).await;
+            supervisor.stopped().await;
+            result?;
         }
         Command::Pos { command } => return cmd::pos::run(command, config).await,
         Command::Inventory { command } => return cmd::inventory::run(command, config).await,

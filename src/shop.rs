@@ -229,28 +229,32 @@ pub fn start_device(
     })
 }
 
-/// Starts the embedded broker (if configured) and its watchdog.
+/// Starts the embedded broker (if configured) and its watchdog. Returns the watchdog's verdict
+/// (true while its last round trip came back), if one runs.
 pub fn start_broker(
     config: &MiloConfig,
     shutdown: &Shutdown,
     on_failure: impl FnOnce() + Send + 'static,
-) -> Result<(), ShopError> {
+) -> Result<Option<watch::Receiver<bool>>, ShopError> {
     if !config.broker.embedded {
-        return Ok(());
+        return Ok(None);
     }
     milo_broker::start(&config.broker, config.mqtt.max_payload)?;
-    if config.broker.watchdog_secs > 0 {
-        let mut mqtt = config.mqtt.clone();
-        mqtt.address = config.broker.listen.to_string();
-        let every = Duration::from_secs(config.broker.watchdog_secs);
-        tokio::spawn(milo_broker::watchdog(
-            mqtt,
-            every,
-            shutdown.clone(),
-            on_failure,
-        ));
+    if config.broker.watchdog_secs == 0 {
+        return Ok(None);
     }
-    Ok(())
+    let mut mqtt = config.mqtt.clone();
+    mqtt.address = config.broker.listen.to_string();
+    let every = Duration::from_secs(config.broker.watchdog_secs);
+    let (healthy, verdict) = watch::channel(false);
+    tokio::spawn(milo_broker::watchdog(
+        mqtt,
+        every,
+        healthy,
+        shutdown.clone(),
+        on_failure,
+    ));
+    Ok(Some(verdict))
 }
 
 /// The whole store in one process.
@@ -259,6 +263,8 @@ pub struct Shop {
     pub http: SocketAddr,
     /// Every running part.
     pub parts: Vec<Part>,
+    /// The embedded broker's watchdog verdict, if it runs (see [`start_broker`]).
+    pub broker_health: Option<watch::Receiver<bool>>,
     http_task: JoinHandle<()>,
 }
 
@@ -272,7 +278,7 @@ impl Shop {
     ) -> Result<Shop, ShopError> {
         let menu = Arc::new(config.menu()?);
         let sd = shutdown.subscribe();
-        start_broker(config, &sd, on_broker_failure)?;
+        let broker_health = start_broker(config, &sd, on_broker_failure)?;
         let mut parts = Vec::new();
         for name in services(config) {
             parts.push(start_service(name, config, menu.clone(), &sd)?);
@@ -293,6 +299,7 @@ impl Shop {
         Ok(Shop {
             http,
             parts,
+            broker_health,
             http_task,
         })
     }

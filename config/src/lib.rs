@@ -46,8 +46,40 @@ impl ConfigError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Listen address of the HTTP API.
+    /// Listen address of the HTTP API: every route with `milo up`, the order service's alone
+    /// with `milo service order`.
     pub listen: SocketAddr,
+    /// Where `milo service analytics` serves its routes (its own process under systemd).
+    pub analytics: SocketAddr,
+    /// Where `milo service saga` serves its routes.
+    pub saga: SocketAddr,
+}
+
+impl HttpConfig {
+    /// Where `milo service <service>` serves HTTP: analytics and saga have their own
+    /// addresses, the order service (and anything else) `listen`.
+    pub fn of(&self, service: &str) -> SocketAddr {
+        match service {
+            "analytics" => self.analytics,
+            "saga" => self.saga,
+            _ => self.listen,
+        }
+    }
+
+    /// The first two keys that name the same address (port 0, "any free port", never clashes).
+    fn clash(&self) -> Option<(&'static str, &'static str)> {
+        let keys = [
+            ("http.listen", self.listen),
+            ("http.analytics", self.analytics),
+            ("http.saga", self.saga),
+        ];
+        keys.iter().enumerate().find_map(|(i, (a, x))| {
+            keys[i + 1..]
+                .iter()
+                .find(|(_, y)| x.port() != 0 && x == y)
+                .map(|(b, _)| (*b, *a))
+        })
+    }
 }
 
 /// The whole configuration.
@@ -151,6 +183,10 @@ impl MiloConfig {
             "mqtt.window",
             "must be between 1 and 4096",
         )?;
+        if let Some((key, other)) = self.http.clash() {
+            let why = format!("same address as {other}: each service serves its own under systemd");
+            return Err(ConfigError::new(key, why));
+        }
         check(
             self.broker.max_connections >= 8,
             "broker.max_connections",
@@ -329,6 +365,8 @@ impl MiloConfig {
         self.broker.listen = ([127, 0, 0, 1], port).into();
         self.mqtt.address = format!("127.0.0.1:{port}");
         self.http.listen = ([127, 0, 0, 1], 0).into();
+        self.http.analytics = ([127, 0, 0, 1], 0).into();
+        self.http.saga = ([127, 0, 0, 1], 0).into();
         self.payment.min_latency_ms = 0;
         self.payment.max_latency_ms = 0;
         self.device.speed = 0.0;
@@ -382,6 +420,19 @@ mod tests {
         assert_eq!(err.key, "payment.success_rate");
         let err = load(Some(write("[mqtt]\nkeep_alive_secs = \"soon\"\n").path())).unwrap_err();
         assert_eq!(err.key, "mqtt.keep_alive_secs", "{err}");
+    }
+
+    #[test]
+    fn each_http_service_has_its_own_address() {
+        let c = load(Some(write("").path())).unwrap();
+        assert_eq!(c.http.of("order"), c.http.listen);
+        assert_eq!(c.http.of("analytics").port(), 8081);
+        assert_eq!(c.http.of("saga").port(), 8082);
+        let err = load(Some(write("[http]\nanalytics = \"nope\"\n").path())).unwrap_err();
+        assert_eq!(err.key, "http.analytics", "{err}");
+        let err = load(Some(write("[http]\nsaga = \"127.0.0.1:8081\"\n").path())).unwrap_err();
+        assert_eq!(err.key, "http.saga", "{err}");
+        assert!(err.message.contains("http.analytics"), "{err}");
     }
 
     #[test]

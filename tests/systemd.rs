@@ -1,0 +1,201 @@
+//! systemd's notify protocol as systemd sees it: the real `milo` started with `NOTIFY_SOCKET`
+//! pointing at a datagram socket of the test and a short `WATCHDOG_USEC`. Readiness, pings
+//! only while healthy, the status saying why they stopped, `STOPPING=1` on SIGTERM.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use milo_testkit::{eventually_blocking, free_port};
+
+const MILO: &str = env!("CARGO_BIN_EXE_milo");
+/// systemd's `WatchdogSec=` as the process sees it: pings every 200 ms.
+const WATCHDOG_USEC: &str = "400000";
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A notify socket: every datagram milo sends, in order.
+struct Systemd {
+    path: PathBuf,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Systemd {
+    fn bind(dir: &Path, name: &str) -> Systemd {
+        let path = dir.join(name);
+        let socket = UnixDatagram::bind(&path).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0; 4096];
+            while let Ok(n) = socket.recv(&mut buf) {
+                let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock().unwrap().push(message);
+            }
+        });
+        Systemd { path, seen }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits for a message (after the first `from`) with a line that satisfies `pred`; its index.
+    fn wait_for(&self, what: &str, from: usize, pred: impl Fn(&str) -> bool) -> usize {
+        let mut found = None;
+        let seen = eventually_blocking(LIMIT, || {
+            found = self
+                .messages()
+                .iter()
+                .skip(from)
+                .position(|m| m.lines().any(&pred));
+            found.is_some()
+        });
+        assert!(
+            seen,
+            "no {what} after message {from}; got {:?}",
+            self.messages()
+        );
+        from + found.unwrap()
+    }
+
+    /// Waits for `n` watchdog pings after message `from`; the index of the last.
+    fn wait_pings(&self, n: usize, from: usize) -> usize {
+        (0..n).fold(from, |at, _| self.wait_for("WATCHDOG=1", at + 1, is_ping))
+    }
+}
+
+fn is_ping(line: &str) -> bool {
+    line == "WATCHDOG=1"
+}
+
+/// A child `milo` with stdout and stderr discarded; killed on drop.
+struct Milo(Child);
+
+impl Milo {
+    fn start(config: &Path, args: &[&str], systemd: Option<&Systemd>) -> Milo {
+        let mut cmd = Command::new(MILO);
+        cmd.arg("--config").arg(config).args(args);
+        // The test itself may run under systemd: only what the test gives goes through.
+        cmd.env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID");
+        if let Some(s) = systemd {
+            cmd.env("NOTIFY_SOCKET", &s.path)
+                .env("WATCHDOG_USEC", WATCHDOG_USEC);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Milo(child)
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.0.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    fn exited(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_some()
+    }
+
+    /// SIGTERM; the exit status once it stopped.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        assert!(
+            eventually_blocking(LIMIT, || self.exited()),
+            "did not stop on SIGTERM"
+        );
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Milo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A configuration on free loopback ports, the broker probed every second.
+fn config(dir: &Path, mqtt: u16) -> PathBuf {
+    let path = dir.join("milo.toml");
+    let text = format!(
+        "data_dir = {data:?}\n\
+         [mqtt]\naddress = \"127.0.0.1:{mqtt}\"\n\
+         [broker]\nlisten = \"127.0.0.1:{mqtt}\"\nwatchdog_secs = 1\n\
+         [http]\nlisten = \"127.0.0.1:{http}\"\n\
+         [payment]\nmin_latency_ms = 0\nmax_latency_ms = 0\n\
+         [device]\nspeed = 0.0\ndisplay = false\n",
+        data = dir.join("data").display().to_string(),
+        http = free_port(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn milo_up_is_ready_pings_while_healthy_and_says_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let systemd = Systemd::bind(dir.path(), "notify");
+    let up = Milo::start(&config(dir.path(), free_port()), &["up"], Some(&systemd));
+
+    let ready = systemd.wait_for("READY=1", 0, |l| l == "READY=1");
+    assert!(systemd.messages()[ready].contains("STATUS=open: MQTT on"));
+    systemd.wait_pings(3, ready);
+    assert!(up.terminate().success());
+    systemd.wait_for("STOPPING=1", ready, |l| l == "STOPPING=1");
+}
+
+/// Starts `milo broker` on the configured port, again while the port is still held.
+fn broker(config: &Path, systemd: Option<&Systemd>) -> Milo {
+    let mut broker = None;
+    let started = eventually_blocking(LIMIT, || {
+        let mut b = Milo::start(config, &["broker"], systemd);
+        // It exits at once if the port is not free yet; give it a moment to say so.
+        let bound = !eventually_blocking(Duration::from_millis(500), || b.exited());
+        broker = Some(b).filter(|_| bound);
+        bound
+    });
+    assert!(started, "milo broker never stayed up");
+    broker.unwrap()
+}
+
+#[test]
+fn a_service_stops_pinging_while_the_broker_is_gone_and_resumes_when_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), free_port());
+    let broker_systemd = Systemd::bind(dir.path(), "broker-notify");
+    let first = broker(&config, Some(&broker_systemd));
+    let ready = broker_systemd.wait_for("broker READY=1", 0, |l| l == "READY=1");
+    broker_systemd.wait_pings(2, ready);
+
+    let systemd = Systemd::bind(dir.path(), "order-notify");
+    let order = Milo::start(&config, &["service", "order"], Some(&systemd));
+    let ready = systemd.wait_for("READY=1", 0, |l| l == "READY=1");
+    let pinged = systemd.wait_pings(3, ready);
+
+    first.signal("-KILL");
+    let lost = systemd.wait_for("broker lost", pinged, |l| {
+        l.starts_with("STATUS=") && l.contains("broker connection lost")
+    });
+    let before_restart = systemd.messages().len();
+    let _second = broker(&config, None);
+    let back = systemd.wait_for("healthy again", lost, |l| {
+        l.starts_with("STATUS=healthy again")
+    });
+    // Not one ping from the status saying why until the broker was back and reconnected to.
+    let next_ping = systemd.wait_for("a ping again", lost, is_ping);
+    assert_eq!(next_ping, back, "{:?}", systemd.messages());
+    assert!(back >= before_restart, "{:?}", systemd.messages());
+    systemd.wait_pings(2, back);
+    assert!(order.terminate().success());
+    systemd.wait_for("STOPPING=1", back, |l| l == "STOPPING=1");
+}
