@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Writes the packaged /etc/milo/milo.toml: config/milo.toml (every key, its default and what it
+means) with the paths a packaged install uses. Fails if config/milo.toml's lines it rewrites
+have moved, so the package never ships a file that silently kept the development paths."""
+import sys
+
+src, dst = sys.argv[1], sys.argv[2]
+text = open(src, encoding="utf-8").read()
+header_end = text.index("\n\n") + 1
+header = """# Milo's configuration on this board, installed by the milo package (a conffile: your edits
+# survive upgrades). Every key is listed with its default and what it means; change what you
+# need, then `sudo -u milo milo config validate` and `systemctl restart milo.target` (or your
+# milo-barista@<station> unit). Any key can also be set from the environment:
+# MILO_<SECTION>__<KEY>. Unknown keys are refused by name.
+#
+# A bar board runs only `milo-barista@<station>.service`: set [mqtt] address to the store
+# server's broker (e.g. "192.168.1.10:1883"), and on the store server set [broker] listen to
+# "0.0.0.0:1883" with a password per board under [broker.users] (README: Install on a
+# Raspberry Pi).
+"""
+replacements = [
+    ('data_dir = "./data"\n', 'data_dir = "/var/lib/milo"   # the units\' StateDirectory\n'),
+    ('menu = ""\n', 'menu = "/etc/milo/menu.toml"\n'),
+]
+body = text[header_end:]
+for old, new in replacements:
+    if body.count(old) != 1:
+        sys.exit(f"{src}: expected exactly one line {old.strip()!r} to rewrite for the package")
+    body = body.replace(old, new)
+open(dst, "w", encoding="utf-8").write(header + body)
