@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use milo_testkit::{eventually_blocking, free_port};
+use milo_testkit::{config_file, eventually_blocking, free_port};
 
 const MILO: &str = env!("CARGO_BIN_EXE_milo");
 /// systemd's `WatchdogSec=` as the process sees it: pings every 200 ms.
@@ -77,6 +77,8 @@ impl Milo {
     fn start(config: &Path, args: &[&str], systemd: Option<&Systemd>) -> Milo {
         let mut cmd = Command::new(MILO);
         cmd.arg("--config").arg(config).args(args);
+        // The broker's probe every second: health changes show within the test's deadlines.
+        cmd.env("MILO_BROKER__WATCHDOG_SECS", "1");
         // The test itself may run under systemd: only what the test gives goes through.
         cmd.env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
@@ -124,21 +126,9 @@ impl Drop for Milo {
     }
 }
 
-/// A configuration on free loopback ports, the broker probed every second.
+/// The test configuration on free loopback ports (milo_testkit::config_file).
 fn config(dir: &Path, mqtt: u16) -> PathBuf {
-    let path = dir.join("milo.toml");
-    let text = format!(
-        "data_dir = {data:?}\n\
-         [mqtt]\naddress = \"127.0.0.1:{mqtt}\"\n\
-         [broker]\nlisten = \"127.0.0.1:{mqtt}\"\nwatchdog_secs = 1\n\
-         [http]\nlisten = \"127.0.0.1:{http}\"\n\
-         [payment]\nmin_latency_ms = 0\nmax_latency_ms = 0\n\
-         [device]\nspeed = 0.0\ndisplay = false\n",
-        data = dir.join("data").display().to_string(),
-        http = free_port(),
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    config_file(dir, mqtt, free_port())
 }
 
 #[test]

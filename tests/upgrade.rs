@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use milo::shop::{Shop, ShopError};
 use milo::MiloConfig;
-use milo_barista_device::MemoryDisplay;
 use milo_bus::format::{self, FormatError, VERSION_KEY};
 use milo_bus::{ShutdownTrigger, Store, StoreConfig, StoreError, FORMAT};
 use milo_payment::{Transaction, TxnState};
@@ -128,9 +127,7 @@ async fn start(scratch: &Path, data: &Path) -> Result<Running, ShopError> {
     let mut config = milo_testkit::config(scratch);
     config.data_dir = data.to_owned();
     let trigger = ShutdownTrigger::new().0;
-    let display = Box::new(MemoryDisplay::default());
-    let shop = Shop::start(&config, display, &trigger, || {}).await?;
-    assert!(shop.wait_ready(Duration::from_secs(20)).await, "not ready");
+    let shop = common::start_shop(&config, &trigger).await?;
     Ok(Running {
         shop,
         trigger,

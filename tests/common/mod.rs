@@ -5,7 +5,7 @@ pub mod rig;
 
 use std::time::Duration;
 
-use milo::shop::Shop;
+use milo::shop::{Shop, ShopError};
 use milo::MiloConfig;
 use milo_barista_device::MemoryDisplay;
 use milo_bus::{Shutdown, ShutdownTrigger};
@@ -32,22 +32,28 @@ pub async fn open_with(edit: impl FnOnce(&mut MiloConfig)) -> TestShop {
     let mut config = milo_testkit::config(dir.path());
     edit(&mut config);
     let (trigger, _) = ShutdownTrigger::new();
-    let display = Box::new(MemoryDisplay::default());
-    let shop = Shop::start(&config, display, &trigger, || {
-        eprintln!("broker watchdog failed")
-    })
-    .await
-    .unwrap();
-    assert!(
-        shop.wait_ready(Duration::from_secs(20)).await,
-        "store not ready"
-    );
+    let shop = start_shop(&config, &trigger).await.unwrap();
     TestShop {
         shop,
         trigger,
         config,
         _dir: dir,
     }
+}
+
+/// Starts the whole store of `config` in this process (simulated display), ready to take
+/// orders; the error if a part cannot start.
+pub async fn start_shop(config: &MiloConfig, trigger: &ShutdownTrigger) -> Result<Shop, ShopError> {
+    let display = Box::new(MemoryDisplay::default());
+    let shop = Shop::start(config, display, trigger, || {
+        eprintln!("broker watchdog failed")
+    })
+    .await?;
+    assert!(
+        shop.wait_ready(Duration::from_secs(20)).await,
+        "store not ready"
+    );
+    Ok(shop)
 }
 
 /// Starts the store with the test configuration.

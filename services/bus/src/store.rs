@@ -348,6 +348,22 @@ pub(crate) fn seq_of(prefix: &str, key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(tail.try_into().ok()?))
 }
 
+/// Opens with `open` until the database is free: sled's flusher thread keeps a dropped
+/// database (and its lock) alive for a moment. Tests that reopen a store use it (10 s at most).
+#[cfg(test)]
+pub(crate) fn when_unlocked<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open() {
+            Ok(v) => return v,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                panic!("cannot reopen the database within 10 s: {e:?}")
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,7 +379,7 @@ mod tests {
             store.apply(batch).unwrap();
             store.sync().unwrap();
         }
-        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let store = when_unlocked(|| Store::open(dir.path(), &StoreConfig::default()));
         assert_eq!(store.get::<u32>("order/1").unwrap(), Some(42));
         let all: Vec<(String, u32)> = store.scan("order/", None, 10).unwrap();
         assert_eq!(all, vec![("1".into(), 42), ("2".into(), 43)]);

@@ -9,7 +9,7 @@ use crate::StoreConfig;
 type Dump = BTreeMap<Vec<u8>, Vec<u8>>;
 
 fn dump(dir: &Path) -> Dump {
-    let db = sled::open(dir).unwrap();
+    let db = crate::store::when_unlocked(|| sled::open(dir));
     db.iter()
         .map(|kv| {
             let (k, v) = kv.unwrap();
