@@ -70,7 +70,7 @@ pub enum Command {
     /// Dead letters of a service (run while that service is stopped).
     Dlq {
         #[command(subcommand)]
-        command: DlqCommand,
+        command: crate::cmd::dlq::DlqCommand,
     },
     /// Check or print the configuration.
     Config {
@@ -109,40 +109,6 @@ pub enum Command {
         #[arg(long)]
         no_fsync: bool,
     },
-}
-
-#[derive(Subcommand)]
-pub enum DlqCommand {
-    /// List dead letters.
-    List(DlqWhere),
-    /// Show one dead letter in full.
-    Show {
-        /// Dead-letter id.
-        id: u64,
-        #[command(flatten)]
-        at: DlqWhere,
-    },
-    /// Queue dead letters for replay: the service hands them to its handler again when it
-    /// next starts (after a fix).
-    Replay {
-        /// Dead-letter id (default: every dead letter).
-        #[arg(long)]
-        id: Option<u64>,
-        #[command(flatten)]
-        at: DlqWhere,
-    },
-    /// Delete every dead letter.
-    Purge(DlqWhere),
-}
-
-#[derive(clap::Args)]
-pub struct DlqWhere {
-    /// Service whose dead letters to read.
-    #[arg(long)]
-    pub service: String,
-    /// Data directory.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

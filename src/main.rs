@@ -8,11 +8,11 @@ use clap::Parser;
 
 mod args;
 mod cmd;
-use args::{Cli, Command, ConfigCommand, DlqCommand, Where};
+use args::{Cli, Command, ConfigCommand, Where};
 use milo::bench::{self, BenchOptions};
 use milo::shop::{self, Shop, ShopError};
 use milo::systemd::{self, Check, Supervisor};
-use milo::{dlq, MiloConfig};
+use milo::MiloConfig;
 use milo_barista_device::{Display, MemoryDisplay, TerminalDisplay};
 use milo_bus::ShutdownTrigger;
 use milo_contracts::SagaMode;
@@ -228,7 +228,7 @@ async fn dispatch(
         }
         Command::Pos { command } => return cmd::pos::run(command, config).await,
         Command::Inventory { command } => return cmd::inventory::run(command, config).await,
-        Command::Dlq { command } => dlq_command(command, &config)?,
+        Command::Dlq { command } => return cmd::dlq::run(command, config).await,
         Command::Config { command } => match command {
             ConfigCommand::Validate => println!("configuration is valid"),
             ConfigCommand::Print => print!("{}", config.to_toml()),
@@ -273,37 +273,4 @@ async fn dispatch(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn dlq_command(command: DlqCommand, config: &MiloConfig) -> anyhow::Result<()> {
-    let at = match &command {
-        DlqCommand::List(at) | DlqCommand::Purge(at) => at,
-        DlqCommand::Show { at, .. } | DlqCommand::Replay { at, .. } => at,
-    };
-    let data_dir = at
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| config.data_dir.clone());
-    let service = at.service.clone();
-    let store =
-        dlq::open(&data_dir, &service).with_context(|| format!("dead letters of {service}"))?;
-    match command {
-        DlqCommand::List(_) => {
-            for d in dlq::list(&store)? {
-                println!("{}", dlq::line(&d));
-            }
-        }
-        DlqCommand::Show { id, .. } => {
-            let d = store
-                .dead_letter(id)?
-                .with_context(|| format!("no dead letter {id}"))?;
-            println!("{}\npayload: {}", dlq::line(&d), d.payload);
-        }
-        DlqCommand::Replay { id, .. } => {
-            let n = dlq::replay(&store, id)?;
-            println!("{n} dead letters queued; {service} hands them to its handler when it starts");
-        }
-        DlqCommand::Purge(_) => println!("purged {} dead letters", dlq::purge(&store)?),
-    }
-    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Subcommands that talk to a running store over MQTT, one module each.
 
 pub mod barista;
+pub mod dlq;
 pub mod inventory;
 pub mod pos;
