@@ -33,10 +33,21 @@ pub struct Where {
     pub http: Option<SocketAddr>,
 }
 
+/// `milo up`'s flags.
+#[derive(clap::Args, Default)]
+pub struct Up {
+    #[command(flatten)]
+    pub at: Where,
+    /// Show the simulated barista station's 20x4 display, pinned above the log (only on an
+    /// interactive terminal; off by default so the log stays a log).
+    #[arg(long)]
+    pub display: bool,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the whole store: embedded broker, every service, a simulated barista device.
-    Up(Where),
+    Up(Up),
     /// Run the embedded broker alone (with its watchdog).
     Broker(Where),
     /// Run one service alone against the configured broker.

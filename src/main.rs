@@ -1,5 +1,6 @@
 //! `milo`: parses arguments, loads configuration, wires signals and runs a part of the store.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -75,9 +76,11 @@ fn main() -> ExitCode {
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour codes only for a person at a terminal: never in a redirected log or the journal.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
@@ -126,6 +129,18 @@ fn display(config: &MiloConfig) -> Box<dyn Display> {
     }
 }
 
+/// `milo up`'s station display: off (kept in memory) unless `--display` asks for it on an
+/// interactive terminal, where it is pinned above the log.
+fn up_display(wanted: bool) -> Box<dyn Display> {
+    if wanted {
+        if let Some(d) = TerminalDisplay::pinned() {
+            return Box::new(d);
+        }
+        tracing::warn!("--display needs an interactive terminal: the display stays off.");
+    }
+    Box::new(MemoryDisplay::default())
+}
+
 fn broker_failed() {
     std::process::exit(EX_SOFTWARE);
 }
@@ -136,18 +151,14 @@ async fn dispatch(
     systemd: systemd::Settings,
 ) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Up(at) => {
-            let config = place(config, at)?;
+        Command::Up(up) => {
+            let config = place(config, up.at)?;
             let trigger = signals()?;
-            let shop = Shop::start(&config, display(&config), &trigger, broker_failed).await?;
-            println!(
-                "Milo is open. MQTT on {}, HTTP on http://{}",
-                config.mqtt.address, shop.http
-            );
-            println!(
-                "Place an order: milo pos order latte --mqtt {}   (Ctrl-C to close)",
-                config.mqtt.address
-            );
+            let shop =
+                Shop::start(&config, up_display(up.display), &trigger, broker_failed).await?;
+            if cmd::up::wait_open(&shop, &trigger).await {
+                println!("{}", cmd::up::open_banner(&config, shop.http));
+            }
             let mut checks: Vec<Check> = shop.parts.iter().map(Check::part).collect();
             checks.extend(shop.broker_health.clone().map(Check::broker));
             let open = format!(

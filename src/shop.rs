@@ -295,7 +295,7 @@ impl Shop {
                 source,
             })?;
         let mode = config.saga.mode.as_str();
-        info!(mqtt = %config.mqtt.address, %http, saga = mode, "Milo is open.");
+        info!(mqtt = %config.mqtt.address, %http, saga = mode, "Milo is starting.");
         Ok(Shop {
             http,
             parts,

@@ -4,3 +4,4 @@ pub mod barista;
 pub mod dlq;
 pub mod inventory;
 pub mod pos;
+pub mod up;

@@ -99,21 +99,72 @@ impl Display for Box<dyn Display> {
     }
 }
 
+/// How a [`TerminalDisplay`] draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// One frame after the other (a log, a pipe).
+    Append,
+    /// Redrawn over the previous box (a terminal the station has to itself).
+    InPlace,
+    /// Pinned to the top rows of a terminal shared with a log: the log scrolls below it.
+    Pinned,
+}
+
 /// Shows frames on standard output: redrawn in place when it is a terminal, one after the
-/// other otherwise (a log, a pipe).
+/// other otherwise (a log, a pipe); or pinned above a scrolling log ([`TerminalDisplay::pinned`]).
 #[derive(Debug)]
 pub struct TerminalDisplay {
     last: Option<Frame>,
-    in_place: bool,
+    placement: Placement,
 }
 
 impl Default for TerminalDisplay {
     fn default() -> Self {
+        let placement = if std::io::stdout().is_terminal() {
+            Placement::InPlace
+        } else {
+            Placement::Append
+        };
         TerminalDisplay {
             last: None,
-            in_place: std::io::stdout().is_terminal(),
+            placement,
         }
     }
+}
+
+impl TerminalDisplay {
+    /// A display pinned to the top of an interactive terminal, for `milo up --display`: the
+    /// terminal's scroll region is set below the box, so log lines scroll underneath and never
+    /// interleave with a frame. `None` when standard output is not a terminal.
+    pub fn pinned() -> Option<TerminalDisplay> {
+        if !std::io::stdout().is_terminal() {
+            return None;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(pin_start().as_bytes());
+        let _ = out.flush();
+        Some(TerminalDisplay {
+            last: None,
+            placement: Placement::Pinned,
+        })
+    }
+}
+
+/// Clears the screen, keeps the box's rows for it and puts the cursor below them.
+fn pin_start() -> String {
+    let below = ROWS + 3;
+    format!("\x1b[2J\x1b[{below}r\x1b[{below};1H")
+}
+
+/// Draws `frame` in the pinned rows and puts the cursor back where the log was, in one string
+/// with no newline (one write, so a log line from another thread cannot land inside it).
+fn pin_frame(frame: &Frame) -> String {
+    let mut out = String::from("\x1b7");
+    for (row, line) in frame.boxed().lines().enumerate() {
+        out.push_str(&format!("\x1b[{};1H{line}\x1b[K", row + 1));
+    }
+    out.push_str("\x1b8");
+    out
 }
 
 impl Display for TerminalDisplay {
@@ -121,11 +172,25 @@ impl Display for TerminalDisplay {
         if self.last.as_ref() == Some(frame) {
             return;
         }
-        let text = frame.paint(self.in_place && self.last.is_some());
+        let text = match self.placement {
+            Placement::Pinned => pin_frame(frame),
+            p => frame.paint(p == Placement::InPlace && self.last.is_some()),
+        };
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
         self.last = Some(frame.clone());
+    }
+}
+
+impl Drop for TerminalDisplay {
+    /// Gives the whole terminal back to the log.
+    fn drop(&mut self) {
+        if self.placement == Placement::Pinned {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(b"\x1b[r\x1b[999;1H\n");
+            let _ = out.flush();
+        }
     }
 }
 
@@ -192,6 +257,21 @@ mod tests {
         assert_eq!(first.lines().count(), 6);
         let again = f.paint(true);
         assert_eq!(again, format!("\x1b[6A\r{first}"));
+    }
+
+    #[test]
+    fn a_pinned_frame_is_one_write_that_leaves_the_cursor_in_the_log() {
+        let f = Frame::new(["a", "b", "c", "d"]);
+        let text = pin_frame(&f);
+        assert!(
+            !text.contains('\n'),
+            "a newline would split the write: {text:?}"
+        );
+        assert!(text.starts_with("\x1b7") && text.ends_with("\x1b8"));
+        for (row, line) in f.boxed().lines().enumerate() {
+            assert!(text.contains(&format!("\x1b[{};1H{line}\x1b[K", row + 1)));
+        }
+        assert_eq!(pin_start(), "\x1b[2J\x1b[7r\x1b[7;1H");
     }
 
     #[test]
