@@ -2,7 +2,7 @@
 //!
 //! This crate is the `milo` binary's library: it wires the parts (broker, services, devices)
 //! into a running store. Each part lives in its own crate with `Config` and `run`; see
-//! DESIGN.md for the whole picture.
+//! docs/ARCHITECTURE.md for the whole picture.
 //!
 //! # Layout
 //! - [`shop`]: start the whole store in one process ([`shop::Shop`]) or one part alone.

@@ -1,5 +1,5 @@
-//! Milo's bus: how a part talks to the broker and keeps its state, following DESIGN.md's
-//! reliability model.
+//! Milo's bus: how a part talks to the broker and keeps its state, following the
+//! reliability model in docs/ARCHITECTURE.md.
 //!
 //! A part is a [`Service`]: it names its subscriptions and handles each event (or local
 //! command) inside a [`Tx`] that stages its state changes and the events it will publish.
