@@ -12,7 +12,8 @@ pub struct Config {
     /// Multiplies every stage duration, the warm-up and the refills: 1.0 is real time, 0.0
     /// is instant.
     pub speed: f64,
-    /// Show the display on the terminal.
+    /// `milo barista` draws the display on standard output (`milo up` ignores this and shows
+    /// it only with `--display`).
     pub display: bool,
     /// Chance (0.0 to 1.0) that the simulated machine faults during a drink; 0.0 never. These
     /// faults are transient: the drink is lost, the station keeps working.
