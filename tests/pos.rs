@@ -287,8 +287,9 @@ async fn milo_pos_keeps_an_order_while_the_store_is_down_and_syncs_it_later() {
 async fn an_order_the_shop_cannot_make_is_refused_before_it_is_queued() {
     let rig = Rig::full(MODE, |c| {
         c.inventory.stock.insert("cocoa_g".into(), 10);
-        // A fresh store publishes its availability at the first change or republish.
-        c.inventory.republish_secs = 1;
+        // No periodic republish during the test: a fresh store publishes its availability as
+        // soon as inventory starts, with no stock change needed.
+        c.inventory.republish_secs = 3600;
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -298,9 +299,10 @@ async fn an_order_the_shop_cannot_make_is_refused_before_it_is_queued() {
         .await
         .unwrap();
     let avail = pos
-        .wait_availability(Duration::from_secs(10))
+        .wait_availability(Duration::from_secs(5))
         .await
-        .expect("inventory publishes menu/availability");
+        .expect("a fresh store's retained menu/availability within seconds");
+    assert!(!avail.items["mocha"].available, "{avail:?}");
     let mocha = order("mocha", None, &[], "Gus");
     let expected = avail.refusal(pos.menu(), &mocha.items).expect("no cocoa");
     match pos.take_order(mocha.clone()).await {

@@ -56,7 +56,8 @@ pub struct Config {
     /// Shortest time between two availability publishes when only stock levels moved, in
     /// milliseconds (changes to what can be sold are published at once).
     pub availability_ms: u64,
-    /// How often the availability is published anyway, in seconds.
+    /// How often the availability is published anyway, in seconds (the first time as soon
+    /// as the service starts).
     pub republish_secs: u64,
 }
 

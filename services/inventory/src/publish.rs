@@ -4,9 +4,10 @@
 //! moved (at 1,000 orders a second every reservation moves it), and every `republish_secs`
 //! anyway, since a restarted broker forgets retained messages.
 //!
-//! The first publish after a start is the first change or the first republish: until then
-//! the broker's retained copy (if any) stands, and with none the order service accepts orders
-//! and inventory refuses what it cannot reserve.
+//! It is also published as soon as the service starts: the first republish is its first
+//! command, staged in its outbox like any other and sent once it is connected. So a fresh
+//! store's POS and order service know within moments what cannot be made, rather than
+//! accepting everything for `republish_secs`.
 
 use std::time::Duration;
 
@@ -97,8 +98,7 @@ impl InventoryService {
         Ok(())
     }
 
-    /// Starts the coalescing tick and the periodic republish (the first one period after the
-    /// start).
+    /// Starts the coalescing tick and the periodic republish (the first one at once).
     pub(crate) fn spawn_ticks(&self, commands: &Commands<Command>) {
         retry::spawn_ticks(commands.clone(), self.config.availability_ms, || {
             Command::Tick
@@ -106,8 +106,7 @@ impl InventoryService {
         let every = Duration::from_secs(self.config.republish_secs.max(1));
         let commands = commands.clone();
         tokio::spawn(async move {
-            let start = tokio::time::Instant::now() + every;
-            let mut tick = tokio::time::interval_at(start, every);
+            let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
@@ -116,5 +115,47 @@ impl InventoryService {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use milo_contracts::{Menu, SagaMode};
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::Config;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_availability_goes_out_at_start_then_every_republish_secs() {
+        let menu = r#"
+            [ingredients]
+            beans_g = "beans"
+            [items.espresso]
+            name = "Espresso"
+            default_size = "single"
+            [items.espresso.sizes.single]
+            price_cents = 250
+            recipe = { beans_g = 9 }
+        "#;
+        let config = Config {
+            low_stock: Ingredients::new(),
+            republish_secs: 30,
+            ..Config::default()
+        };
+        let menu = Arc::new(Menu::from_toml(menu).unwrap());
+        let service = InventoryService::new(config, SagaMode::Choreography, menu);
+        let (commands, mut rx) = Commands::channel();
+        service.spawn_ticks(&commands);
+        let start = Instant::now();
+        let mut republished = Vec::new();
+        while republished.len() < 3 {
+            if rx.recv().await == Some(Command::Republish) {
+                republished.push(start.elapsed().as_secs());
+            }
+        }
+        assert_eq!(republished, [0, 30, 60]);
     }
 }
