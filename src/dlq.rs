@@ -12,7 +12,7 @@ pub fn open(data_dir: &Path, service: &str) -> Result<Store, StoreError> {
     if !dir.join("db").is_file() {
         return Err(StoreError::Io {
             path: dir,
-            source: std::io::Error::new(
+            error: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "no store for this service here",
             ),

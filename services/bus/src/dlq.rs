@@ -1,6 +1,6 @@
 //! Dead letters: what a service could not use, kept with the reason in its own store.
 
-use serde::{Deserialize, Serialize};
+pub use milo_contracts::dead_letters::DeadLetter;
 use time::OffsetDateTime;
 
 use crate::store::{self, Store, StoreError, DEAD};
@@ -10,22 +10,6 @@ pub(crate) const REPLAY: &str = "_p/";
 
 /// Longest payload copied into the `dlq/...` event; the store keeps it whole.
 pub const EVENT_PAYLOAD_LIMIT: usize = 4096;
-
-/// One refused message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// Sequence id in this store.
-    pub id: u64,
-    /// Where it arrived.
-    pub topic: String,
-    /// Why it was refused.
-    pub reason: String,
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub received_at: OffsetDateTime,
-    /// The payload: text, or `hex:` + hex when not UTF-8.
-    pub payload: String,
-}
 
 /// The payload as text, or `hex:` + hex when it is not UTF-8.
 pub fn printable(payload: &[u8]) -> String {

@@ -19,19 +19,26 @@ pub(crate) const OUTBOX: &str = "_o/";
 pub(crate) const INBOX: &str = "_i/";
 pub(crate) const DEAD: &str = "_d/";
 
-/// Store errors.
+/// Store errors. Each message says everything, cause included, and none has a `source`: a
+/// chain printed with `{:#}` would say the cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled failed.
     #[error("database error: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
+    /// Another process has the store open: sled locks a database to one process.
+    #[error("could not acquire lock on {path}: the store is in use by another process")]
+    Locked {
+        /// The store's directory.
+        path: PathBuf,
+    },
     /// The filesystem failed.
-    #[error("cannot open or sync {path}: {source}")]
+    #[error("cannot open or sync {path}: {error}")]
     Io {
         /// File involved.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A stored value does not decode.
     #[error("corrupt value under {key}: {reason}")]
@@ -44,6 +51,24 @@ pub enum StoreError {
     /// The store's on-disk format is newer than this Milo reads, or unreadable.
     #[error(transparent)]
     Format(#[from] crate::format::FormatError),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Sled(e)
+    }
+}
+
+/// sled's error for a database another process holds (it says so only in words).
+fn opening(dir: &Path, e: sled::Error) -> StoreError {
+    match &e {
+        sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock") => {
+            StoreError::Locked {
+                path: dir.to_owned(),
+            }
+        }
+        _ => e.into(),
+    }
 }
 
 /// Tuning of a store.
@@ -150,14 +175,15 @@ impl Store {
     pub fn open(dir: &Path, config: &StoreConfig) -> Result<Store, StoreError> {
         let io = |path: &Path| {
             let path = path.to_owned();
-            move |source| StoreError::Io { path, source }
+            move |error| StoreError::Io { path, error }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(config.cache_bytes)
             .flush_every_ms(Some(1000))
-            .open()?;
+            .open()
+            .map_err(|e| opening(dir, e))?;
         let log_path = dir.join("db");
         let log = File::open(&log_path).map_err(io(&log_path))?;
         // Make the new files' directory entries durable too.
@@ -213,13 +239,10 @@ impl Store {
     fn sync_now(&self) -> Result<(), StoreError> {
         self.inner.db.flush()?;
         if self.inner.fsync {
-            self.inner
-                .log
-                .sync_data()
-                .map_err(|source| StoreError::Io {
-                    path: self.inner.path.join("db"),
-                    source,
-                })?;
+            self.inner.log.sync_data().map_err(|error| StoreError::Io {
+                path: self.inner.path.join("db"),
+                error,
+            })?;
         }
         Ok(())
     }
@@ -413,7 +436,7 @@ mod tests {
         assert_eq!(store.health(Duration::ZERO), Ok(()));
         let disk = std::io::Error::other("disk gone");
         let path = dir.path().to_owned();
-        health.finished(&Err(StoreError::Io { path, source: disk }));
+        health.finished(&Err(StoreError::Io { path, error: disk }));
         let failed = store.health(Duration::from_secs(60)).unwrap_err();
         assert!(
             failed.contains("last sync failed") && failed.contains("disk gone"),
@@ -421,6 +444,20 @@ mod tests {
         );
         store.sync().unwrap();
         assert_eq!(store.health(Duration::ZERO), Ok(()));
+    }
+
+    #[test]
+    fn a_store_open_elsewhere_is_locked_and_says_so_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let e = Store::open(dir.path(), &StoreConfig::default()).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Locked { path } if path == dir.path()),
+            "{e:?}"
+        );
+        assert!(std::error::Error::source(&e).is_none());
+        let text = e.to_string();
+        assert_eq!(text.matches("could not acquire lock").count(), 1, "{text}");
     }
 
     #[test]

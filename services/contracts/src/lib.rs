@@ -12,11 +12,14 @@
 //! - [`bar`]: tickets handed back, bumped, recalled and aged; ETAs; device commands and
 //!   telemetry.
 //! - [`counter`]: menu availability (86'ing), low stock, restocking, orders collected.
+//! - [`dead_letters`]: dead letters and the operator's requests about them (list, show,
+//!   replay, purge) with their bounded answers.
 //! - [`menu`]: the menu (`config/menu.toml`): items, sizes, prices, recipes, milks.
 #![forbid(unsafe_code)]
 
 pub mod bar;
 pub mod counter;
+pub mod dead_letters;
 pub mod envelope;
 pub mod events;
 pub mod menu;

@@ -1,5 +1,7 @@
 //! Every topic Milo uses. Lowercase, `/`-separated, plural nouns, no leading slash.
 
+use uuid::Uuid;
+
 /// A POS (or the HTTP API) asks for an order: the command that starts the flow.
 pub const ORDERS_PLACED: &str = "orders/placed";
 /// The order service accepted an order and priced it.
@@ -155,6 +157,32 @@ pub fn dlq(service: &str, original_topic: &str) -> String {
     format!("dlq/{service}/{original_topic}")
 }
 
+/// Operator → a part: requests about its dead letters (`milo dlq` while the part runs):
+/// `commands/<part>/dead-letters`.
+pub fn dead_letter_requests(part: &str) -> String {
+    format!("commands/{part}/dead-letters")
+}
+
+/// Filter matching every part's dead-letter requests.
+pub const DEAD_LETTER_REQUESTS_ALL: &str = "commands/+/dead-letters";
+
+/// A part's answers to one requester's dead-letter requests:
+/// `replies/<part>/dead-letters/<requester uuid>`.
+pub fn dead_letter_replies(part: &str, requester: Uuid) -> String {
+    format!("replies/{part}/dead-letters/{requester}")
+}
+
+/// Filter matching every answer to dead-letter requests.
+pub const DEAD_LETTER_REPLIES_ALL: &str = "replies/+/dead-letters/+";
+
+/// The requester of `topic`, if it is exactly one of `part`'s reply topics
+/// ([`dead_letter_replies`], uuid in its hyphenated form): nothing else is a valid `reply_to`.
+pub fn dead_letter_requester(part: &str, topic: &str) -> Option<Uuid> {
+    let tail = topic.strip_prefix(&format!("replies/{part}/dead-letters/"))?;
+    let requester = Uuid::try_parse(tail).ok()?;
+    (dead_letter_replies(part, requester) == topic).then_some(requester)
+}
+
 /// Round-trip probe topic of the broker watchdog: `probes/<client id>`.
 pub fn probe(client_id: &str) -> String {
     format!("probes/{client_id}")
@@ -193,5 +221,22 @@ mod tests {
         assert_eq!(device_of_tickets("devices//tickets"), None);
         assert_eq!(device_of_tickets("devices/a/b/tickets"), None);
         assert_eq!(device_of_status(&device_status("bar-2")), Some("bar-2"));
+        assert_eq!(
+            dead_letter_requests("payment"),
+            "commands/payment/dead-letters"
+        );
+        let me = Uuid::now_v7();
+        let reply = dead_letter_replies("payment", me);
+        assert_eq!(dead_letter_requester("payment", &reply), Some(me));
+        assert_eq!(dead_letter_requester("order", &reply), None);
+        for bad in [
+            "orders/ready".to_owned(),
+            format!("{reply}/x"),
+            reply.replace('-', ""),
+            "replies/payment/dead-letters/+".to_owned(),
+            "replies/payment/dead-letters/#".to_owned(),
+        ] {
+            assert_eq!(dead_letter_requester("payment", &bad), None, "{bad}");
+        }
     }
 }

@@ -17,12 +17,30 @@ use crate::tx::{Overlay, Tx};
 
 /// The messages of one group commit and what to do once it is durable.
 pub(super) struct Group<'a> {
-    name: &'a str,
+    pub(super) name: &'a str,
     pub(super) overlay: Overlay,
-    store: &'a Store,
-    max_payload: usize,
+    pub(super) store: &'a Store,
+    pub(super) max_payload: usize,
     last_outbox: Option<u64>,
     pub(super) after: Vec<Box<dyn FnOnce() + Send>>,
+    /// This part's operator requests topic (`commands/<name>/dead-letters`).
+    pub(super) requests: String,
+    /// Answers to publish once the group is durable: topic and payload.
+    pub(super) replies: Vec<(String, Vec<u8>)>,
+    /// Writes of this group already applied to sled (before a request read the store): the
+    /// group must be synced even if its overlay is empty at the end.
+    pub(super) flushed: bool,
+}
+
+/// What became of one message.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// Its effect is staged.
+    Applied,
+    /// A repeat event: acked without effect.
+    Repeat,
+    /// Refused: dead-lettered under this id, with the reason.
+    DeadLettered(u64, String),
 }
 
 impl<'a> Group<'a> {
@@ -34,10 +52,13 @@ impl<'a> Group<'a> {
             max_payload,
             last_outbox: None,
             after: Vec::new(),
+            requests: topics::dead_letter_requests(name),
+            replies: Vec::new(),
+            flushed: false,
         }
     }
 
-    fn tx(&self) -> Tx {
+    pub(super) fn tx(&self) -> Tx {
         Tx::new(
             self.store.clone(),
             self.overlay.clone(),
@@ -46,7 +67,7 @@ impl<'a> Group<'a> {
         )
     }
 
-    fn commit(&mut self, tx: Tx) -> Result<(), StoreError> {
+    pub(super) fn commit(&mut self, tx: Tx) -> Result<(), StoreError> {
         let (last, after) = tx.commit()?;
         self.last_outbox = last.or(self.last_outbox);
         self.after.extend(after);
@@ -58,7 +79,11 @@ impl<'a> Group<'a> {
         service: &mut S,
         d: &Delivery,
     ) -> Result<(), Rejection> {
-        self.message(service, d.publish.topic.as_str(), &d.publish.payload[..])
+        let (topic, payload) = (d.publish.topic.as_str(), &d.publish.payload[..]);
+        if topic == self.requests {
+            return self.request(service, payload);
+        }
+        self.message(service, topic, payload).map(drop)
     }
 
     /// Hands every dead letter queued for replay to the handler again, in one group.
@@ -74,12 +99,13 @@ impl<'a> Group<'a> {
         Ok(pending.len())
     }
 
-    fn message<S: Service>(
+    /// Hands one message to the service (through the inbox); what became of it.
+    pub(super) fn message<S: Service>(
         &mut self,
         service: &mut S,
         topic: &str,
         payload: &[u8],
-    ) -> Result<(), Rejection> {
+    ) -> Result<Outcome, Rejection> {
         if payload.len() > self.max_payload {
             let reason = DecodeError::Oversized {
                 size: payload.len(),
@@ -90,7 +116,7 @@ impl<'a> Group<'a> {
         if service.is_raw(topic) {
             let mut tx = self.tx();
             return match service.on_raw(&mut tx, topic, payload) {
-                Ok(()) => Ok(self.commit(tx)?),
+                Ok(()) => Ok(self.commit(tx).map(|()| Outcome::Applied)?),
                 Err(Rejection::Store(e)) => Err(e.into()),
                 Err(r) => Ok(self.dead_letter(topic, payload, None, &r.to_string())?),
             };
@@ -104,7 +130,7 @@ impl<'a> Group<'a> {
         match self.tx().get::<u64>(&inbox_key)? {
             Some(seen) if seen == print => {
                 debug!(event_id = %env.id, topic, "Repeat event acked without effect.");
-                return Ok(());
+                return Ok(Outcome::Repeat);
             }
             Some(_) => {
                 let reason = "conflicting duplicate: same event id, different content";
@@ -134,7 +160,7 @@ impl<'a> Group<'a> {
         match outcome {
             Ok(mut tx) => {
                 tx.put(&inbox_key, &print);
-                Ok(self.commit(tx)?)
+                Ok(self.commit(tx).map(|()| Outcome::Applied)?)
             }
             Err(r) => {
                 let reason = r.to_string();
@@ -160,13 +186,13 @@ impl<'a> Group<'a> {
     }
 
     /// Records a refused message with its reason and publishes it on `dlq/<service>/<topic>`.
-    fn dead_letter(
+    pub(super) fn dead_letter(
         &mut self,
         topic: &str,
         payload: &[u8],
         correlation: Option<Uuid>,
         reason: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Outcome, StoreError> {
         let id = self.store.next_id()?;
         warn!(
             service = self.name,
@@ -199,10 +225,22 @@ impl<'a> Group<'a> {
         if let Err(e) = tx.publish_to(&topics::dlq(self.name, topic), &event) {
             warn!(error = %e, "Dead letter kept in the store only.");
         }
-        self.commit(tx)
+        self.commit(tx)?;
+        Ok(Outcome::DeadLettered(id, reason.to_owned()))
     }
 
-    /// After the group's `sync`: relay the outbox, ack in receive order, run replies.
+    /// Applies this group's writes so far to sled, for a read of the store itself; the group
+    /// is synced at its end all the same.
+    pub(super) fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some(batch) = self.overlay.take_batch() {
+            self.store.apply(batch)?;
+            self.flushed = true;
+        }
+        Ok(())
+    }
+
+    /// After the group's `sync`: relay the outbox, ack in receive order, answer operator
+    /// requests, run replies.
     pub(super) fn finish(
         &mut self,
         publisher: &mpsc::UnboundedSender<LinkCommand>,
@@ -215,6 +253,10 @@ impl<'a> Group<'a> {
         for d in deliveries {
             let _ = subscriber.send(LinkCommand::Ack(d));
         }
+        for (topic, payload) in self.replies.drain(..) {
+            let _ = publisher.send(LinkCommand::Publish { topic, payload });
+        }
+        self.flushed = false;
         for f in self.after.drain(..) {
             f();
         }

@@ -16,6 +16,7 @@ use crate::store::{Store, StoreError};
 use crate::tx::Tx;
 
 mod group;
+mod requests;
 use crate::{BusError, MqttConfig};
 use group::Group;
 
@@ -157,6 +158,9 @@ pub async fn run<S: Service>(
         ready,
     } = deps;
     service.on_start(&store, &commands)?;
+    // Every part answers the operator's dead-letter requests (`milo dlq` while it runs).
+    let mut subscriptions = service.subscriptions();
+    subscriptions.push(topics::dead_letter_requests(&name));
     // Dead letters queued for replay (`milo dlq replay`) go first, before any link exists:
     // their outbox entries are then published at the first connect like any other.
     {
@@ -178,7 +182,7 @@ pub async fn run<S: Service>(
         LinkConfig {
             client_id: format!("milo-{name}"),
             mqtt: mqtt.clone(),
-            subscriptions: service.subscriptions(),
+            subscriptions,
             presence: None,
             clean_session: false,
         },
@@ -257,16 +261,19 @@ pub async fn run<S: Service>(
         let n = deliveries.len();
         // The disk work blocks for a while: keep it off the runtime's worker threads. A group
         // that wrote nothing (repeats, idle timer ticks) has nothing to make durable.
-        if let Some(batch) = group.overlay.take_batch() {
+        let batch = group.overlay.take_batch();
+        if batch.is_some() || group.flushed {
             let s = store.clone();
             tokio::task::spawn_blocking(move || {
-                s.apply(batch)?;
+                if let Some(batch) = batch {
+                    s.apply(batch)?;
+                }
                 s.sync()
             })
             .await
             .map_err(|e| StoreError::Io {
                 path: store.path().to_owned(),
-                source: std::io::Error::other(e.to_string()),
+                error: std::io::Error::other(e.to_string()),
             })??;
         }
         group.finish(&publisher.commands, &link.commands, deliveries.drain(..));
