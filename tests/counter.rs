@@ -259,6 +259,7 @@ async fn waste_is_taken_off_and_stock_adds_up(t: &TestShop) {
             reason: "group head fault during extract".into(),
             wasted,
             station_down: true,
+            begun: 1,
         };
         Envelope::new("barista-device-bar-9", order_id, None, data).to_json()
     };

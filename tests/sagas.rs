@@ -164,8 +164,12 @@ async fn barista_fault_mid_drink(mode: SagaMode) {
     let r = Rig::full(mode, |c| c.device.fault_rate = 1.0).await;
     let id = r.place(TWO_LATTES, None).await;
     let order = assert_canceled(&r, id, "the bar could not make it").await;
-    // The first latte was begun and poured away; the second never started: back in stock.
-    assert_eq!(r.stock(), r.stock_less(TWO_LATTES, (1, 2)), "{order}");
+    // The first latte faulted at its tamp, after its grind: its beans were poured away, not
+    // its milk or cup; the second never started. All but those beans is back in stock.
+    let mut expected = r.config.inventory.stock.clone();
+    let ground = r.stock_less(TWO_LATTES, (1, 2))["beans_g"];
+    expected.insert("beans_g".into(), ground);
+    assert_eq!(r.stock(), expected, "{order}");
     assert_eq!(order["compensation"]["refunded_cents"], r.total(TWO_LATTES));
     assert_saga(&r, id, "canceled").await;
 }

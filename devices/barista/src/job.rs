@@ -202,7 +202,7 @@ pub enum Command {
         prep_ms: u64,
     },
     /// The job cannot be made here: the machine faulted mid-drink, or refused it before it
-    /// started. It is handed back with the drinks begun as waste.
+    /// started. It is handed back with what the drinks begun used as waste.
     Stopped {
         /// Order.
         order_id: Uuid,
@@ -210,6 +210,9 @@ pub enum Command {
         reason: String,
         /// The machine stays stopped until someone acts.
         station_down: bool,
+        /// Stages the drink at the machine finished before the fault (its last one begun);
+        /// `None` when no drink was at the machine (refused before it began).
+        stages_done: Option<u32>,
     },
     /// The machine's state: published as telemetry; a stopped machine hands its queue back.
     Status(Report),

@@ -39,10 +39,10 @@ pub fn is_restart(e: &TicketReturned) -> bool {
     e.reason.to_ascii_lowercase().contains("restart")
 }
 
-/// A hand-back caused by the machine: the station is down, or drinks were poured away (and
-/// the station did not just restart, which pours away the drink it was making).
+/// A hand-back caused by the machine: the station is down, or a drink was begun and lost
+/// (and the station did not just restart, which loses the drink it was making).
 pub fn is_fault(e: &TicketReturned) -> bool {
-    e.station_down || (!e.wasted.is_empty() && !is_restart(e))
+    e.station_down || (e.began() && !is_restart(e))
 }
 
 /// What to do with a hand-back under `policy`. `barista.on_fault` is about drinks lost
@@ -50,7 +50,7 @@ pub fn is_fault(e: &TicketReturned) -> bool {
 /// it started) lost nothing, so it goes to another station or waits for this one to be
 /// refilled or cleared.
 pub fn decide(e: &TicketReturned, policy: FaultPolicy) -> Decision {
-    let begun = !e.wasted.is_empty();
+    let begun = e.began();
     match (is_fault(e), policy) {
         (true, _) if !begun => Decision::Reassign {
             exclude_returning: true,
@@ -197,6 +197,7 @@ mod tests {
             station: "bar-1".into(),
             attempt: 0,
             reason: reason.into(),
+            begun: u32::from(!wasted.is_empty()),
             wasted,
             station_down,
         }
@@ -217,6 +218,23 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn a_drink_lost_before_it_used_anything_is_still_a_fault_mid_drink() {
+        // A transient fault during the grind: begun (started), nothing poured away.
+        let e = TicketReturned {
+            begun: 1,
+            ..back("pump failure during grind", false, false)
+        };
+        assert!(is_fault(&e));
+        assert_eq!(decide(&e, FaultPolicy::Compensate), Decision::Compensate);
+        // A device from before `begun` says it only by its waste.
+        let old = TicketReturned {
+            begun: 0,
+            ..back("pump failure during tamp", true, false)
+        };
+        assert!(old.began() && is_fault(&old));
     }
 
     #[test]

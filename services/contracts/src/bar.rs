@@ -37,14 +37,27 @@ pub struct TicketReturned {
     pub attempt: u32,
     /// Why (e.g. "group head fault during extract", "out of water", "station restarted").
     pub reason: String,
-    /// Ingredients used on it and thrown away (drinks begun): inventory takes them off stock.
+    /// Ingredients used on it and thrown away: what the stages its drinks finished used (a
+    /// drink lost at its grind used nothing). Inventory takes them off stock.
     #[serde(default, skip_serializing_if = "Ingredients::is_empty")]
     pub wasted: Ingredients,
     /// The station can take no tickets until its fault is cleared (its telemetry says when).
     #[serde(default)]
     pub station_down: bool,
+    /// Drinks begun on it (the first one begun announced `orders/started`), whether or not
+    /// they used anything yet.
+    #[serde(default)]
+    pub begun: u32,
 }
 event!(TicketReturned, "TicketReturned", topics::TICKETS_RETURNED);
+
+impl TicketReturned {
+    /// Whether a drink of it was begun at the station. A hand-back from a device older than
+    /// [`TicketReturned::begun`] says so only by its waste.
+    pub fn began(&self) -> bool {
+        self.begun > 0 || !self.wasted.is_empty()
+    }
+}
 
 /// Barista service → a station (on `devices/<id>/tickets`): the ticket went to another
 /// station (this one went offline or was slow to answer). The station drops it if it has not

@@ -5,9 +5,11 @@
 //! barista refilled the tank), whether it can make what a ticket needs
 //! ([`EspressoMachine::can_make`]), to make a drink stage by stage
 //! ([`EspressoMachine::begin_drink`], [`EspressoMachine::run_stage`]), and to apply an
-//! operator's action ([`EspressoMachine::maintain`]).
+//! operator's action ([`EspressoMachine::maintain`]). [`usage`] says which stage of a drink
+//! uses which ingredient: what a drink lost part-way has used.
 
 mod simulated;
+pub mod usage;
 
 use std::future::Future;
 use std::pin::Pin;

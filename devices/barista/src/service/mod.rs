@@ -175,7 +175,8 @@ impl<M: EspressoMachine, D: Display> Service for DeviceService<M, D> {
                 order_id,
                 reason,
                 station_down,
-            } => self.stopped(tx, order_id, reason, station_down),
+                stages_done,
+            } => self.stopped(tx, order_id, reason, station_down, stages_done),
             Command::Status(report) => self.status(tx, report),
             Command::Restarted(ids) => self.restarted(tx, ids),
         }

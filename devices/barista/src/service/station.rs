@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{load, DeviceService};
 use crate::display::Display;
 use crate::job::{job_key, queued_key, Job, JobState, Report, ToWorker};
-use crate::machine::{Condition, EspressoMachine};
+use crate::machine::{usage, Condition, EspressoMachine};
 
 /// The reason given for jobs handed back at start-up.
 const RESTARTED: &str = "station restarted";
@@ -65,12 +65,15 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
         Ok(())
     }
 
+    /// The machine stopped the job; `stages_done` of the drink at the machine, if any (see
+    /// [`crate::Command::Stopped`]).
     pub(super) fn stopped(
         &self,
         tx: &mut Tx,
         order_id: Uuid,
         reason: String,
         station_down: bool,
+        stages_done: Option<u32>,
     ) -> Result<(), Rejection> {
         let Some(mut job) = load(tx, order_id)? else {
             return Ok(());
@@ -78,7 +81,7 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
         if !matches!(job.state, JobState::Queued | JobState::Started) {
             return Ok(());
         }
-        self.hand_back(tx, &mut job, reason, station_down)
+        self.hand_back(tx, &mut job, reason, station_down, stages_done)
     }
 
     /// Hands every job left from before a restart back: the device never resumes them.
@@ -89,7 +92,9 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
                 continue;
             };
             if matches!(job.state, JobState::Queued | JobState::Started) {
-                self.hand_back(tx, &mut job, RESTARTED.to_owned(), false)?;
+                // How far the drink at the machine got is lost with the restart: it counts
+                // whole.
+                self.hand_back(tx, &mut job, RESTARTED.to_owned(), false, None)?;
             } else {
                 tx.remove(&queued_key(id));
             }
@@ -98,17 +103,19 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
         Ok(())
     }
 
-    /// `tickets/returned` (recorded): the job leaves this station, with the drinks begun on
-    /// it as waste.
+    /// `tickets/returned` (recorded): the job leaves this station, with what its drinks
+    /// begun used as waste (`stages_done` of the last one begun, if the machine stopped it;
+    /// all of them otherwise).
     pub(super) fn hand_back(
         &self,
         tx: &mut Tx,
         job: &mut Job,
         reason: String,
         station_down: bool,
+        stages_done: Option<u32>,
     ) -> Result<(), Rejection> {
-        let (order_id, attempt) = (job.order_id, job.attempt);
-        let wasted = self.waste(job);
+        let (order_id, attempt, begun) = (job.order_id, job.attempt, job.begun);
+        let wasted = self.waste(job, stages_done);
         let station = self.station();
         warn!(%order_id, %station, attempt, %reason, station_down, "Ticket handed back.");
         job.state = JobState::Returned;
@@ -120,6 +127,7 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
             reason,
             wasted,
             station_down,
+            begun,
         })?;
         tx.remove(&queued_key(order_id));
         tx.put(&job_key(order_id), job);
@@ -128,18 +136,27 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
         Ok(())
     }
 
-    /// The ingredients of the drinks begun on `job`.
-    fn waste(&self, job: &Job) -> Ingredients {
+    /// What the drinks begun on `job` used (see [`usage`]): every stage of each one, but
+    /// only the first `stages_done` of the last one begun when the machine stopped it.
+    fn waste(&self, job: &Job, stages_done: Option<u32>) -> Ingredients {
+        let begun = job.begun as usize;
         let mut wasted = Ingredients::new();
-        for line in job.drinks().take(job.begun as usize) {
-            match self.menu.recipe(line) {
-                Ok(recipe) => {
-                    for (ingredient, amount) in recipe {
-                        let total = wasted.entry(ingredient).or_default();
-                        *total = total.saturating_add(amount);
-                    }
+        for (n, line) in job.drinks().take(begun).enumerate() {
+            let recipe = match self.menu.recipe(line) {
+                Ok(recipe) => recipe,
+                Err(e) => {
+                    warn!(item = %line.item, error = %e, "No recipe for a wasted drink.");
+                    continue;
                 }
-                Err(e) => warn!(item = %line.item, error = %e, "No recipe for a wasted drink."),
+            };
+            let stages = self.menu.stages(&line.item);
+            let done = match stages_done {
+                Some(done) if n + 1 == begun => done as usize,
+                _ => stages.len(),
+            };
+            for (ingredient, amount) in usage::used(&self.menu, &recipe, &stages, done) {
+                let total = wasted.entry(ingredient).or_default();
+                *total = total.saturating_add(amount);
             }
         }
         wasted
@@ -180,7 +197,7 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
                 .flatten();
             match (job, &self.down) {
                 (Some(mut job), Some(why)) if job.state == JobState::Queued => {
-                    self.hand_back(tx, &mut job, why.clone(), true)?;
+                    self.hand_back(tx, &mut job, why.clone(), true, None)?;
                 }
                 _ => queue = queue.saturating_add(1),
             }

@@ -52,7 +52,7 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
         job.queued_at = t.queued_at;
         if let Some(reason) = self.down.clone() {
             // The machine is stopped: hand the ticket straight back.
-            return self.hand_back(tx, &mut job, reason, true);
+            return self.hand_back(tx, &mut job, reason, true, None);
         }
         info!(%order_id, attempt = job.attempt, station = %self.station(), "Ticket queued.");
         tx.put(&job_key(order_id), &job);

@@ -31,7 +31,9 @@ use panel::{AtMachine, Panel};
 /// How a job ended at the machine.
 enum Outcome {
     Done,
-    Stopped(MachineFault),
+    /// Stopped by the machine, with the stages the drink at the machine finished (`None`:
+    /// refused before a drink began).
+    Stopped(MachineFault, Option<u32>),
     /// Not to be made here any more (the service loop said no).
     Skipped,
     /// The device is stopping.
@@ -135,13 +137,14 @@ impl<M: EspressoMachine, D: Display> Worker<M, D> {
                 let prep_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 Command::Done { order_id, prep_ms }
             }
-            Outcome::Stopped(fault) => {
+            Outcome::Stopped(fault, stages_done) => {
                 let (reason, station_down) = (&fault.reason, fault.stops);
                 warn!(%order_id, %reason, station_down, "Ticket stopped at the machine.");
                 Command::Stopped {
                     order_id,
                     reason: fault.reason,
                     station_down: fault.stops,
+                    stages_done,
                 }
             }
         };
@@ -157,12 +160,12 @@ impl<M: EspressoMachine, D: Display> Worker<M, D> {
             .iter()
             .fold(Levels::default(), |sum, d| sum.plus(d.draw));
         if let Err(fault) = self.machine.can_make(&total) {
-            return Outcome::Stopped(fault);
+            return Outcome::Stopped(fault, None);
         }
         for (n, drink) in drinks.iter().enumerate() {
             if n > 0 {
                 if let Err(fault) = self.machine.can_make(&drink.draw) {
-                    return Outcome::Stopped(fault);
+                    return Outcome::Stopped(fault, None);
                 }
             }
             match self.begin(job, n, io).await {
@@ -186,7 +189,8 @@ impl<M: EspressoMachine, D: Display> Worker<M, D> {
                     Some(Ok(())) => {}
                     Some(Err(fault)) => {
                         self.panel.show_lost(&fault.reason);
-                        return Outcome::Stopped(fault);
+                        let done = u32::try_from(step).unwrap_or(u32::MAX);
+                        return Outcome::Stopped(fault, Some(done));
                     }
                 }
             }

@@ -46,6 +46,7 @@ async fn a_stopped_station_hands_back_its_queue_and_new_tickets_until_refilled()
             reason: "out of water".into(),
             wasted: Ingredients::new(),
             station_down: true,
+            begun: 0,
         };
         assert_eq!(back[0].0, expected);
     }
@@ -78,7 +79,7 @@ async fn a_stopped_station_hands_back_its_queue_and_new_tickets_until_refilled()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_fault_wastes_the_drink_begun_and_stops_the_station_until_cleared() {
+async fn a_group_fault_during_the_grind_wastes_nothing_and_stops_the_station_until_cleared() {
     let mut r = Rig::new().await;
     r.start(config(|c| c.inject = vec![FaultKind::GroupFault]))
         .await;
@@ -86,9 +87,10 @@ async fn a_group_fault_wastes_the_drink_begun_and_stops_the_station_until_cleare
     r.ticket(a, 0, vec![line("latte", 2)]);
     let back = r.wait_for::<TicketReturned>(a, 1).await;
     assert_eq!(back[0].0.reason, "group head fault during grind");
-    let one_latte = Ingredients::from([("beans_g".into(), 18), ("whole_milk_ml".into(), 200)]);
-    assert_eq!(back[0].0.wasted, one_latte);
+    // The first latte was begun, but its grind never finished: no beans, no milk poured away.
+    assert_eq!(back[0].0.wasted, Ingredients::new());
     assert!(back[0].0.station_down);
+    assert_eq!(back[0].0.begun, 1);
     r.wait("down", |r| {
         state_is(r, DeviceState::Fault, Some("group head fault"))
     })

@@ -36,6 +36,7 @@ async fn jobs_left_at_a_restart_are_handed_back_and_never_resumed() {
         reason: "station restarted".into(),
         wasted: one_espresso,
         station_down: false,
+        begun: 1,
     };
     assert_eq!(back[0].0, expected);
     let back = r.wait_for::<TicketReturned>(queued, 1).await;

@@ -22,10 +22,12 @@ async fn a_fault_mid_drink_stops_the_job_after_the_drinks_begun() {
             order_id,
             reason,
             station_down,
+            stages_done,
         } => {
             assert_eq!(order_id, first.order_id);
             assert_eq!(reason, "group head fault during extract");
             assert!(station_down);
+            assert_eq!(stages_done, Some(1), "the second latte's grind was done");
         }
         other => panic!("expected Stopped, got {other:?}"),
     }
@@ -103,10 +105,12 @@ async fn a_group_fault_injected_mid_drink_faults_its_next_stage() {
         Command::Stopped {
             reason,
             station_down,
+            stages_done,
             ..
         } => {
             assert_eq!(reason, "group head fault during extract");
             assert!(station_down);
+            assert_eq!(stages_done, Some(1));
         }
         other => panic!("expected Stopped, got {other:?}"),
     }

@@ -17,9 +17,10 @@ async fn a_job_the_tanks_cannot_cover_is_handed_back_before_it_starts() {
             order_id,
             reason,
             station_down,
+            stages_done,
         } => assert_eq!(
-            (order_id, reason.as_str(), station_down),
-            (two.order_id, "out of milk", true)
+            (order_id, reason.as_str(), station_down, stages_done),
+            (two.order_id, "out of milk", true, None)
         ),
         other => panic!("expected Stopped before any Begin, got {other:?}"),
     }
