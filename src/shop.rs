@@ -153,7 +153,9 @@ pub fn start_service(
         }
         "barista" => {
             let (deps, _, ready) = deps(config, &store);
-            let barista = config.barista.clone();
+            // Until a station is timed, the bar's model assumes it runs as this store's
+            // device does.
+            let barista = config.barista.clone().or_device_speed(config.device.speed);
             let task = tokio::spawn(milo_barista::run(barista, mode, menu, deps, sd));
             (task, None, ready)
         }

@@ -36,7 +36,6 @@ async fn bar(speed: f64, edit: impl FnOnce(&mut MiloConfig)) -> (Rig, Observer) 
     let r = Rig::start(mode, &parts, |c| {
         c.device.speed = speed;
         c.device.warmup_secs = 0.0;
-        c.barista.speed = speed;
         c.barista.tick_ms = 50;
         edit(c);
     })
@@ -366,11 +365,35 @@ async fn a_fault_with_no_other_station_cancels_the_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_stores_first_estimate_is_the_menus_stage_times_at_the_devices_speed() {
+    // Real time: an espresso takes 31 s at the machine (the test only reads its estimate).
+    // The bar's model as shipped, nothing timed yet.
+    let r = Rig::full(SagaMode::Choreography, |c| {
+        c.device.speed = 1.0;
+        c.barista.speed = milo_barista::Config::default().speed;
+    })
+    .await;
+    let w = Observer::start(&r.config.mqtt, &[topics::ORDERS_ETA]).await;
+    let id = r.place(SMALL, None).await;
+    until("an estimate", || saw::<OrderEta>(&w, |e| e.order_id == id)).await;
+    let first = on_topic::<OrderEta>(&w)
+        .into_iter()
+        .find(|e| e.data.order_id == id)
+        .unwrap()
+        .data;
+    let stages: f64 = r.menu.stages("espresso").iter().map(|s| s.secs).sum();
+    let expected = (stages * r.config.device.speed).round() as u64;
+    let got = first.wait_secs;
+    let close = got.abs_diff(expected) <= 1;
+    assert!(close, "{got} s for a {expected} s espresso: {first:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_order_gets_an_estimate_that_follows_its_queue() {
     // The model starts at half the station's real speed: once a drink is timed, the orders
     // behind it are later than first estimated, and their estimates go out again.
     let (mut r, w) = bar(0.02, |c| {
-        (c.barista.speed, c.barista.eta_step_secs) = (0.01, 1);
+        (c.barista.speed, c.barista.eta_step_secs) = (Some(0.01), 1);
     })
     .await;
     up(&mut r, &[A]).await;

@@ -289,7 +289,7 @@ impl MiloConfig {
             "must be at least 1 and not above barista.late_secs",
         )?;
         check(
-            self.barista.speed >= 0.0 && self.barista.speed.is_finite(),
+            self.barista.speed.is_none_or(|s| s >= 0.0 && s.is_finite()),
             "barista.speed",
             "must be 0 or more",
         )?;
@@ -369,8 +369,8 @@ impl MiloConfig {
         self.http.saga = ([127, 0, 0, 1], 0).into();
         self.payment.min_latency_ms = 0;
         self.payment.max_latency_ms = 0;
+        // The bar's model follows it (barista.speed unset).
         self.device.speed = 0.0;
-        self.barista.speed = 0.0;
         self.device.display = false;
         Ok(self)
     }
@@ -409,6 +409,10 @@ mod tests {
         assert_eq!(c.mqtt.address, "127.0.0.1:1883");
         assert!(c.broker.embedded);
         assert!(c.menu().unwrap().items.contains_key("latte"));
+        assert_eq!(
+            c.barista.speed, None,
+            "the bar's model follows device.speed"
+        );
     }
 
     #[test]

@@ -88,8 +88,10 @@ pub struct Config {
     pub warn_secs: u64,
     /// A ticket older than this is flagged `late`.
     pub late_secs: u64,
-    /// The stations' speed factor assumed before any drink was timed (`device.speed`).
-    pub speed: f64,
+    /// The stations' speed factor assumed before any drink was timed. Unset (the default):
+    /// the store's `device.speed`, the factor its simulated machine runs at
+    /// ([`Config::or_device_speed`]); set it where the stations run at another speed.
+    pub speed: Option<f64>,
     /// An order's estimate is published again when it moves by at least this many seconds.
     pub eta_step_secs: u64,
     /// How often tickets' ages and estimates are checked, milliseconds.
@@ -102,14 +104,30 @@ impl Default for Config {
             on_fault: FaultPolicy::Reassign,
             warn_secs: 180,
             late_secs: 300,
-            speed: 0.1,
+            speed: None,
             eta_step_secs: 5,
             tick_ms: 1000,
         }
     }
 }
 
-/// Runs the barista service in saga `mode` until `shutdown`.
+impl Config {
+    /// This configuration with the speed assumed for stations never timed: `speed` if set,
+    /// else `device_speed` (the store's `device.speed`).
+    pub fn or_device_speed(mut self, device_speed: f64) -> Config {
+        self.speed = self.speed.or(Some(device_speed));
+        self
+    }
+
+    /// The speed factor of a station never timed: `speed`, or real time (1.0, the menu's own
+    /// stage times) when nothing says otherwise.
+    pub fn assumed_speed(&self) -> f64 {
+        self.speed.unwrap_or(1.0)
+    }
+}
+
+/// Runs the barista service in saga `mode` until `shutdown`. Fill in the speed the stations
+/// are assumed to run at first with [`Config::or_device_speed`].
 pub async fn run(
     config: Config,
     mode: SagaMode,
@@ -118,4 +136,20 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), Rejection> {
     milo_bus::run(BaristaService::new(config, mode, menu), deps, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stations_are_assumed_at_the_devices_speed_unless_set() {
+        assert_eq!(Config::default().or_device_speed(0.5).assumed_speed(), 0.5);
+        let set = Config {
+            speed: Some(0.2),
+            ..Config::default()
+        };
+        assert_eq!(set.or_device_speed(0.5).assumed_speed(), 0.2);
+        assert_eq!(Config::default().assumed_speed(), 1.0, "the menu's times");
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! A ticket's time at speed 1.0 (`base_ms`) is the sum of its drinks' menu stage times; at a
 //! station it takes `base_ms × factor`, where the factor is the station's speed (`device.speed`
-//! on a simulated machine: 1.0 real time). Each station's factor starts at `barista.speed` and
+//! on a simulated machine: 1.0 real time). Each station's factor starts at the speed the
+//! simulated machine runs at (`device.speed`, unless `barista.speed` says otherwise) and
 //! follows the drinks it makes: the first timed drink replaces the assumption, later ones move
 //! it by a running mean that settles into an exponential moving average.
 //!

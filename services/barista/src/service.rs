@@ -52,7 +52,7 @@ impl BaristaService {
                 bar.begin();
                 Ok(bar)
             }
-            None => Bar::load(tx, self.config.speed),
+            None => Bar::load(tx, self.config.assumed_speed()),
         }
     }
 

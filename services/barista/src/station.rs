@@ -28,7 +28,8 @@ pub struct Station {
     /// measured before then is stale and does not make it accept again.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub down_since: Option<OffsetDateTime>,
-    /// Its learned speed factor; `barista.speed` until a drink is timed.
+    /// Its learned speed factor; until a drink is timed, the assumed one (`barista.speed`,
+    /// by default `device.speed`).
     #[serde(default)]
     pub factor: Option<f64>,
     /// Drinks timed.
