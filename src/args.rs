@@ -78,7 +78,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::inventory::InventoryCommand,
     },
-    /// Dead letters of a service (run while that service is stopped).
+    /// Dead letters of a part: read from its store when it is stopped, asked over MQTT while
+    /// it runs.
     Dlq {
         #[command(subcommand)]
         command: crate::cmd::dlq::DlqCommand,

@@ -1,9 +1,13 @@
-//! Dead letters: what a service could not use, kept with the reason in its own store.
+//! Dead letters: what a service could not use, kept with the reason in its own store; and
+//! [`Requester`], the operator's way to ask a running part about them.
 
 pub use milo_contracts::dead_letters::DeadLetter;
 use time::OffsetDateTime;
 
 use crate::store::{self, Store, StoreError, DEAD};
+
+mod requester;
+pub use requester::{AskError, Requester};
 
 /// Prefix of dead letters queued for replay (handed to the handler at the next start).
 pub(crate) const REPLAY: &str = "_p/";

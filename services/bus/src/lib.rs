@@ -17,7 +17,8 @@
 //! - [`link`]: the MQTT connection task: ordered acks, outbox relay, presence, reconnects.
 //! - [`runner`]: the [`Service`] trait and the group-commit loop [`run`].
 //! - [`retry`]: durable timers and the retry policy of a flow's owner.
-//! - [`dlq`]: dead-letter records.
+//! - [`dlq`]: dead-letter records, and [`dlq::Requester`] asking a running part about them
+//!   (its answers come from [`runner`]).
 //! - [`shutdown`]: the shutdown signal handed to every `run`.
 #![forbid(unsafe_code)]
 

@@ -3,16 +3,18 @@
 //! stopping it.
 //!
 //! A request ([`DeadLettersRequested`]) goes to `commands/<part>/dead-letters`; the part
-//! answers ([`DeadLettersAnswered`]) on the `reply_to` topic it names, which must be
-//! `replies/<part>/dead-letters/<requester uuid>` (see [`topics::dead_letter_replies`]): a
-//! request cannot make a part publish anywhere else. Every answer fits in one MQTT payload:
+//! answers ([`DeadLettersAnswered`]) on the `reply_to` topic it names, which must be the
+//! request's own, `replies/<part>/dead-letters/<request id>` ([`topics::dead_letter_replies`]):
+//! a request cannot make a part publish anywhere else. Every answer fits in one MQTT payload:
 //! texts are cut with [`clip`] and lists come in pages (`next` is where the next page
 //! starts).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::envelope::Event;
+use uuid::Uuid;
+
+use crate::envelope::{Envelope, Event};
 use crate::topics;
 
 /// The `source` of an operator's requests.
@@ -90,6 +92,17 @@ impl DeadLetterOp {
             DeadLetterOp::Replay { .. } | DeadLetterOp::Purge { .. }
         )
     }
+
+    /// The same request for the page of ids `from..=upto` (a `show` stays as it is).
+    pub fn page(&self, from: u64, upto: u64) -> DeadLetterOp {
+        let upto = Some(upto);
+        match self {
+            DeadLetterOp::List { .. } => DeadLetterOp::List { from, upto },
+            DeadLetterOp::Replay { .. } => DeadLetterOp::Replay { from, upto },
+            DeadLetterOp::Purge { .. } => DeadLetterOp::Purge { from, upto },
+            show @ DeadLetterOp::Show { .. } => show.clone(),
+        }
+    }
 }
 
 /// Operator → part (`commands/<part>/dead-letters`). The envelope id names the request; the
@@ -97,7 +110,7 @@ impl DeadLetterOp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeadLettersRequested {
-    /// Where to answer: `replies/<part>/dead-letters/<requester uuid>`, nothing else.
+    /// Where to answer: `replies/<part>/dead-letters/<this request's id>`, nothing else.
     pub reply_to: String,
     /// The requester stops waiting then: a request still queued for the part's session
     /// after it is acted on never (a purge must not happen minutes later).
@@ -106,6 +119,26 @@ pub struct DeadLettersRequested {
     /// What to do.
     pub request: DeadLetterOp,
 }
+impl DeadLettersRequested {
+    /// The operator's request to `part`, answered on its own reply topic; its id also
+    /// serves as its correlation id.
+    pub fn envelope(
+        part: &str,
+        expires_at: OffsetDateTime,
+        request: DeadLetterOp,
+    ) -> Envelope<DeadLettersRequested> {
+        let data = DeadLettersRequested {
+            reply_to: String::new(),
+            expires_at,
+            request,
+        };
+        let mut env = Envelope::new(OPERATOR, Uuid::nil(), None, data);
+        env.correlation_id = env.id;
+        env.data.reply_to = topics::dead_letter_replies(part, env.id);
+        env
+    }
+}
+
 impl Event for DeadLettersRequested {
     const TYPE: &'static str = "DeadLettersRequested";
     const VERSION: u32 = 1;
@@ -208,6 +241,18 @@ pub enum DeadLetterAnswer {
         /// First id of the next page.
         next: Option<u64>,
     },
+}
+
+impl DeadLetterAnswer {
+    /// Where the next page starts and where the range ends, when there is more.
+    pub fn more(&self) -> Option<(u64, u64)> {
+        match self {
+            DeadLetterAnswer::List { upto, next, .. }
+            | DeadLetterAnswer::Replay { upto, next, .. }
+            | DeadLetterAnswer::Purge { upto, next, .. } => next.map(|n| (n, *upto)),
+            DeadLetterAnswer::Show { .. } => None,
+        }
+    }
 }
 
 /// Part → operator, on the request's `reply_to`.

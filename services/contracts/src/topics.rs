@@ -166,22 +166,14 @@ pub fn dead_letter_requests(part: &str) -> String {
 /// Filter matching every part's dead-letter requests.
 pub const DEAD_LETTER_REQUESTS_ALL: &str = "commands/+/dead-letters";
 
-/// A part's answers to one requester's dead-letter requests:
-/// `replies/<part>/dead-letters/<requester uuid>`.
-pub fn dead_letter_replies(part: &str, requester: Uuid) -> String {
-    format!("replies/{part}/dead-letters/{requester}")
+/// A part's answer to one dead-letter request: `replies/<part>/dead-letters/<request id>`
+/// (the request's envelope id; a request names no other reply topic).
+pub fn dead_letter_replies(part: &str, request: Uuid) -> String {
+    format!("replies/{part}/dead-letters/{request}")
 }
 
 /// Filter matching every answer to dead-letter requests.
 pub const DEAD_LETTER_REPLIES_ALL: &str = "replies/+/dead-letters/+";
-
-/// The requester of `topic`, if it is exactly one of `part`'s reply topics
-/// ([`dead_letter_replies`], uuid in its hyphenated form): nothing else is a valid `reply_to`.
-pub fn dead_letter_requester(part: &str, topic: &str) -> Option<Uuid> {
-    let tail = topic.strip_prefix(&format!("replies/{part}/dead-letters/"))?;
-    let requester = Uuid::try_parse(tail).ok()?;
-    (dead_letter_replies(part, requester) == topic).then_some(requester)
-}
 
 /// Round-trip probe topic of the broker watchdog: `probes/<client id>`.
 pub fn probe(client_id: &str) -> String {
@@ -225,18 +217,9 @@ mod tests {
             dead_letter_requests("payment"),
             "commands/payment/dead-letters"
         );
-        let me = Uuid::now_v7();
-        let reply = dead_letter_replies("payment", me);
-        assert_eq!(dead_letter_requester("payment", &reply), Some(me));
-        assert_eq!(dead_letter_requester("order", &reply), None);
-        for bad in [
-            "orders/ready".to_owned(),
-            format!("{reply}/x"),
-            reply.replace('-', ""),
-            "replies/payment/dead-letters/+".to_owned(),
-            "replies/payment/dead-letters/#".to_owned(),
-        ] {
-            assert_eq!(dead_letter_requester("payment", &bad), None, "{bad}");
-        }
+        assert_eq!(
+            dead_letter_replies("payment", Uuid::nil()),
+            "replies/payment/dead-letters/00000000-0000-0000-0000-000000000000"
+        );
     }
 }

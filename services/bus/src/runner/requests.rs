@@ -116,11 +116,11 @@ impl Group<'_> {
                 "refused: dead-letter requests come from the operator, not {source:?}"
             ));
         }
-        if topics::dead_letter_requester(self.name, &data.reply_to).is_none() {
-            let wanted = topics::dead_letter_replies(self.name, uuid::Uuid::nil());
+        let wanted = topics::dead_letter_replies(self.name, env.id);
+        if data.reply_to != wanted {
             let got = clip(&data.reply_to, 128);
             return Err(format!(
-                "refused: reply_to must look like {wanted:?}, not {got:?}"
+                "refused: reply_to must be the request's own {wanted:?}, not {got:?}"
             ));
         }
         if data.expires_at < OffsetDateTime::now_utc() {

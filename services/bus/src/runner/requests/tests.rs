@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use milo_contracts::dead_letters::{DeadLetterAnswer, DeadLetterOp, ReplayOutcome};
-use milo_contracts::{topics, Envelope, RawEnvelope};
+use milo_contracts::{topics, RawEnvelope};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -48,12 +48,8 @@ fn event(kind: &str) -> Vec<u8> {
 }
 
 fn request(op: DeadLetterOp) -> Vec<u8> {
-    let data = DeadLettersRequested {
-        reply_to: topics::dead_letter_replies(PART, Uuid::now_v7()),
-        expires_at: OffsetDateTime::now_utc() + Duration::from_secs(60),
-        request: op,
-    };
-    Envelope::new(OPERATOR, Uuid::nil(), None, data).to_json()
+    let expires = OffsetDateTime::now_utc() + Duration::from_secs(60);
+    DeadLettersRequested::envelope(PART, expires, op).to_json()
 }
 
 /// Sends `payload` as a request; the answer, checked to fit `max_payload`, if there is one.
@@ -62,7 +58,7 @@ fn send(group: &mut Group, payload: &[u8]) -> Option<DeadLetterAnswer> {
     group.flush().unwrap();
     let (topic, reply) = group.replies.pop()?;
     assert!(reply.len() <= group.max_payload, "{} bytes", reply.len());
-    assert!(topics::dead_letter_requester(PART, &topic).is_some());
+    assert!(topic.starts_with(&format!("replies/{PART}/dead-letters/")));
     let env = RawEnvelope::parse(&reply).unwrap();
     Some(env.decode::<DeadLettersAnswered>().unwrap().answer)
 }
@@ -161,29 +157,52 @@ fn bad_requests_are_dead_lettered_with_the_reason_and_get_no_answer() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
     let mut group = Group::new(PART, &store, 4096);
-    let list = String::from_utf8(request(DeadLetterOp::List {
-        from: 0,
-        upto: None,
-    }))
-    .unwrap();
-    let reply_to = topics::dead_letter_replies(PART, Uuid::nil());
+    let list = || {
+        let op = DeadLetterOp::List {
+            from: 0,
+            upto: None,
+        };
+        String::from_utf8(request(op)).unwrap()
+    };
+    let (ours, theirs) = (list(), list());
+    let reply_of = |r: &str| {
+        r[r.find("replies/").unwrap()..]
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let own = reply_of(&ours);
     let cases = [
-        (b"{\"id\": nope".to_vec(), "malformed JSON"),
-        (event("DeadLettersRequested"), "wrong schema"),
+        ("{\"id\": nope".to_owned(), "malformed JSON"),
         (
-            list.replace("\"operator\"", "\"pos\"").into_bytes(),
-            "come from the operator",
-        ),
-        (
-            list.replace("\"list\"", "\"drop\"").into_bytes(),
+            String::from_utf8(event("DeadLettersRequested")).unwrap(),
             "wrong schema",
         ),
         (
-            list.replace(&reply_to[..20], "orders/ready/").into_bytes(),
-            "reply_to must look like",
+            ours.replace("\"operator\"", "\"pos\""),
+            "come from the operator",
         ),
-        (vec![b' '; 5000], "oversized"),
-    ];
+        (ours.replace("\"list\"", "\"drop\""), "wrong schema"),
+        (
+            ours.replace(&own, "orders/ready"),
+            "reply_to must be the request's own",
+        ),
+        (
+            ours.replace(&own, &reply_of(&theirs)),
+            "reply_to must be the request's own",
+        ),
+        (
+            ours.replace(&own, &format!("replies/{PART}/dead-letters/+")),
+            "reply_to must be the request's own",
+        ),
+        (
+            ours.replace(&own, "replies/#"),
+            "reply_to must be the request's own",
+        ),
+        (" ".repeat(5000), "oversized"),
+    ]
+    .map(|(p, why)| (p.into_bytes(), why));
     for (payload, why) in &cases {
         assert!(send(&mut group, payload).is_none(), "answered {why}");
         let letters = store.dead_letters(0, 100).unwrap();
@@ -191,36 +210,16 @@ fn bad_requests_are_dead_lettered_with_the_reason_and_get_no_answer() {
         assert_eq!(last.topic, topics::dead_letter_requests(PART));
         assert!(last.reason.contains(why), "{why}: {}", last.reason);
     }
-    // A wildcard reply topic is no reply topic.
-    let wild = DeadLettersRequested {
-        reply_to: format!("replies/{PART}/dead-letters/+"),
-        expires_at: OffsetDateTime::now_utc() + Duration::from_secs(60),
-        request: DeadLetterOp::List {
-            from: 0,
-            upto: None,
-        },
-    };
-    let wild = Envelope::new(OPERATOR, Uuid::nil(), None, wild).to_json();
-    assert!(send(&mut group, &wild).is_none());
-    let letters = store.dead_letters(0, 100).unwrap();
-    assert!(letters
-        .last()
-        .unwrap()
-        .reason
-        .contains("reply_to must look like"));
-    let before = letters.len();
+    assert_eq!(store.dead_letters(0, 100).unwrap().len(), cases.len());
     // An expired one is dropped (acked, logged), neither answered nor kept.
-    let expired = DeadLettersRequested {
-        reply_to: topics::dead_letter_replies(PART, Uuid::now_v7()),
-        expires_at: OffsetDateTime::now_utc() - Duration::from_secs(1),
-        request: DeadLetterOp::Purge {
-            from: 0,
-            upto: None,
-        },
+    let past = OffsetDateTime::now_utc() - Duration::from_secs(1);
+    let purge = DeadLetterOp::Purge {
+        from: 0,
+        upto: None,
     };
-    let expired = Envelope::new(OPERATOR, Uuid::nil(), None, expired).to_json();
+    let expired = DeadLettersRequested::envelope(PART, past, purge).to_json();
     assert!(send(&mut group, &expired).is_none());
-    assert_eq!(store.dead_letters(0, 100).unwrap().len(), before);
+    assert_eq!(store.dead_letters(0, 100).unwrap().len(), cases.len());
 }
 
 #[test]
