@@ -9,20 +9,20 @@ use std::path::Path;
 use milo_bus::{DeadLetter, Store, StoreConfig, StoreError};
 use milo_contracts::dead_letters::{LetterSummary, ReplayOutcome, Replayed};
 
-/// Opens a part's store for the dead-letter commands: [`StoreError::Locked`] while the part
-/// runs, an `Io` error of kind `NotFound` when there is no store.
+/// Opens a part's store for the dead-letter commands (never creating one): [`StoreError::Locked`]
+/// while the part runs, an `Io` error of kind `NotFound` when there is no store, and the real
+/// cause when the store cannot be read (permissions: run as the `milo` user).
 pub fn open(data_dir: &Path, service: &str) -> Result<Store, StoreError> {
     let dir = data_dir.join(service);
-    if !dir.join("db").is_file() {
-        return Err(StoreError::Io {
-            path: dir,
-            error: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no store for this service here",
-            ),
-        });
+    let log = dir.join("db");
+    match std::fs::metadata(&log) {
+        Ok(m) if m.is_file() => Store::open(&dir, &StoreConfig::default()),
+        Ok(_) => Err(StoreError::Io {
+            path: log,
+            error: std::io::Error::new(std::io::ErrorKind::NotFound, "not a store"),
+        }),
+        Err(error) => Err(StoreError::Io { path: log, error }),
     }
-    Store::open(&dir, &StoreConfig::default())
 }
 
 /// Every dead letter, oldest first.
