@@ -59,19 +59,8 @@ impl Group<'_> {
         };
         let inbox_key = format!("{INBOX}{}", request.env.id);
         let print = fingerprint(payload);
-        if request.op.changes() {
-            match self.tx().get::<u64>(&inbox_key)? {
-                Some(seen) if seen == print => {
-                    debug!(request = %request.env.id, "Repeat operator request acked without effect.");
-                    return Ok(());
-                }
-                Some(_) => {
-                    let reason = "conflicting duplicate: same request id, different content";
-                    self.dead_letter(&topic, payload, None, reason)?;
-                    return Ok(());
-                }
-                None => {}
-            }
+        if request.op.changes() && self.seen(&inbox_key, print, payload)? {
+            return Ok(());
         }
         // The reads below go to the store itself: this group's writes so far first.
         self.flush()?;
@@ -97,6 +86,27 @@ impl Group<'_> {
             self.replies.push((request.reply_to, payload));
         }
         Ok(())
+    }
+
+    /// Whether a request that changes the store came before (acked without effect; with
+    /// other content it is dead-lettered as a conflicting duplicate).
+    fn seen(&mut self, inbox_key: &str, print: u64, payload: &[u8]) -> Result<bool, StoreError> {
+        match self.tx().get::<u64>(inbox_key)? {
+            None => Ok(false),
+            Some(seen) if seen == print => {
+                debug!(
+                    key = inbox_key,
+                    "Repeat operator request acked without effect."
+                );
+                Ok(true)
+            }
+            Some(_) => {
+                let reason = "conflicting duplicate: same request id, different content";
+                let topic = self.requests.clone();
+                self.dead_letter(&topic, payload, None, reason)?;
+                Ok(true)
+            }
+        }
     }
 
     /// The request, `None` if it expired, or why it is refused.

@@ -253,4 +253,12 @@ fn a_purge_empties_the_range_and_the_same_request_again_acts_once() {
         "a repeat is not answered"
     );
     assert_eq!(store.dead_letters(0, 10).unwrap().len(), 1);
+    // The same id with other content is refused, not acted on.
+    let other = String::from_utf8(purge)
+        .unwrap()
+        .replace("\"from\":0", "\"from\":1");
+    assert!(send(&mut group, other.as_bytes()).is_none());
+    let letters = store.dead_letters(0, 10).unwrap();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    assert!(letters[1].reason.starts_with("conflicting duplicate"));
 }
