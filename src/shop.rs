@@ -49,20 +49,21 @@ pub enum ShopError {
     #[error(transparent)]
     Broker(#[from] milo_broker::BrokerError),
     /// A store did not open.
-    #[error("{part}: {source}")]
+    // The cause is in the message, so it is not also a `source` (`{e:#}` would say it twice).
+    #[error("{part}: {error}")]
     Store {
         /// Part.
         part: String,
         /// Cause.
-        source: StoreError,
+        error: StoreError,
     },
     /// The HTTP listener did not bind.
-    #[error("cannot serve HTTP on {addr}: {source}")]
+    #[error("cannot serve HTTP on {addr}: {error}")]
     Http {
         /// Address.
         addr: SocketAddr,
         /// Cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The saga coordinator asked for in choreography mode.
     #[error("the saga coordinator runs only with saga.mode = \"orchestration\" (it is \"choreography\")")]
@@ -106,9 +107,9 @@ fn deps<C: Send + 'static>(
 }
 
 fn open(config: &MiloConfig, part: &str) -> Result<Store, ShopError> {
-    Store::open(&config.data_of(part), &config.store).map_err(|source| ShopError::Store {
+    Store::open(&config.data_of(part), &config.store).map_err(|error| ShopError::Store {
         part: part.to_owned(),
-        source,
+        error,
     })
 }
 
@@ -292,9 +293,9 @@ impl Shop {
             .fold(Router::new(), Router::merge);
         let (http, http_task) = crate::http::serve(config.http.listen, router, sd)
             .await
-            .map_err(|source| ShopError::Http {
+            .map_err(|error| ShopError::Http {
                 addr: config.http.listen,
-                source,
+                error,
             })?;
         let mode = config.saga.mode.as_str();
         info!(mqtt = %config.mqtt.address, %http, saga = mode, "Milo is starting.");
