@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::rig::{all_parts, Rig};
-use milo_contracts::SagaMode;
-use milo_testkit::eventually;
+use milo_contracts::{topics, RawEnvelope, SagaMode};
+use milo_testkit::{eventually, Observer};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -48,6 +48,7 @@ both_modes!(
     cancel_while_queued_at_the_bar,
     cancel_after_the_drink_started_is_refused,
     same_order_placed_twice,
+    orders_ready_is_published_once_per_order,
 );
 
 /// Asserts a canceled order: reason, nothing kept, stock whole.
@@ -249,6 +250,34 @@ async fn same_order_placed_twice(mode: SagaMode) {
     let jobs: Vec<(String, Value)> = r.store("device").scan("job/", None, 10).unwrap();
     assert_eq!(jobs.len(), 1, "brewed more than once");
     assert_saga(&r, id, "completed").await;
+}
+
+async fn orders_ready_is_published_once_per_order(mode: SagaMode) {
+    // An espresso takes about 1.5 s at this speed: far longer than the first retry (150 ms).
+    let r = Rig::full(mode, |c| c.device.speed = 0.05).await;
+    let watch = Observer::start(&r.config.mqtt, &[topics::ORDERS_READY]).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(r.place(ESPRESSO, None).await);
+    }
+    for id in &ids {
+        r.wait_status(*id, "prepared").await;
+    }
+    let deliveries = watch.on(topics::ORDERS_READY);
+    for id in &ids {
+        let events: Vec<Uuid> = deliveries
+            .iter()
+            .filter_map(|p| RawEnvelope::parse(p).ok())
+            .filter(|e| e.correlation_id == *id)
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(
+            events.len(),
+            1,
+            "orders/ready of {id}: {} deliveries, event ids {events:?}",
+            events.len()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

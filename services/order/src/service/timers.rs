@@ -35,8 +35,8 @@ impl OrderService {
         let next = Some((t.step, t.attempt + 1));
         match (t.step, order.status) {
             // Orchestration: the coordinator decides; make sure it heard of the order and that
-            // this mirror heard everything it announced.
-            (Step::Answers, status) if !self.choreography() && !status.is_terminal() => {
+            // this mirror heard everything it announced (at the bar: once per drink's time).
+            (_, status) if !self.choreography() && !status.is_terminal() => {
                 self.ask_again(tx, order)?;
                 self.set_timer(tx, order, next);
             }
