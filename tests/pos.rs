@@ -319,3 +319,43 @@ async fn an_order_the_shop_cannot_make_is_refused_before_it_is_queued() {
     let (code, out) = milo_pos(&config, &["queue"]).await;
     assert_eq!((code, out.starts_with("0 queued")), (0, true), "{out}");
 }
+
+/// A `milo` config file for the store's broker, the POS giving up after 20 s (well below the
+/// default 120 s: a POS left without an answer fails the test).
+fn impatient_config(dir: &Path, rig: &Rig) -> std::path::PathBuf {
+    let config = config_file(dir, port_of(&rig.config.mqtt), free_port());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[pos]\ntimeout_secs = 20\n");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// `milo pos order --order-id ID` for an order already made: prepared, exit 0, one drink.
+async fn a_prepared_order_placed_again_is_reported_prepared(mode: SagaMode) {
+    let rig = Rig::full(mode, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = impatient_config(dir.path(), &rig);
+    let id = Uuid::now_v7();
+    let args = ["order", "espresso", "--order-id", &id.to_string()];
+    let (code, out) = milo_pos(&config, &args).await;
+    assert_eq!(code, 0, "{out}");
+    rig.wait_status(id, "prepared").await;
+
+    let (code, out) = milo_pos(&config, &args).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("prepared at bar-1"), "{out}");
+    let jobs: Vec<(String, serde_json::Value)> =
+        rig.store("device").scan("job/", None, 10).unwrap();
+    assert_eq!(jobs.len(), 1, "brewed more than once");
+    assert_eq!(rig.order(id).await["status"], "prepared");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prepared_order_placed_again_is_reported_prepared_in_choreography() {
+    a_prepared_order_placed_again_is_reported_prepared(SagaMode::Choreography).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_prepared_order_placed_again_is_reported_prepared_in_orchestration() {
+    a_prepared_order_placed_again_is_reported_prepared(SagaMode::Orchestration).await;
+}

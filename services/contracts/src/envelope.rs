@@ -184,6 +184,15 @@ mod tests {
     }
 
     #[test]
+    fn a_parsed_envelope_serialises_back_byte_for_byte() {
+        // Parts keep an event they heard this way to say it again: consumers' inboxes must see
+        // the very same bytes (a repeat), not a conflicting duplicate.
+        let bytes = rejected().to_json();
+        let raw = RawEnvelope::parse(&bytes).unwrap();
+        assert_eq!(serde_json::to_vec(&raw).unwrap(), bytes);
+    }
+
+    #[test]
     fn tells_malformed_from_wrong_schema() {
         assert!(matches!(
             RawEnvelope::parse(b"{not json"),

@@ -5,7 +5,9 @@
 //! the shop can still sell (inventory's retained `menu/availability`, kept in memory),
 //! publishes `orders/created` or `orders/rejected`. Keeps every order with its status history;
 //! the same order id placed twice is one order, and a repeated `orders/placed` is answered
-//! with the very event recorded for the first (a POS that lost the answer hears it again).
+//! with the very event recorded for the first (a POS that lost the answer hears it again),
+//! then, for an order already done, with how it ended (its `orders/prepared` or
+//! `orders/canceled`, as published).
 //!
 //! In choreography (`saga.mode`) it then publishes `orders/ready` once the order is both paid
 //! and stocked (whichever comes first); on a decline, short stock, a bar fault, a step out of
@@ -16,7 +18,7 @@
 //! # Layout
 //! - [`model`]: the order record, statuses and their keys in the store.
 //! - [`service`]: the event and command handlers (placing an order, the availability it is
-//!   held to, the flow in either saga mode, cancellations, timers).
+//!   held to, the flow in either saga mode, cancellations, how an order ended, timers).
 //! - [`http`]: `POST /orders`, `GET /orders/{id}`, `GET /orders?status=&limit=&after=`,
 //!   `POST /orders/{id}/cancel`.
 #![forbid(unsafe_code)]

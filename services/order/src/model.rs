@@ -203,3 +203,9 @@ pub fn status_prefix(status: Status) -> String {
 pub fn answer_key(id: Uuid) -> String {
     format!("answer/{id}")
 }
+
+/// Key of how the order ended (`orders/prepared` or `orders/canceled`), as published or heard,
+/// to say it again, byte for byte, to a POS that asks about an order already done.
+pub fn outcome_key(id: Uuid) -> String {
+    format!("outcome/{id}")
+}

@@ -2,11 +2,13 @@
 //! to the bar, and drives a failed order's compensation until `orders/canceled`.
 
 use milo_bus::{Rejection, Tx};
-use milo_contracts::events::{Ingredients, OrderCanceled, OrderFailed, OrderReady};
+use milo_contracts::events::{Ingredients, OrderCanceled, OrderFailed, OrderPrepared, OrderReady};
 use milo_contracts::saga::{refund_note, release_note, TicketFailed};
+use milo_contracts::{topics, RawEnvelope};
 use tracing::info;
 use uuid::Uuid;
 
+use super::outcome::keep_heard;
 use super::{load, set_status, OrderService};
 use crate::model::{order_key, OrderRecord, Status, Step};
 
@@ -61,8 +63,9 @@ impl OrderService {
         Ok(())
     }
 
-    /// The bar made the order.
-    pub(super) fn prepared(&self, tx: &mut Tx, id: Uuid) -> Result<(), Rejection> {
+    /// The bar made the order: its `orders/prepared` is kept, to say it again.
+    pub(super) fn prepared(&self, tx: &mut Tx, env: &RawEnvelope) -> Result<(), Rejection> {
+        let id = env.decode::<OrderPrepared>()?.order_id;
         let Some(mut order) = load(tx, id)? else {
             return Ok(());
         };
@@ -73,6 +76,7 @@ impl OrderService {
             info!(order_id = %id, "Order prepared.");
             self.set_timer(tx, &mut order, None);
             set_status(tx, &mut order, Status::Prepared, None);
+            keep_heard(tx, id, topics::ORDERS_PREPARED, env);
         }
         Ok(())
     }
@@ -158,8 +162,7 @@ impl OrderService {
             _ => return Ok(()),
         }
         if c.refund_confirmed && c.release_confirmed {
-            let data = canceled_event(&order);
-            tx.publish(&tx.event(id, cause, data))?;
+            self.announce_canceled(tx, &order, cause)?;
             info!(order_id = %id, "Order canceled; compensation confirmed.");
             self.set_timer(tx, &mut order, None);
             set_status(tx, &mut order, Status::Canceled, None);

@@ -10,9 +10,11 @@
 
 use milo_bus::{Rejection, Tx};
 use milo_contracts::events::{OrderCanceled, OrderFailed};
+use milo_contracts::{topics, RawEnvelope};
 use uuid::Uuid;
 
 use super::cancel::asked;
+use super::outcome::keep_heard;
 use super::{load, set_status, OrderService};
 use crate::model::{order_key, Status, Step};
 
@@ -44,8 +46,9 @@ impl OrderService {
         Ok(())
     }
 
-    /// `orders/canceled`: done.
-    pub(super) fn mirror_canceled(&self, tx: &mut Tx, e: OrderCanceled) -> Result<(), Rejection> {
+    /// `orders/canceled`: done. The event is kept, to say it again.
+    pub(super) fn mirror_canceled(&self, tx: &mut Tx, env: &RawEnvelope) -> Result<(), Rejection> {
+        let e = env.decode::<OrderCanceled>()?;
         let Some(mut order) = load(tx, e.order_id)? else {
             return Ok(());
         };
@@ -59,6 +62,7 @@ impl OrderService {
         c.done = e.compensations;
         self.set_timer(tx, &mut order, None);
         set_status(tx, &mut order, Status::Canceled, Some(e.reason));
+        keep_heard(tx, e.order_id, topics::ORDERS_CANCELED, env);
         Ok(())
     }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use milo_bus::{retry, Commands, Rejection, Service, Store, Tx};
 use milo_contracts::events::{
-    InventoryFailed, InventoryReleased, InventoryReserved, OrderCanceled, OrderFailed, OrderPlaced,
-    OrderPrepared, OrderReady, PaymentCompleted, PaymentFailed, PaymentRefunded,
+    InventoryFailed, InventoryReleased, InventoryReserved, OrderFailed, OrderPlaced, OrderReady,
+    PaymentCompleted, PaymentFailed, PaymentRefunded,
 };
 use milo_contracts::saga::{
     CancelRefused, CancelRequested, OrderStarted, TicketFailed, TicketWithdrawn,
@@ -27,6 +27,7 @@ mod cancel;
 mod counter;
 mod flow;
 mod mirror;
+mod outcome;
 mod place;
 mod timers;
 
@@ -185,9 +186,7 @@ impl Service for OrderService {
     fn on_event(&mut self, tx: &mut Tx, topic: &str, env: &RawEnvelope) -> Result<(), Rejection> {
         let cause = Some(env.id);
         match topic {
-            topics::ORDERS_PREPARED => {
-                self.prepared(tx, env.decode::<OrderPrepared>()?.order_id)?
-            }
+            topics::ORDERS_PREPARED => self.prepared(tx, env)?,
             topics::ORDERS_STARTED => self.started(tx, env.decode::<OrderStarted>()?.order_id)?,
             topics::PAYMENTS_COMPLETED => {
                 let e = env.decode::<PaymentCompleted>()?;
@@ -223,7 +222,7 @@ impl Service for OrderService {
             }
             topics::ORDERS_READY => self.mirror_ready(tx, env.decode::<OrderReady>()?.order_id)?,
             topics::ORDERS_FAILED => self.mirror_failed(tx, env.decode::<OrderFailed>()?)?,
-            topics::ORDERS_CANCELED => self.mirror_canceled(tx, env.decode::<OrderCanceled>()?)?,
+            topics::ORDERS_CANCELED => self.mirror_canceled(tx, env)?,
             topics::CANCELLATIONS_REFUSED => {
                 let e = env.decode::<CancelRefused>()?;
                 self.mirror_refused(tx, e.order_id, e.reason)?

@@ -6,7 +6,9 @@
 //! ack such a repeat without a word, so `orders/placed` is read raw and this module keeps
 //! the inbox's record for it (`placed/<event id>` → fingerprint): an exact repeat is
 //! answered, the same event id with other content is a conflicting duplicate, and a new
-//! envelope for an order already kept changes nothing.
+//! envelope for an order already kept (a POS given the same order id again) changes nothing
+//! and is answered as a repeat. An order already done is also said how it ended (its
+//! `orders/prepared` or `orders/canceled` again), so a POS following it hears its end.
 
 use milo_bus::{fingerprint, Published, Rejection, Tx};
 use milo_contracts::events::{OrderCreated, OrderPlaced, OrderRejected};
@@ -60,11 +62,13 @@ impl OrderService {
                 ))
             }
             None => {
-                self.place(tx, placed, Some(env.id), Via::Bus)
-                    .map_err(|r| match r {
-                        Rejection::Store(e) => handler_failed(e),
-                        r => r,
-                    })?;
+                let outcome = self
+                    .place(tx, placed, Some(env.id), Via::Bus)
+                    .map_err(store_failed)?;
+                if outcome.existed {
+                    self.answer_again(tx, &outcome.order, Some(env.id))
+                        .map_err(store_failed)?;
+                }
                 tx.put(&key, &print);
             }
         }
@@ -167,8 +171,8 @@ impl OrderService {
 
     /// A repeated `orders/placed` for an order already kept: its recorded `orders/created` or
     /// `orders/rejected` again, byte for byte (the same event id: consumers see a repeat), so a
-    /// POS that lost the answer hears it. An order kept before answers were recorded gets its
-    /// answer made from the record, and recorded.
+    /// POS that lost the answer hears it, then how the order ended if it is done. An order
+    /// kept before answers were recorded gets its answer made from the record, and recorded.
     fn answer_again(
         &self,
         tx: &mut Tx,
@@ -192,6 +196,7 @@ impl OrderService {
         if !recorded {
             tx.put(&key, &answer);
         }
+        self.say_outcome(tx, order, cause)?;
         debug!(order_id = %id, "Repeated placement answered again.");
         Ok(())
     }
@@ -201,4 +206,12 @@ impl OrderService {
 /// runner does the same for events after its attempts).
 fn handler_failed(e: milo_bus::StoreError) -> Rejection {
     Rejection::Invalid(format!("handler failed: {e}"))
+}
+
+/// [`handler_failed`] for a handler's rejection; other rejections unchanged.
+fn store_failed(r: Rejection) -> Rejection {
+    match r {
+        Rejection::Store(e) => handler_failed(e),
+        r => r,
+    }
 }
