@@ -330,6 +330,37 @@ fn impatient_config(dir: &Path, rig: &Rig) -> std::path::PathBuf {
     config
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn milo_pos_cancel_answers_at_once_with_a_clear_exit_code() {
+    // No barista device: the order waits at the bar until it is withdrawn.
+    let parts: Vec<&str> = all_parts(MODE)
+        .into_iter()
+        .filter(|p| *p != "device")
+        .collect();
+    let rig = Rig::start(MODE, &parts, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = impatient_config(dir.path(), &rig);
+
+    let unknown = Uuid::now_v7().to_string();
+    let (code, out) = milo_pos(&config, &["cancel", &unknown]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cancellation refused: unknown order"), "{out}");
+
+    let id = rig.place(r#"[{"item":"espresso"}]"#, None).await;
+    rig.wait_status(id, "ready").await;
+    let (code, first) = milo_pos(&config, &["cancel", &id.to_string()]).await;
+    assert_eq!(code, 0, "{first}");
+    assert!(
+        first.contains("canceled: canceled by the customer"),
+        "{first}"
+    );
+    rig.wait_status(id, "canceled").await;
+    // Asked again: the same outcome, at once.
+    let (code, again) = milo_pos(&config, &["cancel", &id.to_string()]).await;
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(again.lines().last(), first.lines().last(), "{again}");
+}
+
 /// `milo pos order --order-id ID` for an order already made: prepared, exit 0, one drink.
 async fn a_prepared_order_placed_again_is_reported_prepared(mode: SagaMode) {
     let rig = Rig::full(mode, |_| {}).await;

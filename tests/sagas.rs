@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::rig::{all_parts, Rig};
 use milo_contracts::{topics, RawEnvelope, SagaMode};
+use milo_pos::Update;
 use milo_testkit::{eventually, Observer};
 use serde_json::Value;
 use uuid::Uuid;
@@ -48,6 +49,7 @@ both_modes!(
     cancel_while_queued_at_the_bar,
     cancel_after_the_drink_started_is_refused,
     same_order_placed_twice,
+    cancel_an_unknown_or_canceled_order_is_answered_at_once,
     orders_ready_is_published_once_per_order,
 );
 
@@ -250,6 +252,42 @@ async fn same_order_placed_twice(mode: SagaMode) {
     let jobs: Vec<(String, Value)> = r.store("device").scan("job/", None, 10).unwrap();
     assert_eq!(jobs.len(), 1, "brewed more than once");
     assert_saga(&r, id, "completed").await;
+}
+
+/// Asks to cancel through the POS, as `milo pos cancel` does; its answer.
+async fn pos_cancel(r: &Rig, id: Uuid) -> Update {
+    // Kept until the answer: a dropped trigger stops the POS at once.
+    let (_trigger, shutdown) = milo_bus::ShutdownTrigger::new();
+    let (mqtt, pos) = (r.config.mqtt.clone(), r.config.pos.clone());
+    let reason = Some("changed my mind".into());
+    milo_pos::cancel(mqtt, pos, id, reason, |_| {}, shutdown)
+        .await
+        .unwrap_or_else(|e| panic!("no answer to the cancellation of {id}: {e}"))
+}
+
+async fn cancel_an_unknown_or_canceled_order_is_answered_at_once(mode: SagaMode) {
+    let r = Rig::full(mode, |c| {
+        (c.payment.min_latency_ms, c.payment.max_latency_ms) = (1_500, 1_500);
+        // Well below the default: a POS left without an answer gives up and the test fails.
+        c.pos.timeout_secs = 20;
+    })
+    .await;
+    let unknown = Uuid::now_v7();
+    match pos_cancel(&r, unknown).await {
+        Update::CancelRefused { reason } => {
+            assert!(reason.contains("unknown order"), "{reason}")
+        }
+        other => panic!("an unknown order got {other:?}"),
+    }
+    assert_eq!(r.cancel(unknown).await.0, 404);
+
+    let id = r.place(ESPRESSO, None).await;
+    let first = pos_cancel(&r, id).await;
+    assert!(matches!(first, Update::Canceled { .. }), "{first:?}");
+    assert_canceled(&r, id, "changed my mind").await;
+    // Asked again: the outcome it gave, at once.
+    assert_eq!(pos_cancel(&r, id).await, first);
+    assert_saga(&r, id, "canceled").await;
 }
 
 async fn orders_ready_is_published_once_per_order(mode: SagaMode) {

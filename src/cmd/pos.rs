@@ -16,11 +16,13 @@ use uuid::Uuid;
 
 use crate::signals;
 
-/// Rejected, canceled, refused: the order will not be made.
+/// Rejected, canceled, refused: the order will not be made (`cancel`: the cancellation was
+/// refused, or the order is unknown).
 const FAILED: u8 = 1;
 /// The POS itself could not work: queue in use by another POS, its store failed.
 const POS_ERROR: u8 = 2;
-/// The store did not answer in time: the order stays queued for the next `milo pos` run.
+/// The store did not answer in time: the order stays queued for the next `milo pos` run
+/// (`cancel`: nothing was decided).
 const QUEUED: u8 = 3;
 /// The store has the order, but it was not prepared in time.
 const UNFINISHED: u8 = 4;
@@ -71,8 +73,12 @@ pub enum PosCommand {
         #[arg(long)]
         mqtt: Option<String>,
     },
-    /// Ask to cancel an order: canceled and refunded (exit 0) or refused because the drink is
-    /// already being made (exit 1).
+    /// Ask to cancel an order and print the store's answer, which comes at once.
+    ///
+    /// Exit 0 canceled and refunded (also when it already was: the same outcome again); 1
+    /// refused, with the reason printed (the drink is being made or made, the order was
+    /// rejected, unknown order); 2 the POS cannot work (bad broker address...); 3 no answer
+    /// within [pos] timeout_secs (broker unreachable, store down).
     Cancel {
         /// The order id.
         order_id: Uuid,
@@ -311,9 +317,10 @@ async fn cancel(
     match milo_pos::cancel(mqtt, pos, order_id, reason, show, shutdown).await {
         Ok(Update::Canceled { .. }) => Ok(ExitCode::SUCCESS),
         Ok(_) => Ok(ExitCode::from(FAILED)),
-        Err(e) => {
+        Err(e @ (PosError::Unreachable(_) | PosError::TimedOut(_) | PosError::Interrupted)) => {
             eprintln!("milo pos: {e}");
             Ok(ExitCode::from(QUEUED))
         }
+        Err(e) => Ok(pos_error(&e)),
     }
 }

@@ -59,8 +59,9 @@ pub async fn place(
     .await
 }
 
-/// Asks the store to cancel `order_id` and waits for the answer: [`Update::Canceled`] or
-/// [`Update::CancelRefused`].
+/// Asks the store to cancel `order_id` and waits for the answer: [`Update::Canceled`] (also
+/// for an order canceled before: the same outcome again) or [`Update::CancelRefused`] (with
+/// the reason; [`milo_contracts::saga::UNKNOWN_ORDER`] for an order the store does not have).
 pub async fn cancel(
     mqtt: MqttConfig,
     config: Config,

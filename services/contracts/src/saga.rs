@@ -1,6 +1,7 @@
 //! The saga vocabulary: the switch between the two styles, the commands a coordinator sends
-//! under `commands/<service>/<verb>`, and the events of cancellation and of the bar (started,
-//! could not make it, withdrawn).
+//! under `commands/<service>/<verb>`, the cancellation the order service passes to the
+//! coordinator (`commands/saga/cancel`), and the events of cancellation and of the bar
+//! (started, could not make it, withdrawn).
 //!
 //! Participants answer a command with the same fact event they publish in choreography
 //! (`commands/payment/charge` → `payments/completed` | `payments/failed`), so the two styles
@@ -192,12 +193,25 @@ event!(
     topics::CANCELLATIONS_REQUESTED
 );
 
-/// `cancellations/refused`: the order cannot be canceled any more.
+/// `commands/saga/cancel`: the order service passes a customer's cancellation of an order it
+/// has to the coordinator (orchestration), which decides it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelOrder {
+    /// The order.
+    pub order_id: Uuid,
+    /// Why, as the counter typed it.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+event!(CancelOrder, "CancelOrder", topics::COMMANDS_SAGA_CANCEL);
+
+/// `cancellations/refused`: the order cannot be canceled (any more), or is unknown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelRefused {
     /// The order.
     pub order_id: Uuid,
-    /// Why (e.g. the drink is already being made).
+    /// Why (the drink is already being made, [`UNKNOWN_ORDER`]...).
     pub reason: String,
 }
 event!(
@@ -205,6 +219,9 @@ event!(
     "CancelRefused",
     topics::CANCELLATIONS_REFUSED
 );
+
+/// The reason a cancellation of an order the store does not have is refused with.
+pub const UNKNOWN_ORDER: &str = "unknown order";
 
 /// A refund as listed in `OrderCanceled::compensations`; `None` when nothing was charged.
 pub fn refund_note(cents: u64) -> Option<String> {

@@ -38,6 +38,9 @@ pub const COMMANDS_PAYMENT_REFUND: &str = "commands/payment/refund";
 pub const COMMANDS_BARISTA_PREPARE: &str = "commands/barista/prepare";
 /// Flow owner → barista: take the order's ticket back if it is not started.
 pub const COMMANDS_BARISTA_WITHDRAW: &str = "commands/barista/withdraw";
+/// Order service → coordinator (orchestration): a customer's cancellation of an order the
+/// order service has (it alone knows which orders exist).
+pub const COMMANDS_SAGA_CANCEL: &str = "commands/saga/cancel";
 /// The payment gateway charged the order.
 pub const PAYMENTS_COMPLETED: &str = "payments/completed";
 /// The payment gateway declined the order.

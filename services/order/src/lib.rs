@@ -7,13 +7,16 @@
 //! the same order id placed twice is one order, and a repeated `orders/placed` is answered
 //! with the very event recorded for the first (a POS that lost the answer hears it again),
 //! then, for an order already done, with how it ended (its `orders/prepared` or
-//! `orders/canceled`, as published).
+//! `orders/canceled`, as published). It answers every customer's cancellation from a POS
+//! (`cancellations/requested`): refused at once for an unknown order, the same
+//! `orders/canceled` again for a canceled one.
 //!
 //! In choreography (`saga.mode`) it then publishes `orders/ready` once the order is both paid
 //! and stocked (whichever comes first); on a decline, short stock, a bar fault, a step out of
 //! retries or a customer's cancellation it publishes `orders/failed`, asks until payment and
 //! inventory confirm what they gave back, then publishes `orders/canceled`. In orchestration
-//! the saga coordinator does all that and the order service mirrors it.
+//! the saga coordinator does all that (cancellations passed on to it on
+//! `commands/saga/cancel`) and the order service mirrors it.
 //!
 //! # Layout
 //! - [`model`]: the order record, statuses and their keys in the store.

@@ -8,9 +8,11 @@
 //! the same order id (participants answer a repeat with the same event) and, after the last
 //! attempt, the saga compensates. Compensation undoes the completed steps in reverse order, one
 //! at a time (refund, then release), asking until each is confirmed, then publishes
-//! `orders/canceled`. Customers' cancellations (`cancellations/requested`) are decided here:
-//! before the drink is started the bar is asked to withdraw the ticket, after it they are
-//! refused. Timers live in the store, so a restart resumes every unfinished saga.
+//! `orders/canceled`. Customers' cancellations, passed on by the order service (which alone
+//! knows whether an order exists) on `commands/saga/cancel`, are decided here: before the
+//! drink is started the bar is asked to withdraw the ticket, after it they are refused, and a
+//! canceled order's `orders/canceled` is said again. Timers live in the store, so a restart
+//! resumes every unfinished saga.
 //!
 //! # Layout
 //! - [`model`]: the saga record, its states and steps.

@@ -133,6 +133,7 @@ const ALWAYS: &[&str] = &[
     topics::ORDERS_PREPARED,
     topics::ORDERS_STARTED,
     topics::MENU_AVAILABILITY,
+    topics::CANCELLATIONS_REQUESTED,
 ];
 
 /// Topics the order service listens to as the owner of the flow.
@@ -145,7 +146,6 @@ const OWNER: &[&str] = &[
     topics::INVENTORY_RELEASED,
     topics::TICKETS_FAILED,
     topics::TICKETS_WITHDRAWN,
-    topics::CANCELLATIONS_REQUESTED,
 ];
 
 /// Topics the order service mirrors when the coordinator owns the flow.
@@ -218,7 +218,7 @@ impl Service for OrderService {
                 self.withdrawn(tx, env.decode::<TicketWithdrawn>()?, cause)?
             }
             topics::CANCELLATIONS_REQUESTED => {
-                self.cancel(tx, env.decode::<CancelRequested>()?, cause)?;
+                self.cancel_requested(tx, env.decode::<CancelRequested>()?, env.id)?;
             }
             topics::ORDERS_READY => self.mirror_ready(tx, env.decode::<OrderReady>()?.order_id)?,
             topics::ORDERS_FAILED => self.mirror_failed(tx, env.decode::<OrderFailed>()?)?,

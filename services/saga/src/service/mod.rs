@@ -6,7 +6,7 @@ use milo_contracts::events::{
     PaymentFailed, PaymentRefunded,
 };
 use milo_contracts::saga::{
-    CancelRequested, ChargePayment, OrderStarted, PrepareOrder, RefundPayment, ReleaseStock,
+    CancelOrder, ChargePayment, OrderStarted, PrepareOrder, RefundPayment, ReleaseStock,
     ReserveStock, TicketFailed, TicketWithdrawn, WithdrawTicket,
 };
 use milo_contracts::{topics, RawEnvelope};
@@ -174,7 +174,7 @@ impl Service for Coordinator {
             topics::ORDERS_PREPARED,
             topics::TICKETS_FAILED,
             topics::TICKETS_WITHDRAWN,
-            topics::CANCELLATIONS_REQUESTED,
+            topics::COMMANDS_SAGA_CANCEL,
         ]
         .map(String::from)
         .to_vec()
@@ -207,7 +207,7 @@ impl Service for Coordinator {
             topics::ORDERS_PREPARED => self.prepared(tx, env),
             topics::TICKETS_FAILED => self.bar_failed(tx, env.decode::<TicketFailed>()?),
             topics::TICKETS_WITHDRAWN => self.withdrawn(tx, env.decode::<TicketWithdrawn>()?),
-            topics::CANCELLATIONS_REQUESTED => self.cancel(tx, env.decode::<CancelRequested>()?),
+            topics::COMMANDS_SAGA_CANCEL => self.cancel(tx, env.decode::<CancelOrder>()?),
             topics::PAYMENTS_REFUNDED => {
                 let e = env.decode::<PaymentRefunded>()?;
                 self.undone(tx, e.order_id, undo::Undone::Refund(e.amount_cents))

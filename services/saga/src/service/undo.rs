@@ -4,7 +4,7 @@
 use milo_bus::{Rejection, Tx};
 use milo_contracts::events::{Ingredients, OrderCanceled, OrderFailed};
 use milo_contracts::saga::{
-    refund_note, release_note, CancelRefused, CancelRequested, TicketWithdrawn,
+    refund_note, release_note, CancelOrder, CancelRefused, TicketWithdrawn,
 };
 use time::OffsetDateTime;
 use tracing::info;
@@ -113,8 +113,9 @@ impl Coordinator {
         self.next_undo(tx, &mut saga)
     }
 
-    /// A customer's cancellation, decided by where the saga stands.
-    pub(super) fn cancel(&self, tx: &mut Tx, e: CancelRequested) -> Result<(), Rejection> {
+    /// A customer's cancellation (passed on by the order service, which has the order),
+    /// decided by where the saga stands. A canceled saga says its `orders/canceled` again.
+    pub(super) fn cancel(&self, tx: &mut Tx, e: CancelOrder) -> Result<(), Rejection> {
         let why = match e.reason.as_deref().map(str::trim) {
             Some(r) if !r.is_empty() => format!("canceled by the customer: {r}"),
             _ => "canceled by the customer".to_owned(),
@@ -142,12 +143,20 @@ impl Coordinator {
                 save(tx, &mut saga, SagaState::Completed);
                 Ok(())
             }
-            SagaState::Withdrawing | SagaState::Compensating | SagaState::Canceled => Ok(()),
+            SagaState::Canceled => {
+                if let Some(p) = &saga.announced {
+                    tx.republish(p)?;
+                }
+                Ok(())
+            }
+            // Decided already; the outcome follows.
+            SagaState::Withdrawing | SagaState::Compensating => Ok(()),
         }
     }
 
-    /// A cancellation for an order the coordinator has not seen start: it is canceled with
-    /// nothing to undo, and a late `orders/created` finds the saga already over.
+    /// A cancellation for an order the coordinator has not seen start (the order service has
+    /// it: its `orders/created` is late): it is canceled with nothing to undo, and the late
+    /// `orders/created` finds the saga already over.
     fn cancel_unseen(&self, tx: &mut Tx, id: Uuid, why: String) -> Result<(), Rejection> {
         let mut saga = Saga::new(id, SagaState::Compensating, None);
         self.compensate(tx, &mut saga, why)
