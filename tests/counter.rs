@@ -382,3 +382,38 @@ async fn the_same_orders_placed_again_hears_the_recorded_orders_created() {
         .filter(|o| o["order_id"] == id.to_string());
     assert_eq!(ours.count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restock_above_the_maximum_is_refused_by_the_cli_and_by_inventory() {
+    let t = open_with(|_| {}).await;
+    let watch = Observer::start(&t.config.mqtt, &[topics::INVENTORY_RESTOCKED]).await;
+    let huge = u64::MAX.to_string();
+    let out = milo(&t, &["inventory", "restock", "beans_g", &huge]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot restock"), "{err}");
+    assert!(err.contains("max_restock"), "{err}");
+
+    // Past the CLI, inventory (the authority) refuses it too, with the reason.
+    let asked = Uuid::now_v7();
+    let request = RestockRequested {
+        ingredient: "beans_g".into(),
+        amount: u64::MAX,
+    };
+    let payload = Envelope::new("ops", asked, None, request).to_json();
+    watch.publish(topics::COMMANDS_INVENTORY_RESTOCK, &payload);
+    let (_, answer) = wait_for("the refusal", || {
+        seen::<StockRestocked>(&watch)
+            .into_iter()
+            .find(|(env, _)| env.correlation_id == asked)
+    })
+    .await;
+    let why = answer.refused.unwrap_or_default();
+    assert!(why.contains("max_restock"), "{why}");
+    assert_eq!(answer.amount, 0);
+    let opening = t.config.inventory.stock["beans_g"];
+    assert_eq!(answer.stock, opening);
+    let inventory = t.shop.store("inventory").unwrap();
+    let stock: Option<Ingredients> = inventory.get("stock").unwrap();
+    assert_eq!(stock.map_or(opening, |s| s["beans_g"]), opening);
+}

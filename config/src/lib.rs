@@ -218,6 +218,11 @@ impl MiloConfig {
             "device.fault_rate",
             "must be between 0.0 and 1.0",
         )?;
+        check(
+            self.inventory.max_restock >= 1,
+            "inventory.max_restock",
+            "must be at least 1",
+        )?;
         for (key, units) in [
             ("device.water_ml", self.device.water_ml),
             ("device.beans_g", self.device.beans_g),

@@ -2,8 +2,8 @@
 //! `menu/availability`), and restocking (`commands/inventory/restock`, answered on
 //! `inventory/restocked`).
 //!
-//! Exit codes: 0 done; 1 refused (unknown ingredient, zero amount); 3 the broker or
-//! inventory did not answer in time (as `milo pos`).
+//! Exit codes: 0 done; 1 refused (unknown ingredient, zero amount, above
+//! `[inventory] max_restock`); 3 the broker or inventory did not answer in time (as `milo pos`).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -31,7 +31,7 @@ pub enum InventoryCommand {
     Restock {
         /// A key of the menu's [ingredients], e.g. oat_milk_ml.
         ingredient: String,
-        /// Units to add, in the ingredient's unit (at least 1).
+        /// Units to add, in the ingredient's unit (1 to [inventory] max_restock).
         amount: u64,
         /// Broker address (default: mqtt.address).
         #[arg(long)]
@@ -39,7 +39,7 @@ pub enum InventoryCommand {
     },
 }
 
-/// Refused: unknown ingredient, zero amount.
+/// Refused: unknown ingredient, zero amount, above `max_restock`.
 const REFUSED: u8 = 1;
 /// The broker or inventory did not answer in time.
 const UNREACHABLE: u8 = 3;
@@ -62,7 +62,8 @@ pub async fn run(command: InventoryCommand, mut config: MiloConfig) -> anyhow::R
             mqtt,
         } => {
             config.mqtt.address = mqtt.unwrap_or(config.mqtt.address);
-            if let Some(why) = milo_inventory::restock::refusal(&menu, &ingredient, amount) {
+            let max = config.inventory.max_restock;
+            if let Some(why) = milo_inventory::restock::refusal(&menu, &ingredient, amount, max) {
                 eprintln!("milo inventory: cannot restock: {why}");
                 return Ok(ExitCode::from(REFUSED));
             }

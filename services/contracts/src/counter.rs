@@ -131,7 +131,7 @@ event!(StockLow, "StockLow", topics::INVENTORY_LOW);
 pub struct RestockRequested {
     /// The ingredient (a key of the menu's `[ingredients]`).
     pub ingredient: String,
-    /// Units to add (at least 1).
+    /// Units to add (1 to inventory's `max_restock`).
     pub amount: u64,
 }
 event!(
@@ -149,7 +149,8 @@ pub struct StockRestocked {
     pub amount: u64,
     /// Units available afterwards.
     pub stock: u64,
-    /// Why nothing was added, if refused (unknown ingredient, zero amount).
+    /// Why nothing was added, if refused (unknown ingredient, zero amount, above
+    /// `max_restock`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
 }

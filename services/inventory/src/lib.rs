@@ -59,6 +59,9 @@ pub struct Config {
     /// How often the availability is published anyway, in seconds (the first time as soon
     /// as the service starts).
     pub republish_secs: u64,
+    /// The most one restock may add, in the ingredient's unit: a guard against a typo (a
+    /// delivery is far smaller), refused with the reason above it.
+    pub max_restock: u64,
 }
 
 impl Default for Config {
@@ -68,9 +71,14 @@ impl Default for Config {
             low_stock: default_low_stock(),
             availability_ms: 1000,
             republish_secs: 30,
+            max_restock: DEFAULT_MAX_RESTOCK,
         }
     }
 }
+
+/// The default `max_restock`: a million units (a tonne of beans, a thousand litres of milk, a
+/// million cups), far above any delivery to a shop and far below where stock could overflow.
+pub const DEFAULT_MAX_RESTOCK: u64 = 1_000_000;
 
 /// Low-stock thresholds for the default opening stock: about a tenth of it, each at least a
 /// dozen drinks' worth, so that there is time to restock before anything runs out.

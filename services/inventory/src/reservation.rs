@@ -62,7 +62,7 @@ pub(crate) fn split(reserved: &Ingredients, consumed: &Ingredients) -> (Ingredie
         if kept > 0 {
             used.insert(ing.clone(), kept);
         }
-        let rest = units - kept;
+        let rest = units.saturating_sub(kept);
         if rest > 0 {
             back.insert(ing.clone(), rest);
         }

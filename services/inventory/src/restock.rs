@@ -19,13 +19,20 @@ pub const RESTOCKED_KEY: &str = "restocked";
 pub const WASTE_KEY: &str = "waste";
 
 /// Why a restock cannot be done, or `None`: the ingredient must be one of the menu's
-/// `[ingredients]` and the amount at least 1. The CLI checks with this too.
-pub fn refusal(menu: &Menu, ingredient: &str, amount: u64) -> Option<String> {
+/// `[ingredients]` and the amount from 1 to `max` (`[inventory] max_restock`). The CLI checks
+/// with this too.
+pub fn refusal(menu: &Menu, ingredient: &str, amount: u64, max: u64) -> Option<String> {
     if !menu.ingredients.contains_key(ingredient) {
         let known: Vec<&str> = menu.ingredients.keys().map(String::as_str).collect();
         return Some(format!(
             "unknown ingredient {ingredient:?}; the menu's ingredients are: {}",
             known.join(", ")
+        ));
+    }
+    if amount > max {
+        return Some(format!(
+            "amount {amount} is more than one restock may add: at most {max} \
+             (inventory.max_restock)"
         ));
     }
     (amount == 0).then(|| "amount must be at least 1".to_owned())
@@ -44,7 +51,8 @@ fn add_total(tx: &mut Tx, key: &str, units: &Ingredients) -> Result<(), Rejectio
 
 impl InventoryService {
     /// Adds stock and answers `inventory/restocked` (correlated with the request); an unknown
-    /// ingredient or a zero amount is answered with `refused` and changes nothing.
+    /// ingredient, a zero amount or one above `max_restock` is answered with `refused` and
+    /// changes nothing.
     pub(crate) fn restock(
         &mut self,
         tx: &mut Tx,
@@ -54,7 +62,8 @@ impl InventoryService {
         let (correlation, cause) = (env.correlation_id, env.id);
         let mut stock = self.stock(tx)?;
         let have = stock.get(&req.ingredient).copied().unwrap_or(0);
-        if let Some(why) = refusal(&self.menu, &req.ingredient, req.amount) {
+        let max = self.config.max_restock;
+        if let Some(why) = refusal(&self.menu, &req.ingredient, req.amount, max) {
             info!(ingredient = %req.ingredient, amount = req.amount, reason = %why, "Restock refused.");
             let answer = StockRestocked {
                 ingredient: req.ingredient,
@@ -103,7 +112,7 @@ impl InventoryService {
                 warn!(order_id = %e.order_id, ingredient = %ing, wasted = units, stock = have, "Waste above the stock left; stock stops at zero.");
             }
             if off > 0 {
-                stock.insert(ing.clone(), have - off);
+                stock.insert(ing.clone(), have.saturating_sub(off));
                 taken.insert(ing.clone(), off);
             }
         }
@@ -132,13 +141,18 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(refusal(&menu, "oat_milk_ml", 5000), None);
-        let why = refusal(&menu, "gin_ml", 5).unwrap();
+        assert_eq!(refusal(&menu, "oat_milk_ml", 5000, 5000), None);
+        let why = refusal(&menu, "gin_ml", 5, 5000).unwrap();
         assert!(why.contains("unknown ingredient \"gin_ml\""), "{why}");
         assert!(why.ends_with("oat_milk_ml"), "{why}");
         assert_eq!(
-            refusal(&menu, "oat_milk_ml", 0).as_deref(),
+            refusal(&menu, "oat_milk_ml", 0, 5000).as_deref(),
             Some("amount must be at least 1")
+        );
+        let why = refusal(&menu, "oat_milk_ml", u64::MAX, 5000).unwrap();
+        assert!(
+            why.contains("at most 5000 (inventory.max_restock)"),
+            "{why}"
         );
     }
 }

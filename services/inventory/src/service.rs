@@ -99,7 +99,7 @@ impl InventoryService {
             .iter()
             .filter_map(|(ing, need)| {
                 let have = stock.get(ing).copied().unwrap_or(0);
-                (have < *need).then(|| (ing.clone(), need - have))
+                (have < *need).then(|| (ing.clone(), need.saturating_sub(have)))
             })
             .collect();
         let mut r = Reservation {
@@ -117,7 +117,7 @@ impl InventoryService {
         if reserved {
             for (ing, need) in &r.ingredients {
                 if let Some(have) = stock.get_mut(ing) {
-                    *have -= need;
+                    *have = have.saturating_sub(*need);
                 }
             }
         } else {
