@@ -3,8 +3,6 @@
 
 pub mod rig;
 
-use std::time::Duration;
-
 use milo::shop::{Shop, ShopError};
 use milo::MiloConfig;
 use milo_barista_device::MemoryDisplay;
@@ -12,6 +10,7 @@ use milo_bus::{Shutdown, ShutdownTrigger};
 use milo_contracts::events::{OrderLine, OrderPlaced};
 use milo_contracts::Envelope;
 use milo_pos::{Request, Update};
+use milo_testkit::PATIENCE;
 use uuid::Uuid;
 
 /// The whole store running in this process.
@@ -49,10 +48,7 @@ pub async fn start_shop(config: &MiloConfig, trigger: &ShutdownTrigger) -> Resul
         eprintln!("broker watchdog failed")
     })
     .await?;
-    assert!(
-        shop.wait_ready(Duration::from_secs(20)).await,
-        "store not ready"
-    );
+    assert!(shop.wait_ready(PATIENCE).await, "store not ready");
     Ok(shop)
 }
 
@@ -104,14 +100,14 @@ impl TestShop {
             .unwrap()
     }
 
-    /// Waits (20 s at most) until GET path satisfies `pred`.
+    /// Waits ([`PATIENCE`] at most) until GET path satisfies `pred`.
     pub async fn wait_json(
         &self,
         path: &str,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
         let last = std::sync::Mutex::new(serde_json::Value::Null);
-        let matched = milo_testkit::eventually(Duration::from_secs(20), || {
+        let matched = milo_testkit::eventually(PATIENCE, || {
             let (last, pred) = (&last, &pred);
             async move {
                 let (_, v) = self.get(path).await;

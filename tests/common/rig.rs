@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use milo::http::client;
 use milo::shop::{self, Part};
@@ -14,7 +13,7 @@ use milo_bus::{Shutdown, ShutdownTrigger, Store};
 use milo_contracts::events::Ingredients;
 use milo_contracts::{Menu, SagaMode};
 use milo_payment::{Transaction, TxnState};
-use milo_testkit::eventually;
+use milo_testkit::{eventually, PATIENCE};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -118,14 +117,14 @@ impl Rig {
         let sd = trigger.subscribe();
         // A part just stopped may still hold its database for a moment.
         let mut part = None;
-        let opened = eventually(Duration::from_secs(10), || {
+        let opened = eventually(PATIENCE, || {
             part = start(&sd);
             std::future::ready(part.is_some())
         })
         .await;
         assert!(opened, "{name} did not start");
         let part = part.unwrap();
-        assert!(shop::wait_ready(std::slice::from_ref(&part), Duration::from_secs(20)).await);
+        assert!(shop::wait_ready(std::slice::from_ref(&part), PATIENCE).await);
         let http = match part.router.clone() {
             Some(router) => {
                 let any = ([127, 0, 0, 1], 0).into();
@@ -150,9 +149,9 @@ impl Rig {
             r.part.task.abort();
         }
         r.trigger.trigger();
-        let _ = tokio::time::timeout(Duration::from_secs(10), r.part.task).await;
+        let _ = tokio::time::timeout(PATIENCE, r.part.task).await;
         if let Some((_, task)) = r.http {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+            let _ = tokio::time::timeout(PATIENCE, task).await;
         }
     }
 
@@ -185,24 +184,30 @@ impl Rig {
             .1
     }
 
-    /// Waits (20 s at most) until the order satisfies `pred`; returns it.
+    /// Waits ([`PATIENCE`] at most) until the order satisfies `pred`; returns it.
     pub async fn wait_order(&self, id: Uuid, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let last = std::sync::Mutex::new(Value::Null);
-        let ok = eventually(Duration::from_secs(20), || async {
-            let o = self.order(id).await;
-            let done = pred(&o);
-            *last.lock().unwrap() = o;
-            done
-        })
-        .await;
-        let last = last.into_inner().unwrap();
-        assert!(ok, "order {id} never became {what}; last: {last}");
-        last
+        let answer = wait_answer(|| self.order(id), pred).await;
+        answer.unwrap_or_else(|last| panic!("order {id} never became {what}; last: {last}"))
     }
 
     /// Waits until the order's status is `status`.
     pub async fn wait_status(&self, id: Uuid, status: &str) -> Value {
         self.wait_order(id, status, |o| o["status"] == status).await
+    }
+
+    /// The saga as the coordinator has it (orchestration): status code and body.
+    pub async fn saga(&self, id: Uuid) -> (u16, Value) {
+        client::get(self.http("saga"), &format!("/sagas/{id}"))
+            .await
+            .unwrap()
+    }
+
+    /// Waits ([`PATIENCE`] at most) until the coordinator's saga satisfies `pred`; returns it.
+    /// The coordinator hears each event on its own, apart from the order service: what the
+    /// order says is no sign of where the saga is.
+    pub async fn wait_saga(&self, id: Uuid, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let answer = wait_answer(|| async { self.saga(id).await.1 }, pred).await;
+        answer.unwrap_or_else(|last| panic!("saga {id} never became {what}; last: {last}"))
     }
 
     /// Asks to cancel over HTTP: status code and body.
@@ -232,7 +237,7 @@ impl Rig {
     /// Waits until every payment is settled (no charge, void or refund in flight); then the
     /// money of the order.
     pub async fn settled_money(&self, id: Uuid) -> i64 {
-        let settled = eventually(Duration::from_secs(20), || {
+        let settled = eventually(PATIENCE, || {
             let t = self
                 .store("payment")
                 .get::<Transaction>(&format!("txn/{id}"))
@@ -249,7 +254,19 @@ impl Rig {
         self.money(id)
     }
 
-    /// Stock left, from inventory's own store.
+    /// Waits ([`PATIENCE`] at most) until inventory's stock is `expected`. Inventory hears
+    /// each event on its own (waste from the bar, a release from the order's owner): an
+    /// order's final status is no sign that its last stock change is in.
+    pub async fn assert_stock(&self, expected: &Ingredients, context: &dyn std::fmt::Display) {
+        let there = eventually(PATIENCE, || std::future::ready(self.stock() == *expected)).await;
+        let stock = self.stock();
+        assert!(
+            there,
+            "stock never became {expected:?}; last {stock:?}; {context}"
+        );
+    }
+
+    /// Stock left, from inventory's own store, as it stands now.
     pub fn stock(&self) -> Ingredients {
         self.store("inventory")
             .get::<Ingredients>("stock")
@@ -284,6 +301,33 @@ impl Rig {
     pub fn total(&self, items: &str) -> i64 {
         let lines: Vec<milo_contracts::events::OrderLine> = serde_json::from_str(items).unwrap();
         self.menu.price(&lines).unwrap().total_cents as i64
+    }
+}
+
+/// Asks `get` until its answer satisfies `pred` ([`PATIENCE`] at most): the answer, or the
+/// last one.
+async fn wait_answer<F, Fut>(mut get: F, pred: impl Fn(&Value) -> bool) -> Result<Value, Value>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let last = std::sync::Mutex::new(Value::Null);
+    let ok = eventually(PATIENCE, || {
+        let answer = get();
+        let (last, pred) = (&last, &pred);
+        async move {
+            let answer = answer.await;
+            let done = pred(&answer);
+            *last.lock().unwrap() = answer;
+            done
+        }
+    })
+    .await;
+    let last = last.into_inner().unwrap();
+    if ok {
+        Ok(last)
+    } else {
+        Err(last)
     }
 }
 

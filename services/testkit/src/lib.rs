@@ -3,12 +3,16 @@
 //! with deadlines, never with bare sleeps.
 //!
 //! # Layout
-//! - [`free_port`], [`eventually`]: ports and deadline waits.
+//! - [`PATIENCE`], [`eventually`]: deadline waits.
+//! - [`free_port`], [`HeldPort`]: loopback ports.
+//! - [`when_unlocked`]: reopening a store another handle just let go of.
 //! - [`config`]: a store configuration for tests.
 //! - [`Observer`]: an MQTT client that records what it sees.
 #![forbid(unsafe_code)]
 
 mod observer;
+mod port;
+mod unlocked;
 
 use std::future::Future;
 use std::path::Path;
@@ -17,11 +21,13 @@ use std::time::{Duration, Instant};
 use milo_config::MiloConfig;
 
 pub use observer::Observer;
+pub use port::{free_port, HeldPort};
+pub use unlocked::{lock_held, when_unlocked, when_unlocked_async};
 
-/// A free loopback TCP port.
-pub fn free_port() -> u16 {
-    milo_config::free_loopback_port().expect("a free loopback port")
-}
+/// How long a test waits for a condition before it fails. A failure bound for a loaded
+/// machine (two cores, a build running beside the tests), not a speed claim: every wait ends
+/// as soon as its condition holds.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
 pub async fn eventually<F, Fut>(limit: Duration, mut cond: F) -> bool

@@ -1,12 +1,16 @@
 //! An MQTT client that records every message on its filters.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use milo_bus::link::{self, LinkCommand, LinkConfig};
 use milo_bus::{MqttConfig, ShutdownTrigger};
 
 type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// Observers started by this process: each gets its own client id (the broker drops a
+/// client when another connects with the same id).
+static STARTED: AtomicUsize = AtomicUsize::new(0);
 
 /// Records `(topic, payload)` of everything on its filters until dropped.
 pub struct Observer {
@@ -28,7 +32,11 @@ impl Observer {
     pub async fn start(mqtt: &MqttConfig, filters: &[&str]) -> Observer {
         let (trigger, shutdown) = ShutdownTrigger::new();
         let config = LinkConfig {
-            client_id: format!("milo-test-observer-{}", crate::free_port()),
+            client_id: format!(
+                "milo-test-observer-{}-{}",
+                std::process::id(),
+                STARTED.fetch_add(1, Ordering::Relaxed)
+            ),
             mqtt: mqtt.clone(),
             subscriptions: filters.iter().map(|f| f.to_string()).collect(),
             presence: None,
@@ -36,7 +44,7 @@ impl Observer {
         };
         let mut link = link::spawn(config, None, shutdown).expect("observer link");
         let mut ready = link.ready.clone();
-        let subscribed = tokio::time::timeout(Duration::from_secs(10), async {
+        let subscribed = tokio::time::timeout(crate::PATIENCE, async {
             ready.wait_for(|r| *r).await.is_ok()
         });
         assert!(
