@@ -2,7 +2,6 @@
 //! service runs alone on a real broker; a test client plays payment, inventory and the bar.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use milo::http::client as http;
 use milo::MiloConfig;
@@ -11,7 +10,7 @@ use milo_contracts::events::{
     InventoryReserved, OrderCreated, OrderFailed, OrderLine, OrderPrepared, PaymentCompleted,
 };
 use milo_contracts::{topics, Envelope, Event};
-use milo_testkit::{eventually, Observer};
+use milo_testkit::{eventually, Observer, PATIENCE};
 use uuid::Uuid;
 
 struct Rig {
@@ -37,7 +36,7 @@ async fn rig(names: &[&str]) -> Rig {
             milo::shop::start_service(name, &config, menu.clone(), &trigger.subscribe()).unwrap(),
         );
     }
-    assert!(milo::shop::wait_ready(&parts, Duration::from_secs(20)).await);
+    assert!(milo::shop::wait_ready(&parts, PATIENCE).await);
     let mut http = config.http.listen;
     if let Some(router) = parts.iter().find_map(|p| p.router.clone()) {
         http = milo::http::serve(config.http.listen, router, trigger.subscribe())
@@ -69,10 +68,7 @@ impl Rig {
     }
 
     async fn wait_status(&self, id: Uuid, want: &str) {
-        let ok = eventually(Duration::from_secs(10), || async {
-            self.status(id).await == want
-        })
-        .await;
+        let ok = eventually(PATIENCE, || async { self.status(id).await == want }).await;
         assert!(
             ok,
             "order {id} never became {want}: {}",
@@ -123,6 +119,8 @@ fn reserved(id: Uuid) -> InventoryReserved {
 async fn ready_whichever_of_payment_and_stock_answers_first_and_repeats_change_nothing() {
     let r = rig(&["order"]).await;
     let (a, b) = (r.place().await, r.place().await);
+    // Answered last, behind every repeat below on the same topics.
+    let marker = r.place().await;
     r.send(a, paid(a));
     r.send(b, reserved(b));
     // Each order has its first answer recorded, and still waits for the other.
@@ -130,8 +128,8 @@ async fn ready_whichever_of_payment_and_stock_answers_first_and_repeats_change_n
         let r = &r;
         async move { http::get(r.http, &format!("/orders/{id}")).await.unwrap().1[field] == true }
     };
-    assert!(eventually(Duration::from_secs(10), || half(a, "paid")).await);
-    assert!(eventually(Duration::from_secs(10), || half(b, "reserved")).await);
+    assert!(eventually(PATIENCE, || half(a, "paid")).await);
+    assert!(eventually(PATIENCE, || half(b, "reserved")).await);
     assert_eq!(
         (r.status(a).await, r.status(b).await),
         ("created".into(), "created".into())
@@ -171,11 +169,21 @@ async fn ready_whichever_of_payment_and_stock_answers_first_and_repeats_change_n
     );
     r.wait_status(b, "prepared").await;
     assert!(
-        eventually(Duration::from_secs(5), || async {
+        eventually(PATIENCE, || async {
             r.count(topics::ORDERS_PREPARED, a) >= 2
         })
         .await
     );
+    // The order service takes each topic in order: once the marker's payment and stock made it
+    // ready, the repeats before them were handled, and any orders/ready of theirs was
+    // published before the marker's.
+    r.send(marker, paid(marker));
+    r.send(marker, reserved(marker));
+    let marker_ready = eventually(PATIENCE, || async {
+        r.count(topics::ORDERS_READY, marker) == 1
+    })
+    .await;
+    assert!(marker_ready, "the marker order never became ready");
     assert_eq!(r.count(topics::ORDERS_READY, a), 1);
     assert_eq!(r.status(a).await, "prepared");
 }
@@ -201,7 +209,7 @@ async fn a_late_request_after_the_order_failed_charges_and_reserves_nothing() {
         customer: None,
     };
     assert!(
-        eventually(Duration::from_secs(10), || async {
+        eventually(PATIENCE, || async {
             r.count(topics::PAYMENTS_REFUNDED, id) == 1
                 && r.count(topics::INVENTORY_RELEASED, id) == 1
         })
@@ -219,7 +227,7 @@ async fn a_late_request_after_the_order_failed_charges_and_reserves_nothing() {
         },
     );
     assert!(
-        eventually(Duration::from_secs(10), || async {
+        eventually(PATIENCE, || async {
             r.count(topics::PAYMENTS_COMPLETED, marker) == 1
                 && r.count(topics::INVENTORY_RESERVED, marker) == 1
         })
@@ -264,8 +272,9 @@ async fn ten_thousand_items_and_oversized_payloads_are_refused_clearly() {
         customer: None,
     };
     let sd = r.trigger.subscribe();
+    // Gives up rather than retrying forever (a bound, not a speed claim).
     let out = tokio::time::timeout(
-        Duration::from_secs(5),
+        PATIENCE,
         milo_pos::place(
             r.config.mqtt.clone(),
             r.config.pos.clone(),

@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{open, placed_payload};
 use milo_contracts::topics;
 use milo_pos::Update;
-use milo_testkit::{eventually, Observer};
+use milo_testkit::{eventually, when_unlocked_async, Observer, PATIENCE};
 use uuid::Uuid;
 
 /// The event type each topic carries, so "unknown version" is tested on the right type.
@@ -114,7 +112,7 @@ async fn garbage_on_every_topic_becomes_dead_letters_and_services_keep_running()
     for (service, topic) in &subscribed {
         let store = t.shop.store(service).unwrap().clone();
         let topic = topic.to_string();
-        let all_there = eventually(Duration::from_secs(20), || {
+        let all_there = eventually(PATIENCE, || {
             let store = store.clone();
             let topic = topic.clone();
             async move {
@@ -142,7 +140,7 @@ async fn garbage_on_every_topic_becomes_dead_letters_and_services_keep_running()
     }
     let barista = t.shop.store("barista").unwrap().clone();
     assert!(
-        eventually(Duration::from_secs(10), || {
+        eventually(PATIENCE, || {
             let barista = barista.clone();
             async move {
                 barista
@@ -154,11 +152,17 @@ async fn garbage_on_every_topic_becomes_dead_letters_and_services_keep_running()
         })
         .await
     );
-    // Dead letters are announced on dlq/<service>/<topic> for operators.
-    assert!(pusher
-        .seen()
-        .iter()
-        .any(|(topic, _)| topic == "dlq/order/orders/placed"));
+    // Dead letters are announced on dlq/<service>/<topic> for operators (published once
+    // stored, heard a moment later).
+    let announced = eventually(PATIENCE, || {
+        let seen = pusher.seen();
+        std::future::ready(seen.iter().any(|(t, _)| t == "dlq/order/orders/placed"))
+    })
+    .await;
+    assert!(
+        announced,
+        "no dead letter announced on dlq/order/orders/placed"
+    );
     for part in &t.shop.parts {
         assert!(!part.task.is_finished(), "{} stopped", part.name);
     }
@@ -213,8 +217,18 @@ async fn replayed_dead_letters_go_back_to_the_handler_at_the_next_start() {
     milo::shop::start_broker(&config, &trigger.subscribe(), || {}).unwrap();
     let watch = Observer::start(&config.mqtt, &["payments/#"]).await;
     let menu = std::sync::Arc::new(config.menu().unwrap());
-    let part = milo::shop::start_service("payment", &config, menu, &trigger.subscribe()).unwrap();
-    let paid = eventually(Duration::from_secs(10), || async {
+    // sled's flusher holds the store just dropped for a moment more.
+    let sd = trigger.subscribe();
+    let start = || {
+        std::future::ready(milo::shop::start_service(
+            "payment",
+            &config,
+            menu.clone(),
+            &sd,
+        ))
+    };
+    let part = when_unlocked_async(start).await.unwrap();
+    let paid = eventually(PATIENCE, || async {
         watch
             .on(topics::PAYMENTS_COMPLETED)
             .iter()
@@ -222,6 +236,14 @@ async fn replayed_dead_letters_go_back_to_the_handler_at_the_next_start() {
     })
     .await;
     assert!(paid, "the replayed order was not charged");
+    // Each replay is taken on its own: wait until both are.
+    let replayed = eventually(PATIENCE, || {
+        let store = &part.store;
+        let done = store.pending_replays().unwrap().is_empty();
+        std::future::ready(done && !store.dead_letters(0, 10).unwrap().is_empty())
+    })
+    .await;
+    assert!(replayed, "{:?}", part.store.pending_replays().unwrap());
     let letters = part.store.dead_letters(0, 10).unwrap();
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert!(letters[0].reason.contains("malformed JSON"));
@@ -239,7 +261,7 @@ async fn the_same_event_id_with_other_content_is_a_conflicting_duplicate() {
     let other = text.replace(r#""item":"latte""#, r#""item":"mocha""#);
     pusher.publish(topics::ORDERS_PLACED, &first);
     assert!(
-        eventually(Duration::from_secs(10), || async {
+        eventually(PATIENCE, || async {
             !pusher.on(topics::ORDERS_CREATED).is_empty()
         })
         .await
@@ -247,7 +269,7 @@ async fn the_same_event_id_with_other_content_is_a_conflicting_duplicate() {
     pusher.publish(topics::ORDERS_PLACED, &first);
     pusher.publish(topics::ORDERS_PLACED, other.as_bytes());
     let order = t.shop.store("order").unwrap().clone();
-    let refused = eventually(Duration::from_secs(10), || {
+    let refused = eventually(PATIENCE, || {
         let order = order.clone();
         async move {
             let letters = order.dead_letters(0, 10).unwrap();
@@ -282,8 +304,18 @@ async fn a_handler_that_keeps_failing_dead_letters_its_message_and_the_topic_mov
     let (trigger, _) = milo_bus::ShutdownTrigger::new();
     milo::shop::start_broker(&config, &trigger.subscribe(), || {}).unwrap();
     let menu = std::sync::Arc::new(config.menu().unwrap());
-    let part = milo::shop::start_service("order", &config, menu, &trigger.subscribe()).unwrap();
-    assert!(milo::shop::wait_ready(std::slice::from_ref(&part), Duration::from_secs(10)).await);
+    // sled's flusher holds the database just dropped for a moment more.
+    let sd = trigger.subscribe();
+    let start = || {
+        std::future::ready(milo::shop::start_service(
+            "order",
+            &config,
+            menu.clone(),
+            &sd,
+        ))
+    };
+    let part = when_unlocked_async(start).await.unwrap();
+    assert!(milo::shop::wait_ready(std::slice::from_ref(&part), PATIENCE).await);
     let pusher = Observer::start(&config.mqtt, &["orders/#"]).await;
     let paid = PaymentCompleted {
         order_id: id,
@@ -300,7 +332,7 @@ async fn a_handler_that_keeps_failing_dead_letters_its_message_and_the_topic_mov
         &placed_payload(good, vec![common::line("latte", None, 1)]),
     );
     let store = part.store.clone();
-    let refused = eventually(Duration::from_secs(10), || {
+    let refused = eventually(PATIENCE, || {
         let store = store.clone();
         async move {
             store.dead_letters(0, 10).unwrap().iter().any(|d| {
@@ -313,7 +345,7 @@ async fn a_handler_that_keeps_failing_dead_letters_its_message_and_the_topic_mov
     assert!(refused, "{:?}", part.store.dead_letters(0, 10).unwrap());
     // The service kept running and the messages behind the poison went through.
     assert!(!part.task.is_finished());
-    let created = eventually(Duration::from_secs(10), || async {
+    let created = eventually(PATIENCE, || async {
         pusher
             .on(topics::ORDERS_CREATED)
             .iter()

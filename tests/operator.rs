@@ -2,12 +2,12 @@
 //! watched and fed with Debian's `mosquitto_sub` / `mosquitto_pub`, and driven with `milo pos`.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use milo_testkit::{config_file, eventually_blocking, free_port};
+use milo_testkit::{config_file, eventually_blocking, free_port, PATIENCE};
 
 const MILO: &str = env!("CARGO_BIN_EXE_milo");
 
@@ -39,6 +39,16 @@ impl Proc {
         self.lines.lock().unwrap().iter().any(|l| pred(l))
     }
 
+    fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// Waits until a line satisfies `pred` (true) or the process exits first (false).
+    fn says_before_exit(&mut self, pred: impl Fn(&str) -> bool) -> bool {
+        eventually_blocking(PATIENCE, || self.saw(&pred) || self.exited());
+        self.saw(&pred)
+    }
+
     fn wait_for(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) {
         assert!(
             eventually_blocking(limit, || self.saw(&pred)),
@@ -68,12 +78,19 @@ impl Drop for Proc {
     }
 }
 
-fn milo_up(config: &Path) -> Proc {
-    let up = Proc::spawn(Command::new(MILO).arg("--config").arg(config).arg("up"));
-    up.wait_for("Milo is open", Duration::from_secs(60), |l| {
-        l.starts_with("Milo is open")
+/// `milo up` with the configuration `config` writes, once it says it is open. A free port
+/// may be taken by another test before `milo up` binds it: then it exits, and it is started
+/// again on a configuration written anew (with other ports).
+fn milo_up(mut config: impl FnMut() -> PathBuf) -> Proc {
+    let mut up = None;
+    let open = eventually_blocking(PATIENCE, || {
+        let mut p = Proc::spawn(Command::new(MILO).arg("--config").arg(config()).arg("up"));
+        let open = p.says_before_exit(|l| l.starts_with("Milo is open"));
+        up = Some(p).filter(|_| open);
+        open
     });
-    up
+    assert!(open, "milo up never opened");
+    up.unwrap()
 }
 
 /// `mosquitto_sub` on `filter`, returned once it provably receives (a probe went through).
@@ -91,7 +108,7 @@ fn mosquitto_sub(port: u16, filter: &str) -> Proc {
         "tests/probe",
     ]));
     // Publish a probe until one arrives: mosquitto_sub gives no other sign it has subscribed.
-    let received = eventually_blocking(Duration::from_secs(20), || {
+    let received = eventually_blocking(PATIENCE, || {
         mosquitto_pub(port, "tests/probe", "hello");
         sub.saw(|l| l.starts_with("tests/probe"))
     });
@@ -137,8 +154,11 @@ fn pos(port: u16, args: &[&str]) -> (i32, String) {
 #[test]
 fn operator_watches_an_order_placed_with_mosquitto_pub_and_places_one_with_milo_pos() {
     let dir = tempfile::tempdir().unwrap();
-    let (mqtt, http) = (free_port(), free_port());
-    let up = milo_up(&config_file(dir.path(), mqtt, http));
+    let mut mqtt = 0;
+    let up = milo_up(|| {
+        mqtt = free_port();
+        config_file(dir.path(), mqtt, free_port())
+    });
     let sub = mosquitto_sub(mqtt, "orders/#");
 
     let id = uuid::Uuid::now_v7();
@@ -149,9 +169,7 @@ fn operator_watches_an_order_placed_with_mosquitto_pub_and_places_one_with_milo_
     mosquitto_pub(mqtt, "orders/placed", &placed);
     for topic in ["orders/created", "orders/ready", "orders/prepared"] {
         let id = id.to_string();
-        sub.wait_for(topic, Duration::from_secs(30), |l| {
-            l.starts_with(topic) && l.contains(&id)
-        });
+        sub.wait_for(topic, PATIENCE, |l| l.starts_with(topic) && l.contains(&id));
     }
 
     let (code, out) = pos(mqtt, &["cappuccino", "--customer", "Bo"]);
@@ -161,34 +179,50 @@ fn operator_watches_an_order_placed_with_mosquitto_pub_and_places_one_with_milo_
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("rejected: unknown item"), "{out}");
 
-    let status = up.terminate(Duration::from_secs(20));
+    let status = up.terminate(PATIENCE);
     assert!(status.success(), "milo up exited with {status}");
 }
 
 #[test]
 fn milo_runs_on_an_external_mosquitto_broker_by_configuration_only() {
     let dir = tempfile::tempdir().unwrap();
-    let (mqtt, http) = (free_port(), free_port());
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {mqtt} 127.0.0.1\nallow_anonymous true\n"),
-    )
-    .unwrap();
+    let (_broker, mqtt) = mosquitto(dir.path());
+    let up = milo_up(|| {
+        let milo_conf = config_file(dir.path(), mqtt, free_port());
+        let mut text = std::fs::read_to_string(&milo_conf).unwrap();
+        text = text.replace("[broker]\n", "[broker]\nembedded = false\n");
+        std::fs::write(&milo_conf, text).unwrap();
+        milo_conf
+    });
+    let (code, out) = pos(mqtt, &["flat_white", "--customer", "Di"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(up.terminate(PATIENCE).success());
+}
+
+/// A mosquitto broker on a free loopback port, once it listens; the port. Started again on
+/// another port if the one picked was taken before mosquitto bound it.
+fn mosquitto(dir: &Path) -> (Proc, u16) {
     let daemon = if Path::new("/usr/sbin/mosquitto").exists() {
         "/usr/sbin/mosquitto"
     } else {
         "mosquitto"
     };
-    let _broker = Proc::spawn(Command::new(daemon).arg("-c").arg(&conf));
-    let milo_conf = config_file(dir.path(), mqtt, http);
-    let mut text = std::fs::read_to_string(&milo_conf).unwrap();
-    text = text.replace("[broker]\n", "[broker]\nembedded = false\n");
-    std::fs::write(&milo_conf, text).unwrap();
-    let up = milo_up(&milo_conf);
-    let (code, out) = pos(mqtt, &["flat_white", "--customer", "Di"]);
-    assert_eq!(code, 0, "{out}");
-    assert!(up.terminate(Duration::from_secs(20)).success());
+    let conf = dir.join("mosquitto.conf");
+    let mut broker = None;
+    let listening = eventually_blocking(PATIENCE, || {
+        let port = free_port();
+        let text = format!("listener {port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n");
+        std::fs::write(&conf, text).unwrap();
+        // Its log (on standard error: not buffered) says "running" once its listener is open,
+        // "Address already in use" before it exits otherwise.
+        let script = format!("exec {daemon} -c \"$0\" 2>&1");
+        let mut p = Proc::spawn(Command::new("sh").arg("-c").arg(script).arg(&conf));
+        let running = p.says_before_exit(|l| l.contains(" running"));
+        broker = Some((p, port)).filter(|_| running);
+        running
+    });
+    assert!(listening, "mosquitto never listened");
+    broker.unwrap()
 }
 
 #[test]

@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::rig::{all_parts, Rig};
 use milo::MiloConfig;
@@ -18,7 +17,7 @@ use milo_contracts::events::OrderLine;
 use milo_contracts::{topics, RawEnvelope, SagaMode};
 use milo_payment::{Transaction, TxnState};
 use milo_pos::{Pos, Request, Settings};
-use milo_testkit::{config_file, eventually, free_port, Observer};
+use milo_testkit::{config_file, eventually, free_port, HeldPort, Observer, PATIENCE};
 use uuid::Uuid;
 
 const MILO: &str = env!("CARGO_BIN_EXE_milo");
@@ -91,12 +90,21 @@ async fn assert_each_made_once(rig: &Rig, pos: &Pos, watch: &Observer, ids: &[Uu
         rig.wait_status(*id, "prepared").await;
     }
     let mut len = pos.queue_len();
-    let emptied = eventually(Duration::from_secs(20), || {
+    let emptied = eventually(PATIENCE, || {
         std::future::ready(*len.borrow_and_update() == 0)
     })
     .await;
     assert!(emptied, "queue never emptied: {:?}", pos.queued().unwrap());
     assert!(pos.queued().unwrap().is_empty());
+    // The observer hears the events on its own, apart from the order's HTTP status.
+    let heard = eventually(PATIENCE, || {
+        std::future::ready(ids.iter().all(|id| {
+            !event_ids(watch, topics::ORDERS_CREATED, *id).is_empty()
+                && !event_ids(watch, topics::PAYMENTS_COMPLETED, *id).is_empty()
+        }))
+    })
+    .await;
+    assert!(heard, "orders/created or payments/completed never heard");
     let payment = rig.store("payment");
     let charges: Vec<(String, Transaction)> = payment.scan("txn/", None, 100).unwrap();
     assert_eq!(charges.len(), ids.len(), "one transaction per order");
@@ -136,8 +144,9 @@ async fn store_with_observer(port: u16) -> (Rig, Observer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn orders_taken_with_the_broker_down_reach_the_store_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    // Nothing listens on this port until the store starts.
-    let port = free_port();
+    // Nothing answers on this port until the store starts (held: no other test takes it).
+    let held = HeldPort::new();
+    let port = held.port();
     let (_trigger, shutdown) = ShutdownTrigger::new();
     let pos = Pos::open(pos_settings(dir.path(), port), shutdown)
         .await
@@ -156,6 +165,7 @@ async fn orders_taken_with_the_broker_down_reach_the_store_exactly_once() {
     assert_eq!(queued, ids, "every order waits in the disk queue");
     assert!(!*pos.connected().borrow());
 
+    held.release();
     let (rig, watch) = store_with_observer(port).await;
     assert_each_made_once(&rig, &pos, &watch, &ids).await;
     // Sent at least once each, maybe more: still one order each.
@@ -168,7 +178,8 @@ async fn orders_taken_with_the_broker_down_reach_the_store_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_pos_sends_the_orders_its_queue_holds() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let held = HeldPort::new();
+    let port = held.port();
     let (_trigger, shutdown) = ShutdownTrigger::new();
     let first = Pos::open(pos_settings(dir.path(), port), shutdown.clone())
         .await
@@ -188,6 +199,7 @@ async fn a_restarted_pos_sends_the_orders_its_queue_holds() {
     // Gone without closing: its tasks stop on their own while the store starts.
     drop(first);
 
+    held.release();
     let (rig, watch) = store_with_observer(port).await;
     let pos = Pos::open(pos_settings(dir.path(), port), shutdown)
         .await
@@ -236,7 +248,7 @@ async fn milo_pos_orders_shows_the_eta_and_hands_over_at_pickup() {
     let (code, out) = milo_pos(&config, &["pickup", &id.to_string()]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("order {id} collected")), "{out}");
-    let collected = eventually(Duration::from_secs(10), || {
+    let collected = eventually(PATIENCE, || {
         std::future::ready(!event_ids(&watch, topics::ORDERS_COLLECTED, id).is_empty())
     })
     .await;
@@ -246,7 +258,9 @@ async fn milo_pos_orders_shows_the_eta_and_hands_over_at_pickup() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn milo_pos_keeps_an_order_while_the_store_is_down_and_syncs_it_later() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    // Nothing answers on this port until the store starts (held: no other test takes it).
+    let held = HeldPort::new();
+    let port = held.port();
     let config = config_file(dir.path(), port, free_port());
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("[pos]\ntimeout_secs = 3\nresend_secs = 1\n");
@@ -273,7 +287,11 @@ async fn milo_pos_keeps_an_order_while_the_store_is_down_and_syncs_it_later() {
         .parse()
         .unwrap();
 
+    held.release();
     let rig = Rig::full(MODE, on_port(port)).await;
+    // Syncing waits for the store's answer: as long as by default, not the 3 s above.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("timeout_secs = 3\n", "")).unwrap();
     let (code, out) = milo_pos(&config, &["sync"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("order {id}: created")), "{out}");
@@ -299,9 +317,10 @@ async fn an_order_the_shop_cannot_make_is_refused_before_it_is_queued() {
         .await
         .unwrap();
     let avail = pos
-        .wait_availability(Duration::from_secs(5))
+        // At start, not republish_secs later (a bound far below an hour, not a speed claim).
+        .wait_availability(PATIENCE)
         .await
-        .expect("a fresh store's retained menu/availability within seconds");
+        .expect("a fresh store's retained menu/availability, long before a republish");
     assert!(!avail.items["mocha"].available, "{avail:?}");
     let mocha = order("mocha", None, &[], "Gus");
     let expected = avail.refusal(pos.menu(), &mocha.items).expect("no cocoa");

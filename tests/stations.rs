@@ -15,7 +15,7 @@ use milo_contracts::bar::{TicketBumped, TicketMoved, TicketReturned};
 use milo_contracts::events::{Ingredients, OrderLine, OrderPrepared, TicketAssigned};
 use milo_contracts::saga::{OrderStarted, TicketFailed};
 use milo_contracts::{topics, Envelope, Event, RawEnvelope, SagaMode};
-use milo_testkit::{eventually, Observer};
+use milo_testkit::{eventually, Observer, PATIENCE};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -50,9 +50,9 @@ fn station(r: &Rig, id: &str) -> Option<Station> {
     r.store("barista").get(&format!("station/{id}")).unwrap()
 }
 
-/// Waits (20 s at most) until `cond` holds.
+/// Waits ([`PATIENCE`] at most) until `cond` holds.
 async fn until(what: &str, cond: impl Fn() -> bool) {
-    let held = eventually(Duration::from_secs(20), || std::future::ready(cond())).await;
+    let held = eventually(PATIENCE, || std::future::ready(cond())).await;
     assert!(held, "never {what}");
 }
 
@@ -233,13 +233,15 @@ async fn a_rush_on_two_stations_is_split_by_queue_and_prep_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_station_gets_less_once_it_is_timed() {
     let (mut r, w) = bar(0.004, |_| {}).await;
-    r.station_up(A, |_| {}).await;
+    // B alone first, so that it makes some and is timed (with A there too, A could make
+    // them all if they came slower than A makes them).
     r.station_up(B, |d| d.speed = 0.016).await;
-    usable(&r, &[A, B]).await;
-    // A few at once, so that B makes some and is timed.
+    usable(&r, &[B]).await;
     let warm = place(&r, LATTE, 4).await;
     all_made_once(&r, &w, &warm).await;
     until("B timed", || station(&r, B).is_some_and(|s| s.timed >= 1)).await;
+    r.station_up(A, |_| {}).await;
+    usable(&r, &[A, B]).await;
     let slow = station(&r, B).and_then(|s| s.factor).unwrap();
     assert!(slow > 0.01, "B's factor {slow} missed that it is 4× slower");
     let rush = place(&r, LATTE, 30).await;
@@ -252,7 +254,11 @@ async fn a_slow_station_gets_less_once_it_is_timed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_station_killed_mid_drink_has_its_tickets_moved_and_comes_back() {
     let (mut r, w) = bar(0.02, |_| {}).await;
-    up(&mut r, &[A, B]).await;
+    // A at full speed (a latte takes a minute): the drink it has started is still being made
+    // when it is killed, however long the test takes to see it started.
+    r.station_up(A, |d| d.speed = 1.0).await;
+    r.station_up(B, |_| {}).await;
+    usable(&r, &[A, B]).await;
     let ids = place(&r, LATTE, 12).await;
     let started_at_a = || {
         let started = on_topic::<OrderStarted>(&w);
@@ -313,15 +319,18 @@ fn command(w: &Observer, station: &str, cmd: DeviceCommand) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fault_mid_drink_sends_the_ticket_to_another_station() {
     let (mut r, w) = bar(0.02, |_| {}).await;
-    up(&mut r, &[A, B]).await;
+    // A group fault waits at A for the next drink and stops it mid-way, whenever it starts
+    // (a fault sent once the drink is seen started could come after it is made).
+    r.station_up(A, |d| d.inject = vec![FaultKind::GroupFault])
+        .await;
+    r.station_up(B, |_| {}).await;
+    usable(&r, &[A, B]).await;
     // Both idle: the ticket goes to A (the station id breaks the tie).
     let id = r.place(LATTE, None).await;
     until("started at A", || {
         saw::<OrderStarted>(&w, |s| s.order_id == id && s.station == A)
     })
     .await;
-    let fault = FaultKind::GroupFault;
-    command(&w, A, DeviceCommand::Fault { kind: fault });
     assert_eq!(all_made_once(&r, &w, &[id]).await[&id], B);
     assert!(saw::<TicketReturned>(&w, |t| t.station == A && t.station_down));
     assert!(sent::<TicketAssigned>(&w, |t| t.station == B && t.attempt == 1));
@@ -347,7 +356,11 @@ async fn a_fault_mid_drink_is_compensated_when_configured() {
     let id = r.place(LATTE, None).await;
     r.wait_status(id, "canceled").await;
     assert_eq!(r.settled_money(id).await, 0);
-    assert!(saw::<TicketFailed>(&w, |f| f.order_id == id && f.station == A));
+    // Heard by the observer on its own, apart from the order's status.
+    until("tickets/failed from A", || {
+        saw::<TicketFailed>(&w, |f| f.order_id == id && f.station == A)
+    })
+    .await;
     let to_b = sent::<TicketAssigned>(&w, |t| t.station == B);
     assert!(!to_b, "compensated, yet sent to B");
 }
@@ -391,18 +404,15 @@ async fn a_fresh_stores_first_estimate_is_the_menus_stage_times_at_the_devices_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_order_gets_an_estimate_that_follows_its_queue() {
     // The model starts at half the station's real speed: once a drink is timed, the orders
-    // behind it are later than first estimated, and their estimates go out again.
-    let (mut r, w) = bar(0.02, |c| {
-        (c.barista.speed, c.barista.eta_step_secs) = (Some(0.01), 1);
+    // behind it are later than first estimated, and their estimates go out again. A latte
+    // takes about 3 s: the five are placed one after the other (the barista service takes
+    // them in order) well before the first is made, so they queue behind it.
+    let (mut r, w) = bar(0.05, |c| {
+        (c.barista.speed, c.barista.eta_step_secs) = (Some(0.025), 1);
     })
     .await;
     up(&mut r, &[A]).await;
-    let mut ids = Vec::new();
-    for _ in 0..5 {
-        let id = r.place(LATTE, None).await;
-        until("an estimate", || saw::<OrderEta>(&w, |e| e.order_id == id)).await;
-        ids.push(id);
-    }
+    let ids = place(&r, LATTE, 5).await;
     all_made_once(&r, &w, &ids).await;
     let etas = on_topic::<OrderEta>(&w);
     let of = |id: Uuid| -> Vec<&OrderEta> {
@@ -461,7 +471,7 @@ async fn a_recalled_ticket_is_back_on_its_queue_until_bumped_again() {
     };
     // Made, it waits on the rail until bumped: bump (every 200 ms) until it is announced.
     let mut polls = 0;
-    let prepared = eventually(Duration::from_secs(20), || {
+    let prepared = eventually(PATIENCE, || {
         if polls % 10 == 0 {
             command(&w, A, DeviceCommand::Bump);
         }

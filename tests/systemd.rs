@@ -8,12 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use milo_testkit::{config_file, eventually_blocking, free_port};
+use milo_testkit::{config_file, eventually_blocking, free_port, PATIENCE};
 
 const MILO: &str = env!("CARGO_BIN_EXE_milo");
 /// systemd's `WatchdogSec=` as the process sees it: pings every 200 ms.
 const WATCHDOG_USEC: &str = "400000";
-const LIMIT: Duration = Duration::from_secs(60);
+const LIMIT: Duration = PATIENCE;
 
 /// A notify socket: every datagram milo sends, in order.
 struct Systemd {
@@ -108,6 +108,18 @@ impl Milo {
         self.0.try_wait().unwrap().is_some()
     }
 
+    /// Whether it says READY=1 to `systemd` (after message `from`) before it exits; waits.
+    fn ready_before_exit(&mut self, systemd: &Systemd, from: usize) -> bool {
+        let ready = |s: &Systemd| {
+            s.messages()
+                .iter()
+                .skip(from)
+                .any(|m| m.lines().any(|l| l == "READY=1"))
+        };
+        eventually_blocking(LIMIT, || ready(systemd) || self.exited());
+        ready(systemd)
+    }
+
     /// SIGTERM; the exit status once it stopped.
     fn terminate(mut self) -> std::process::ExitStatus {
         self.signal("-TERM");
@@ -131,11 +143,35 @@ fn config(dir: &Path, mqtt: u16) -> PathBuf {
     config_file(dir, mqtt, free_port())
 }
 
+/// Starts `milo ARGS` on a configuration `config` writes, once it says READY=1 to `systemd`;
+/// with that configuration. A free port may be taken by another test before milo binds it:
+/// then it exits, and it is started again on a configuration written anew.
+fn start_ready(
+    mut config: impl FnMut() -> PathBuf,
+    args: &[&str],
+    systemd: &Systemd,
+) -> (Milo, PathBuf) {
+    let mut started = None;
+    let ready = eventually_blocking(LIMIT, || {
+        let (from, file) = (systemd.messages().len(), config());
+        let mut milo = Milo::start(&file, args, Some(systemd));
+        let ready = milo.ready_before_exit(systemd, from);
+        started = Some((milo, file)).filter(|_| ready);
+        ready
+    });
+    assert!(
+        ready,
+        "milo {args:?} never said READY=1: {:?}",
+        systemd.messages()
+    );
+    started.unwrap()
+}
+
 #[test]
 fn milo_up_is_ready_pings_while_healthy_and_says_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let systemd = Systemd::bind(dir.path(), "notify");
-    let up = Milo::start(&config(dir.path(), free_port()), &["up"], Some(&systemd));
+    let (up, _) = start_ready(|| config(dir.path(), free_port()), &["up"], &systemd);
 
     let ready = systemd.wait_for("READY=1", 0, |l| l == "READY=1");
     assert!(systemd.messages()[ready].contains("STATUS=open: MQTT on"));
@@ -144,26 +180,15 @@ fn milo_up_is_ready_pings_while_healthy_and_says_stopping() {
     systemd.wait_for("STOPPING=1", ready, |l| l == "STOPPING=1");
 }
 
-/// Starts `milo broker` on the configured port, again while the port is still held.
-fn broker(config: &Path, systemd: Option<&Systemd>) -> Milo {
-    let mut broker = None;
-    let started = eventually_blocking(LIMIT, || {
-        let mut b = Milo::start(config, &["broker"], systemd);
-        // It exits at once if the port is not free yet; give it a moment to say so.
-        let bound = !eventually_blocking(Duration::from_millis(500), || b.exited());
-        broker = Some(b).filter(|_| bound);
-        bound
-    });
-    assert!(started, "milo broker never stayed up");
-    broker.unwrap()
-}
-
 #[test]
 fn a_service_stops_pinging_while_the_broker_is_gone_and_resumes_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), free_port());
     let broker_systemd = Systemd::bind(dir.path(), "broker-notify");
-    let first = broker(&config, Some(&broker_systemd));
+    let (first, config) = start_ready(
+        || config(dir.path(), free_port()),
+        &["broker"],
+        &broker_systemd,
+    );
     let ready = broker_systemd.wait_for("broker READY=1", 0, |l| l == "READY=1");
     broker_systemd.wait_pings(2, ready);
 
@@ -177,7 +202,9 @@ fn a_service_stops_pinging_while_the_broker_is_gone_and_resumes_when_it_is_back(
         l.starts_with("STATUS=") && l.contains("broker connection lost")
     });
     let before_restart = systemd.messages().len();
-    let _second = broker(&config, None);
+    // On the same port, again while the killed broker's port is still held (it exits then).
+    let second_systemd = Systemd::bind(dir.path(), "broker2-notify");
+    let _second = start_ready(|| config.clone(), &["broker"], &second_systemd);
     let back = systemd.wait_for("healthy again", lost, |l| {
         l.starts_with("STATUS=healthy again")
     });
