@@ -264,9 +264,11 @@ mod tests {
         let id = Uuid::now_v7();
         assert!(rail_key(999, id) < rail_key(1000, id));
         let mut job = Job::new(id, Vec::new(), None, id);
-        job.queued_at = Some(OffsetDateTime::now_utc() - time::Duration::seconds(75));
-        assert!((75..77).contains(&job.age_secs(OffsetDateTime::now_utc())));
-        job.queued_at = Some(OffsetDateTime::now_utc() + time::Duration::seconds(75));
-        assert_eq!(job.age_secs(OffsetDateTime::now_utc()), 0);
+        // One "now": reading the clock twice, a stall between the reads would age the job.
+        let now = OffsetDateTime::now_utc();
+        job.queued_at = Some(now - time::Duration::seconds(75));
+        assert_eq!(job.age_secs(now), 75);
+        job.queued_at = Some(now + time::Duration::seconds(75));
+        assert_eq!(job.age_secs(now), 0);
     }
 }

@@ -371,18 +371,42 @@ pub(crate) fn seq_of(prefix: &str, key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(tail.try_into().ok()?))
 }
 
+/// How long a test waits for a database to be let go of: a bound for a loaded machine.
+#[cfg(test)]
+const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Opens with `open` until the database is free: sled's flusher thread keeps a dropped
-/// database (and its lock) alive for a moment. Tests that reopen a store use it (10 s at most).
+/// database (and its lock) alive for a moment. Tests that reopen a store use it.
 #[cfg(test)]
 pub(crate) fn when_unlocked<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + REOPEN_WAIT;
     loop {
         match open() {
             Ok(v) => return v,
             Err(e) if std::time::Instant::now() >= deadline => {
-                panic!("cannot reopen the database within 10 s: {e:?}")
+                panic!("cannot reopen the database within {REOPEN_WAIT:?}: {e:?}")
             }
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Runs `open` again while it fails on the database's lock (see [`when_unlocked`]); its first
+/// other outcome, for tests that expect an open to fail for another reason.
+#[cfg(test)]
+pub(crate) fn unlocked<T, E: std::fmt::Display>(
+    mut open: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let deadline = std::time::Instant::now() + REOPEN_WAIT;
+    loop {
+        match open() {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            done => return done,
         }
     }
 }

@@ -223,7 +223,10 @@ mod tests {
         let (voided, kept) = (Uuid::now_v7(), Uuid::now_v7());
         let pending = tokio::spawn(g.charge(voided, 100));
         let other = tokio::spawn(g.charge(kept, 100));
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The charges start their 60 ms; on this one-thread runtime they cannot end before
+        // the void below is taken (it is, as soon as asked), however loaded the machine: a
+        // sleep here could outlast them.
+        tokio::task::yield_now().await;
         g.void(voided).await;
         let declined = ChargeResult::Declined {
             reason: VOIDED_REASON.into(),

@@ -37,8 +37,9 @@ fn written(entries: &[(&str, &[u8])]) -> tempfile::TempDir {
     dir
 }
 
+/// Opens the store, once the handle a test dropped just before has let go of it.
 fn open(dir: &Path) -> Result<Store, StoreError> {
-    Store::open(dir, &StoreConfig::default())
+    crate::store::unlocked(|| Store::open(dir, &StoreConfig::default()))
 }
 
 fn stamp_of(v: u32) -> (Vec<u8>, Vec<u8>) {

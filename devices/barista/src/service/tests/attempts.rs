@@ -65,10 +65,11 @@ async fn a_transient_fault_hands_back_the_drinks_begun_and_a_newer_attempt_is_a_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_ticket_is_dropped_if_queued_and_finished_if_started() {
     let mut r = Rig::new().await;
-    // An espresso takes 1.2 s at speed 0.2: long enough to move one while it is made.
+    // An espresso takes 1.2 s at speed 0.2; five, 6 s: b is still queued behind a when its
+    // move comes, however slow the test is to send it.
     r.start(config(|c| c.speed = 0.2)).await;
     let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-    r.ticket(a, 0, vec![line("espresso", 1)]);
+    r.ticket(a, 0, vec![line("espresso", 5)]);
     r.ticket(b, 0, vec![line("espresso", 1)]);
     r.wait_for::<OrderStarted>(a, 1).await;
     let tickets = topics::device_tickets(STATION);

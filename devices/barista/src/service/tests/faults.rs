@@ -7,7 +7,7 @@ use milo_contracts::bar::{Consumable, DeviceCommand, DeviceState, FaultKind, Tic
 use milo_contracts::events::{Ingredients, OrderPrepared};
 use uuid::Uuid;
 
-use super::{config, line, Rig, STATION};
+use super::{config, line, Rig, PATIENCE, STATION};
 use crate::remote::{self, RemoteError};
 use crate::JobState;
 
@@ -50,8 +50,12 @@ async fn a_stopped_station_hands_back_its_queue_and_new_tickets_until_refilled()
         };
         assert_eq!(back[0].0, expected);
     }
-    r.wait("down", |r| {
+    // Telemetry goes out at the fault and again every second: the one that says so may come
+    // before the queue was handed back.
+    r.wait("down, with nothing queued", |r| {
         state_is(r, DeviceState::Fault, Some("out of water"))
+            && r.telemetry()
+                .is_some_and(|t| (t.water_ml, t.queue) == (0, 0))
     })
     .await;
     let t = r.telemetry().unwrap();
@@ -115,7 +119,7 @@ async fn telemetry_is_retained_and_the_cli_reads_it_and_sends_commands() {
     r.ticket(a, 0, vec![line("espresso", 1)]);
     r.wait("on the rail", |r| r.state(a) == Some(JobState::Rail))
         .await;
-    let limit = Duration::from_secs(5);
+    let limit = PATIENCE;
     remote::send(&r.mqtt, STATION, DeviceCommand::Bump, limit)
         .await
         .unwrap();
@@ -125,7 +129,8 @@ async fn telemetry_is_retained_and_the_cli_reads_it_and_sends_commands() {
         r.telemetry().is_some_and(|t| t.shots == 1)
     })
     .await;
-    let status = remote::status(&r.mqtt, STATION, Duration::from_millis(500), limit)
+    // Both retained messages are there: it returns as soon as it has them.
+    let status = remote::status(&r.mqtt, STATION, PATIENCE, limit)
         .await
         .unwrap();
     assert_eq!(status.presence.as_deref(), Some("online"));

@@ -22,6 +22,10 @@ use crate::{Ageing, Config, MemoryDisplay, SimulatedMachine};
 
 pub(super) const STATION: &str = "bar-1";
 
+/// How long a test waits for something before it fails: a bound for a loaded machine (two
+/// cores, a build beside the tests), not a speed claim; waits end when their condition holds.
+pub(super) const PATIENCE: Duration = Duration::from_secs(60);
+
 use crate::test_menu::MENU;
 
 type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
@@ -38,6 +42,30 @@ pub(super) struct Rig {
     device: Option<(ShutdownTrigger, JoinHandle<Result<(), milo_bus::Rejection>>)>,
     _observer: ShutdownTrigger,
     _dir: tempfile::TempDir,
+}
+
+/// The embedded broker on a free loopback port: the port and how to reach it. A port picked
+/// free can be taken before the broker binds it: then another one.
+fn broker() -> (u16, MqttConfig) {
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let broker = milo_broker::BrokerConfig {
+            listen: ([127, 0, 0, 1], port).into(),
+            ..Default::default()
+        };
+        let mqtt = MqttConfig {
+            address: format!("127.0.0.1:{port}"),
+            ..MqttConfig::default()
+        };
+        match milo_broker::start(&broker, mqtt.max_payload) {
+            Ok(_) => return (port, mqtt),
+            Err(milo_broker::BrokerError::Listen { .. }) => continue,
+            Err(e) => panic!("embedded broker: {e}"),
+        }
+    }
 }
 
 /// A device configuration for tests: instant, warm, the display in memory.
@@ -68,19 +96,7 @@ pub(super) fn line(item: &str, qty: u32) -> PricedLine {
 
 impl Rig {
     pub async fn new() -> Rig {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let broker = milo_broker::BrokerConfig {
-            listen: ([127, 0, 0, 1], port).into(),
-            ..Default::default()
-        };
-        let mqtt = MqttConfig {
-            address: format!("127.0.0.1:{port}"),
-            ..MqttConfig::default()
-        };
-        milo_broker::start(&broker, mqtt.max_payload).unwrap();
+        let (port, mqtt) = broker();
         let dir = tempfile::tempdir().unwrap();
         let store_config = StoreConfig {
             fsync: false,
@@ -96,7 +112,7 @@ impl Rig {
             clean_session: true,
         };
         let mut link = link::spawn(observer, None, shutdown).unwrap();
-        let subscribed = tokio::time::timeout(Duration::from_secs(10), link.ready.wait_for(|r| *r));
+        let subscribed = tokio::time::timeout(PATIENCE, link.ready.wait_for(|r| *r));
         assert!(
             matches!(subscribed.await, Ok(Ok(_))),
             "observer not subscribed"
@@ -139,7 +155,7 @@ impl Rig {
             self.display.clone(),
             shutdown,
         ));
-        let up = tokio::time::timeout(Duration::from_secs(20), is_ready.wait_for(|r| *r));
+        let up = tokio::time::timeout(PATIENCE, is_ready.wait_for(|r| *r));
         assert!(matches!(up.await, Ok(Ok(_))), "device not ready");
         self.device = Some((trigger, task));
     }
@@ -148,7 +164,7 @@ impl Rig {
     pub async fn stop(&mut self) {
         let (trigger, task) = self.device.take().expect("a running device");
         trigger.trigger();
-        let stopped = tokio::time::timeout(Duration::from_secs(10), task).await;
+        let stopped = tokio::time::timeout(PATIENCE, task).await;
         assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
     }
 
@@ -224,9 +240,9 @@ impl Rig {
         job.unwrap().map(|j| j.state)
     }
 
-    /// Waits until `cond` holds (20 s at most); panics naming `what` otherwise.
+    /// Waits until `cond` holds ([`PATIENCE`] at most); panics naming `what` otherwise.
     pub async fn wait(&self, what: &str, mut cond: impl FnMut(&Rig) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + PATIENCE;
         while !cond(self) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(20)).await;

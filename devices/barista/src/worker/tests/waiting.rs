@@ -49,7 +49,16 @@ async fn a_stopped_machine_makes_nothing_until_refilled() {
     );
     let espresso = job(vec![line("espresso", "single", None, 1)]);
     rig.send(&espresso);
-    let waited = tokio::time::timeout(Duration::from_millis(300), rig.rx.recv()).await;
+    // Nothing made for 300 ms (status reports are no work: telemetry may come meanwhile).
+    let work = async {
+        loop {
+            match rig.rx.recv().await {
+                Some(Command::Status(_)) => {}
+                other => return other,
+            }
+        }
+    };
+    let waited = tokio::time::timeout(Duration::from_millis(300), work).await;
     assert!(waited.is_err(), "nothing while stopped: {waited:?}");
     let refill = Maintenance::Refill(Consumable::Water, None);
     rig.to.send(ToWorker::Maintain(refill)).unwrap();
