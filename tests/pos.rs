@@ -339,12 +339,12 @@ async fn an_order_the_shop_cannot_make_is_refused_before_it_is_queued() {
     assert_eq!((code, out.starts_with("0 queued")), (0, true), "{out}");
 }
 
-/// A `milo` config file for the store's broker, the POS giving up after 20 s (well below the
-/// default 120 s: a POS left without an answer fails the test).
+/// A `milo` config file for the store's broker, the POS giving up after [`PATIENCE`] (below
+/// the default 120 s: a POS left without an answer fails the test).
 fn impatient_config(dir: &Path, rig: &Rig) -> std::path::PathBuf {
     let config = config_file(dir, port_of(&rig.config.mqtt), free_port());
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("[pos]\ntimeout_secs = 20\n");
+    text.push_str(&format!("[pos]\ntimeout_secs = {}\n", PATIENCE.as_secs()));
     std::fs::write(&config, text).unwrap();
     config
 }

@@ -295,9 +295,14 @@ async fn pos_cancel(r: &Rig, id: Uuid) -> Update {
 
 async fn cancel_an_unknown_or_canceled_order_is_answered_at_once(mode: SagaMode) {
     let r = Rig::full(mode, |c| {
-        (c.payment.min_latency_ms, c.payment.max_latency_ms) = (1_500, 1_500);
-        // Well below the default: a POS left without an answer gives up and the test fails.
-        c.pos.timeout_secs = 20;
+        // The gateway never answers and is asked again and again: the cancellation comes
+        // before the payment however long the POS takes to send it (1.5 s at the gateway was
+        // a window the POS had to hit: after it, the drink is made and the cancel refused).
+        c.payment.hang_rate = 1.0;
+        c.order.retry.attempts = 100;
+        c.saga.retry.attempts = 100;
+        // Below the default 120 s: a POS left without an answer gives up and the test fails.
+        c.pos.timeout_secs = PATIENCE.as_secs();
     })
     .await;
     let unknown = Uuid::now_v7();
@@ -329,6 +334,14 @@ async fn orders_ready_is_published_once_per_order(mode: SagaMode) {
     for id in &ids {
         r.wait_status(*id, "prepared").await;
     }
+    // The observer hears orders/ready on its own, apart from the orders' status.
+    let heard = |id: &Uuid| {
+        let deliveries = watch.on(topics::ORDERS_READY);
+        let mut envs = deliveries.iter().filter_map(|p| RawEnvelope::parse(p).ok());
+        envs.any(|e| e.correlation_id == *id)
+    };
+    let all = eventually(PATIENCE, || std::future::ready(ids.iter().all(heard))).await;
+    assert!(all, "orders/ready never heard for every order");
     let deliveries = watch.on(topics::ORDERS_READY);
     for id in &ids {
         let events: Vec<Uuid> = deliveries
