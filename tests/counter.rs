@@ -384,12 +384,14 @@ async fn the_same_orders_placed_again_hears_the_recorded_orders_created() {
     let watch = Observer::start(&t.config.mqtt, &[topics::ORDERS_CREATED]).await;
     let id = Uuid::now_v7();
     let placed = placed_payload(id, vec![line("espresso", None, 1)]);
+    // The answers to the placement: the order service asking payment or stock again (when
+    // they are slow to answer) publishes a new orders/created, with no cause.
     let created = |watch: &Observer| -> Vec<Vec<u8>> {
-        let id = id.to_string();
         let on = watch.on(topics::ORDERS_CREATED);
-        on.into_iter()
-            .filter(|p| String::from_utf8_lossy(p).contains(&id))
-            .collect()
+        let answer = |p: &Vec<u8>| {
+            RawEnvelope::parse(p).is_ok_and(|e| e.correlation_id == id && e.causation_id.is_some())
+        };
+        on.into_iter().filter(answer).collect()
     };
     watch.publish(topics::ORDERS_PLACED, &placed);
     wait_for("orders/created", || {

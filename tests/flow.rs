@@ -3,7 +3,7 @@
 mod common;
 
 use common::rig::{all_parts, Rig};
-use common::{line, open, placed_payload};
+use common::{line, open, open_with, placed_payload};
 use milo_contracts::events::Ingredients;
 use milo_contracts::{topics, RawEnvelope, SagaMode};
 use milo_pos::Update;
@@ -139,7 +139,9 @@ async fn http_places_and_follows_an_order_and_refuses_bad_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_order_over_mqtt_and_http_is_one_order_one_charge_one_drink() {
-    let t = open().await;
+    // Payment or stock slow to answer (3 s by default, a loaded machine) would be asked again
+    // with a new orders/created: not within this test.
+    let t = open_with(|c| c.order.retry.first_ms = PATIENCE.as_millis() as u64).await;
     let watch = Observer::start(&t.config.mqtt, &["orders/#", "payments/#"]).await;
     let id = Uuid::now_v7();
     watch.publish(
