@@ -15,8 +15,8 @@ header = """# Milo's configuration on this board, installed by the milo package 
 #
 # A bar board runs only `milo-barista@<station>.service`: set [mqtt] address to the store
 # server's broker (e.g. "192.168.1.10:1883"), and on the store server set [broker] listen to
-# "0.0.0.0:1883" with a password per board under [broker.users] (README: Install on a
-# Raspberry Pi).
+# "0.0.0.0:1883" with a password per board under [broker.users] (docs/RASPBERRY-PI.md,
+# "Add a bar board", in /usr/share/doc/milo).
 """
 replacements = [
     ('data_dir = "./data"\n', 'data_dir = "/var/lib/milo"   # the units\' StateDirectory\n'),
