@@ -1,6 +1,7 @@
 //! Starting the store: every part in one process (`milo up`), or one part alone
 //! (`milo service NAME`, `milo barista`, `milo broker`), as systemd does on a Pi.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -326,9 +327,11 @@ impl Shop {
         Ok(())
     }
 
-    /// The disk work of every part's store since it opened, added up.
-    pub fn store_stats(&self) -> StoreStats {
-        self.parts.iter().map(|p| p.store.stats()).sum()
+    /// The disk work of each part's store since it opened, by part name (add them up with
+    /// `.values().copied().sum()`).
+    pub fn store_stats(&self) -> BTreeMap<String, StoreStats> {
+        let stats = self.parts.iter().map(|p| (p.name.clone(), p.store.stats()));
+        stats.collect()
     }
 
     /// Waits until every part is connected and subscribed; false if `limit` passed first.

@@ -65,6 +65,7 @@ async fn a_small_bench_completes_every_order_and_reports_every_figure() {
         "to prepared",
         "per order",
         "stores",
+        "syncs/order",
         "stations",
         "rss",
     ] {
@@ -72,5 +73,10 @@ async fn a_small_bench_completes_every_order_and_reports_every_figure() {
     }
     let per = report.per_order.unwrap();
     assert!(per.store_syncs > 0.0 && per.store_fdatasyncs > 0.0 && per.store_bytes > 0.0);
+    assert!(
+        report.stores.len() >= 8,
+        "a store per part: {:?}",
+        report.stores
+    );
     assert!(report.rss_idle_kib > 0 && report.rss_peak_kib >= report.rss_idle_kib);
 }

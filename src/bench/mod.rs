@@ -13,12 +13,13 @@
 //! - [`probe`]: CPU, disk and memory read from procfs.
 //! - [`report`]: the figures ([`BenchReport`]); `text` prints them for a person.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use milo_barista::Station;
 use milo_barista_device::MemoryDisplay;
 use milo_bus::link::{self, Link, LinkConfig};
-use milo_bus::{MqttConfig, ShutdownTrigger};
+use milo_bus::{MqttConfig, ShutdownTrigger, StoreStats};
 use milo_config::MiloConfig;
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -215,7 +216,14 @@ async fn measure(
     wait_until(left, || std::future::ready(tracks.all_final())).await;
     let ended = Instant::now();
     let usage = probe::Usage::now().since(&usage);
-    let stores = shop.store_stats().since(&stores);
+    let stores: BTreeMap<String, StoreStats> = shop
+        .store_stats()
+        .into_iter()
+        .map(|(part, now)| {
+            let run = now.since(stores.get(&part).unwrap_or(&StoreStats::default()));
+            (part, run)
+        })
+        .collect();
     let _ = stop.send(());
     if let Some(p) = progress {
         let _ = p.await;
@@ -224,7 +232,8 @@ async fn measure(
     let readings = report::Readings {
         started,
         ended,
-        work: report::Work::of(&usage, &stores, clock.0),
+        work: report::Work::of(&usage, &stores.values().copied().sum(), clock.0),
+        stores,
         rss_idle_kib,
         rss_peak_kib: probe::proc_status_kib("VmHWM"),
         clock,

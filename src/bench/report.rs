@@ -33,6 +33,8 @@ pub struct BenchReport {
     pub total: Work,
     /// [`BenchReport::total`] per completed order.
     pub per_order: Option<Work>,
+    /// Each part's share of [`Work`]'s store figures, over the whole run.
+    pub stores: BTreeMap<String, StoreWork>,
     /// Orders prepared at each station.
     pub prepared_by_station: BTreeMap<String, usize>,
     /// Resident memory once the store is up, its stations usable and the clients connected.
@@ -156,11 +158,36 @@ impl Work {
     }
 }
 
+/// One part's store over the whole run ([`StoreStats`] as figures).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StoreWork {
+    /// `sync` calls (each a sled flush).
+    pub syncs: u64,
+    /// Real fdatasyncs among them.
+    pub fdatasyncs: u64,
+    /// Time spent in them, ms.
+    pub sync_ms: f64,
+    /// Bytes of keys and values applied.
+    pub bytes: u64,
+}
+
+impl From<&StoreStats> for StoreWork {
+    fn from(s: &StoreStats) -> StoreWork {
+        StoreWork {
+            syncs: s.syncs,
+            fdatasyncs: s.fdatasyncs,
+            sync_ms: s.sync_time.as_secs_f64() * 1000.0,
+            bytes: s.bytes,
+        }
+    }
+}
+
 /// What [`build`] needs beyond the orders' timings.
 pub(super) struct Readings {
     pub started: Instant,
     pub ended: Instant,
     pub work: Work,
+    pub stores: BTreeMap<String, StoreStats>,
     pub rss_idle_kib: u64,
     pub rss_peak_kib: u64,
     pub clock: (u64, bool),
@@ -212,6 +239,11 @@ pub(super) fn build(tracks: &Tracks, options: &BenchOptions, r: Readings) -> Ben
         to_prepared_ms: Quantiles::of(to_prepared),
         total: r.work,
         per_order: r.work.per(orders.completed),
+        stores: r
+            .stores
+            .iter()
+            .map(|(p, s)| (p.clone(), s.into()))
+            .collect(),
         prepared_by_station,
         rss_idle_kib: r.rss_idle_kib,
         rss_peak_kib: r.rss_peak_kib,

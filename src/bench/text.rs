@@ -84,6 +84,13 @@ impl Display for BenchReport {
             Some(w) => work(f, w)?,
             None => writeln!(f, "  per order    n/a (no order completed)")?,
         }
+        let completed = (n.completed > 0).then_some(n.completed as f64);
+        let syncs: Vec<String> = self
+            .stores
+            .iter()
+            .map(|(part, w)| format!("{part} {}", num(completed.map(|c| w.syncs as f64 / c), 2)))
+            .collect();
+        writeln!(f, "  syncs/order  {}", syncs.join(", "))?;
         let stations: Vec<String> = self
             .prepared_by_station
             .iter()
