@@ -199,31 +199,14 @@ async fn measure(
     let rss_idle_kib = probe::proc_status_kib("VmRSS");
     let (usage, stores) = (probe::Usage::now(), shop.store_stats());
     let started = Instant::now();
-    let deadline = started + options.timeout;
     let (stop, stopped) = oneshot::channel();
     let progress = options
         .progress
         .then(|| tokio::spawn(load::progress(tracks.clone(), options.orders, stopped)));
-    let mut counters = tokio::task::JoinSet::new();
-    let n = clients.len();
-    for (i, pos) in clients.into_iter().enumerate() {
-        let share = options.orders / n + usize::from(i < options.orders % n);
-        counters.spawn(load::counter(pos, i, share, tracks.clone(), deadline));
-    }
-    while counters.join_next().await.is_some() {}
-    // With `--until ready` the bar is still working through its queue.
-    let left = deadline.saturating_duration_since(Instant::now());
-    wait_until(left, || std::future::ready(tracks.all_final())).await;
+    load_until_answered(clients, &tracks, options, started + options.timeout).await;
     let ended = Instant::now();
     let usage = probe::Usage::now().since(&usage);
-    let stores: BTreeMap<String, StoreStats> = shop
-        .store_stats()
-        .into_iter()
-        .map(|(part, now)| {
-            let run = now.since(stores.get(&part).unwrap_or(&StoreStats::default()));
-            (part, run)
-        })
-        .collect();
+    let stores = since(shop.store_stats(), &stores);
     let _ = stop.send(());
     if let Some(p) = progress {
         let _ = p.await;
@@ -239,6 +222,40 @@ async fn measure(
         clock,
     };
     Ok(report::build(&tracks, options, readings))
+}
+
+/// Shares the orders among the clients and runs them; then, until `deadline`, waits for every
+/// order placed to be prepared or failed (with `--until ready` the bar is still working
+/// through its queue).
+async fn load_until_answered(
+    clients: Vec<Link>,
+    tracks: &load::Tracks,
+    options: &BenchOptions,
+    deadline: Instant,
+) {
+    let mut counters = tokio::task::JoinSet::new();
+    let n = clients.len().max(1);
+    for (i, pos) in clients.into_iter().enumerate() {
+        let share = options.orders / n + usize::from(i < options.orders % n);
+        counters.spawn(load::counter(pos, i, share, tracks.clone(), deadline));
+    }
+    while counters.join_next().await.is_some() {}
+    let left = deadline.saturating_duration_since(Instant::now());
+    wait_until(left, || std::future::ready(tracks.all_final())).await;
+}
+
+/// Each part's store work between `before` and `now`.
+fn since(
+    now: BTreeMap<String, StoreStats>,
+    before: &BTreeMap<String, StoreStats>,
+) -> BTreeMap<String, StoreStats> {
+    let zero = StoreStats::default();
+    now.into_iter()
+        .map(|(part, s)| {
+            let run = s.since(before.get(&part).unwrap_or(&zero));
+            (part, run)
+        })
+        .collect()
 }
 
 fn failed(reason: String) -> ShopError {
