@@ -109,17 +109,30 @@ pub enum Command {
         #[arg(long, value_parser = ["choreography", "orchestration"])]
         mode: Option<String>,
     },
-    /// Load the store in-process and print throughput, latency and memory.
+    /// Load the store in-process and print completed orders/s, latency, CPU, disk and memory.
     Bench {
         /// Orders to place.
-        #[arg(long, default_value_t = 2000)]
-        orders: usize,
-        /// Concurrent POS clients.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        orders: u32,
+        /// Concurrent POS clients, each one MQTT connection.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        concurrency: u32,
+        /// Barista stations run in-process (bar-1, bar-2...).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        stations: u32,
+        /// What a POS client waits for before its next order: prepared (completion) or ready
+        /// (the intake alone; the bar's queue may grow).
+        #[arg(long, default_value = "prepared", value_parser = ["prepared", "ready"])]
+        until: String,
+        /// Limit of the whole run in seconds: orders unanswered by then count as timed out.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        timeout: u64,
         /// Skip the real fsync (to measure what durability costs).
         #[arg(long)]
         no_fsync: bool,
+        /// Print one JSON object with every figure instead of the text.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -10,7 +10,7 @@ use clap::Parser;
 mod args;
 mod cmd;
 use args::{Cli, Command, ConfigCommand, Where};
-use milo::bench::{self, BenchOptions};
+use milo::bench::{self, BenchOptions, Until};
 use milo::shop::{self, Shop, ShopError};
 use milo::systemd::{self, Check, Supervisor};
 use milo::MiloConfig;
@@ -273,14 +273,30 @@ async fn dispatch(
         Command::Bench {
             orders,
             concurrency,
+            stations,
+            until,
+            timeout,
             no_fsync,
+            json,
         } => {
             let options = BenchOptions {
-                orders,
-                concurrency,
+                orders: orders as usize,
+                concurrency: concurrency as usize,
+                stations: stations as usize,
+                until: match until.as_str() {
+                    "ready" => Until::Ready,
+                    _ => Until::Prepared,
+                },
                 fsync: !no_fsync,
+                timeout: std::time::Duration::from_secs(timeout),
+                progress: true,
             };
-            println!("{}", bench::run(&config, options).await?);
+            let report = bench::run(&config, options).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

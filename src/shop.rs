@@ -1,13 +1,14 @@
 //! Starting the store: every part in one process (`milo up`), or one part alone
 //! (`milo service NAME`, `milo barista`, `milo broker`), as systemd does on a Pi.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use milo_barista_device::{Ageing, Display, SimulatedMachine};
-use milo_bus::{Rejection, RunDeps, Shutdown, ShutdownTrigger, Store, StoreError};
+use milo_barista_device::{Ageing, Display, MemoryDisplay, SimulatedMachine};
+use milo_bus::{Rejection, RunDeps, Shutdown, ShutdownTrigger, Store, StoreError, StoreStats};
 use milo_config::{ConfigError, MiloConfig};
 use milo_contracts::{Menu, SagaMode};
 use milo_payment::SimulatedGateway;
@@ -268,6 +269,7 @@ pub struct Shop {
     pub parts: Vec<Part>,
     /// The embedded broker's watchdog verdict, if it runs (see [`start_broker`]).
     pub broker_health: Option<watch::Receiver<bool>>,
+    menu: Arc<Menu>,
     http_task: JoinHandle<()>,
 }
 
@@ -286,7 +288,7 @@ impl Shop {
         for name in services(config) {
             parts.push(start_service(name, config, menu.clone(), &sd)?);
         }
-        parts.push(start_device(config, menu, display, &sd)?);
+        parts.push(start_device(config, menu.clone(), display, &sd)?);
         let router = parts
             .iter()
             .filter_map(|p| p.router.clone())
@@ -303,8 +305,33 @@ impl Shop {
             http,
             parts,
             broker_health,
+            menu,
             http_task,
         })
+    }
+
+    /// Starts one more barista device, `station`, with `config`'s `[device]` settings
+    /// otherwise and its display in memory (`milo bench --stations`).
+    pub fn add_station(
+        &mut self,
+        config: &MiloConfig,
+        station: &str,
+        shutdown: &ShutdownTrigger,
+    ) -> Result<(), ShopError> {
+        let mut config = config.clone();
+        config.device.station = station.to_owned();
+        let display = Box::new(MemoryDisplay::default());
+        let sd = shutdown.subscribe();
+        let part = start_device(&config, self.menu.clone(), display, &sd)?;
+        self.parts.push(part);
+        Ok(())
+    }
+
+    /// The disk work of each part's store since it opened, by part name (add them up with
+    /// `.values().copied().sum()`).
+    pub fn store_stats(&self) -> BTreeMap<String, StoreStats> {
+        let stats = self.parts.iter().map(|p| (p.name.clone(), p.store.stats()));
+        stats.collect()
     }
 
     /// Waits until every part is connected and subscribed; false if `limit` passed first.

@@ -74,7 +74,7 @@ impl Store {
             received_at: OffsetDateTime::now_utc(),
             payload: printable(payload),
         };
-        let mut batch = sled::Batch::default();
+        let mut batch = store::Batch::default();
         batch.insert(
             store::seq_key(DEAD, id),
             serde_json::to_vec(&letter).unwrap_or_default(),
@@ -90,7 +90,7 @@ impl Store {
         let Some(letter) = self.raw_get(&store::seq_key(DEAD, id))? else {
             return Ok(false);
         };
-        let mut batch = sled::Batch::default();
+        let mut batch = store::Batch::default();
         batch.insert(store::seq_key(REPLAY, id), letter.to_vec());
         batch.remove(store::seq_key(DEAD, id));
         self.apply(batch)?;

@@ -11,7 +11,8 @@
 //!
 //! # Layout
 //! - [`config`]: [`MqttConfig`] and [`Secret`].
-//! - [`store`]: [`Store`], a sled database whose `sync` really reaches the disk.
+//! - [`store`]: [`Store`], a sled database whose `sync` really reaches the disk, and what its
+//!   disk work cost so far ([`StoreStats`]).
 //! - [`format`](mod@format): the on-disk format stamped in every store ([`FORMAT`]) and its migrations.
 //! - [`tx`]: [`Tx`], the staged effect of one message.
 //! - [`link`]: the MQTT connection task: ordered acks, outbox relay, presence, reconnects.
@@ -38,7 +39,7 @@ pub use format::FORMAT;
 pub use retry::{RetryConfig, Timer, Wait};
 pub use runner::{run, Commands, Rejection, RunDeps, Service};
 pub use shutdown::{Shutdown, ShutdownTrigger};
-pub use store::{Store, StoreConfig, StoreError};
+pub use store::{Store, StoreConfig, StoreError, StoreStats};
 pub use tx::{Published, Tx};
 
 /// Errors at the bus boundary.

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+mod counters;
+pub(crate) use counters::Batch;
+pub use counters::StoreStats;
+
 pub(crate) const OUTBOX: &str = "_o/";
 pub(crate) const INBOX: &str = "_i/";
 pub(crate) const DEAD: &str = "_d/";
@@ -102,6 +106,7 @@ struct Inner {
     path: PathBuf,
     fsync: bool,
     health: Health,
+    counters: counters::Counters,
 }
 
 /// How the store's `sync`s are going, read by [`Store::health`] from another task.
@@ -197,6 +202,7 @@ impl Store {
                 path: dir.to_owned(),
                 fsync: config.fsync,
                 health: Health::default(),
+                counters: counters::Counters::default(),
             }),
         };
         crate::format::ensure(&store)?;
@@ -236,7 +242,14 @@ impl Store {
         }
     }
 
+    /// The disk work done since the store opened: syncs, real fdatasyncs, time in them, and
+    /// the bytes applied.
+    pub fn stats(&self) -> StoreStats {
+        self.inner.counters.read()
+    }
+
     fn sync_now(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
         self.inner.db.flush()?;
         if self.inner.fsync {
             self.inner.log.sync_data().map_err(|error| StoreError::Io {
@@ -244,6 +257,8 @@ impl Store {
                 error,
             })?;
         }
+        let took = started.elapsed();
+        self.inner.counters.synced(took, self.inner.fsync);
         Ok(())
     }
 
@@ -309,8 +324,11 @@ impl Store {
         Ok(self.inner.db.get(key)?)
     }
 
-    pub(crate) fn apply(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        Ok(self.inner.db.apply_batch(batch)?)
+    pub(crate) fn apply(&self, batch: impl Into<Batch>) -> Result<(), StoreError> {
+        let batch = batch.into();
+        self.inner.db.apply_batch(batch.inner)?;
+        self.inner.counters.applied(batch.bytes);
+        Ok(())
     }
 
     /// A fresh sequence id, never 0 (0 means "nothing yet" to the relay).
@@ -482,6 +500,34 @@ mod tests {
         assert!(std::error::Error::source(&e).is_none());
         let text = e.to_string();
         assert_eq!(text.matches("could not acquire lock").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn stats_count_syncs_fdatasyncs_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+        let opened = store.stats();
+        let mut batch = Batch::default();
+        batch.insert("k/1", b"abc".to_vec());
+        batch.remove("k/2");
+        store.apply(batch).unwrap();
+        store.sync().unwrap();
+        let run = store.stats().since(&opened);
+        assert_eq!((run.batches, run.bytes), (1, 6));
+        assert_eq!((run.syncs, run.fdatasyncs), (1, 1));
+        let both: StoreStats = [run, run].into_iter().sum();
+        assert_eq!((both.syncs, both.bytes), (2, 12));
+
+        let dir = tempfile::tempdir().unwrap();
+        let no_fsync = StoreConfig {
+            fsync: false,
+            ..StoreConfig::default()
+        };
+        let store = Store::open(dir.path(), &no_fsync).unwrap();
+        let opened = store.stats();
+        store.sync().unwrap();
+        let run = store.stats().since(&opened);
+        assert_eq!((run.syncs, run.fdatasyncs), (1, 0));
     }
 
     #[test]

@@ -74,12 +74,12 @@ impl Overlay {
     }
 
     /// Takes every write as one sled batch.
-    pub(crate) fn take_batch(&self) -> Option<sled::Batch> {
+    pub(crate) fn take_batch(&self) -> Option<crate::store::Batch> {
         let mut writes = self.lock();
         if writes.is_empty() {
             return None;
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::store::Batch::default();
         for (k, v) in std::mem::take(&mut *writes) {
             match v {
                 Some(v) => batch.insert(k, v),
