@@ -267,12 +267,20 @@ impl LinkTask {
                 Ok(Event::Incoming(Packet::Publish(publish)))
                     if publish.topic == topics::REPLAY_REQUESTS && self.relay.is_some() =>
                 {
-                    // Coalesce the requests of every part reconnecting after a broker restart.
-                    let soon = Instant::now() + Duration::from_millis(500);
-                    let recent = self.last_replay.is_some_and(|at| at.elapsed() < REPLAY_GAP);
-                    let pending = !self.replays.is_empty();
-                    if let (false, false, Some(relay)) = (recent, pending, &self.relay) {
-                        self.replays.push_back((soon, relay.durable));
+                    // Coalesce the requests of every part reconnecting after a broker restart:
+                    // one replay at most per REPLAY_GAP, never none. A request right after a
+                    // replay waits for the gap (dropping it lost the events of a part that came
+                    // back a second after the others: an orders/prepared inventory never
+                    // consumed); one while a replay is pending widens it to what is durable now.
+                    if let Some(relay) = &self.relay {
+                        let soon = Instant::now() + Duration::from_millis(500);
+                        let at = self
+                            .last_replay
+                            .map_or(soon, |at| soon.max(at + REPLAY_GAP));
+                        match self.replays.back_mut() {
+                            Some((_, upto)) => *upto = (*upto).max(relay.durable),
+                            None => self.replays.push_back((at, relay.durable)),
+                        }
                     }
                     self.acks.push_back(publish);
                 }
