@@ -172,27 +172,9 @@ async fn garbage_on_every_topic_becomes_dead_letters_and_services_keep_running()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_dead_letters_go_back_to_the_handler_at_the_next_start() {
-    use milo_contracts::events::{Ingredients, OrderCreated, PricedLine};
-    use milo_contracts::Envelope;
-
     let dir = tempfile::tempdir().unwrap();
     let config = milo_testkit::config(dir.path());
-    let id = Uuid::now_v7();
-    let created = OrderCreated {
-        order_id: id,
-        lines: vec![PricedLine {
-            item: "espresso".into(),
-            size: "single".into(),
-            milk: None,
-            qty: 1,
-            unit_price_cents: 250,
-            modifiers: vec![],
-        }],
-        total_cents: 250,
-        ingredients: Ingredients::from([("beans_g".into(), 9)]),
-        customer: None,
-    };
-    let good = Envelope::new("order", id, None, created).to_json();
+    let (id, good) = milo_testkit::espresso_created();
     {
         // Earlier, with the service stopped: two messages failed, one for a reason since fixed.
         assert!(

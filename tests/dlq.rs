@@ -5,18 +5,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use milo::MiloConfig;
 use milo_bus::{ShutdownTrigger, Store};
-use milo_contracts::events::{Ingredients, OrderCreated, PricedLine};
-use milo_contracts::{topics, Envelope};
-use milo_testkit::{eventually, free_port, Observer};
-use uuid::Uuid;
+use milo_contracts::topics;
+use milo_testkit::{eventually, free_port, Observer, PATIENCE};
 
 const MILO: &str = env!("CARGO_BIN_EXE_milo");
-/// How long a wait may take before the test fails: a bound for a loaded machine.
-const PATIENCE: Duration = Duration::from_secs(60);
 const GARBAGE: &[u8] = b"{\"id\": nope";
 
 /// What a `milo` run printed, and how it ended.
@@ -60,26 +55,6 @@ async fn payment_dlq(config: &MiloConfig, args: &[&str]) -> Out {
     dlq(config, &args).await
 }
 
-/// An `orders/created` payment charges, and its order id.
-fn order_created() -> (Uuid, Vec<u8>) {
-    let id = Uuid::now_v7();
-    let created = OrderCreated {
-        order_id: id,
-        lines: vec![PricedLine {
-            item: "espresso".into(),
-            size: "single".into(),
-            milk: None,
-            qty: 1,
-            unit_price_cents: 250,
-            modifiers: vec![],
-        }],
-        total_cents: 250,
-        ingredients: Ingredients::from([("beans_g".into(), 9)]),
-        customer: None,
-    };
-    (id, Envelope::new("order", id, None, created).to_json())
-}
-
 /// Waits until `store` holds a dead letter on `topic`; its id.
 async fn dead_letter_on(store: &Store, topic: &str) -> u64 {
     let found = || {
@@ -103,7 +78,7 @@ async fn milo_dlq_lists_shows_replays_and_purges_a_running_parts_dead_letters() 
     watch.publish(topics::ORDERS_CREATED, GARBAGE);
     let bad = dead_letter_on(&part.store, topics::ORDERS_CREATED).await;
     // An order payment could not take earlier (its gateway was down), good now, kept twice.
-    let (order, good) = order_created();
+    let (order, good) = milo_testkit::espresso_created();
     let why = "handler failed: gateway offline";
     let first = part
         .store

@@ -8,6 +8,7 @@
 //! - [`when_unlocked`]: reopening a store another handle just let go of.
 //! - [`config`]: a store configuration for tests.
 //! - [`Observer`]: an MQTT client that records what it sees.
+//! - [`espresso_created`]: an `orders/created` to feed a participant.
 #![forbid(unsafe_code)]
 
 mod observer;
@@ -19,6 +20,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use milo_config::MiloConfig;
+use milo_contracts::events::{Ingredients, OrderCreated, PricedLine};
+use milo_contracts::Envelope;
+use uuid::Uuid;
 
 pub use observer::Observer;
 pub use port::{free_port, HeldPort};
@@ -91,4 +95,25 @@ fn empty_file(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("empty.toml");
     std::fs::write(&path, "").expect("empty config");
     path
+}
+
+/// An `orders/created` for one espresso (250 cents, 9 g of beans), as the order service
+/// publishes it: the new order's id and the envelope's bytes.
+pub fn espresso_created() -> (Uuid, Vec<u8>) {
+    let id = Uuid::now_v7();
+    let created = OrderCreated {
+        order_id: id,
+        lines: vec![PricedLine {
+            item: "espresso".into(),
+            size: "single".into(),
+            milk: None,
+            qty: 1,
+            unit_price_cents: 250,
+            modifiers: vec![],
+        }],
+        total_cents: 250,
+        ingredients: Ingredients::from([("beans_g".into(), 9)]),
+        customer: None,
+    };
+    (id, Envelope::new("order", id, None, created).to_json())
 }
