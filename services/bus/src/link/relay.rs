@@ -129,6 +129,7 @@ impl Relay {
 mod tests {
     use super::*;
     use crate::StoreConfig;
+    use milo_contracts::topics;
 
     fn put(store: &Store, key: u64, topic: &str, payload: &str, retain: bool) {
         let entry = Entry {
@@ -145,11 +146,11 @@ mod tests {
     fn a_replay_never_puts_back_a_retained_value_a_newer_one_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        put(&store, 1, "menu/availability", "oat 840", true);
-        put(&store, 2, "orders/created", "a", false);
-        put(&store, 3, "boards/pickup", "board 1", true);
+        put(&store, 1, topics::MENU_AVAILABILITY, "oat 840", true);
+        put(&store, 2, topics::ORDERS_CREATED, "a", false);
+        put(&store, 3, topics::BOARDS_PICKUP, "board 1", true);
         // Published after the replay was asked for (upto = 3): the newer availability.
-        put(&store, 4, "menu/availability", "oat 5840", true);
+        put(&store, 4, topics::MENU_AVAILABILITY, "oat 5840", true);
         let mut relay = Relay::new(store).unwrap();
         relay.replay(3);
         let again: Vec<(u64, String)> = relay
