@@ -14,6 +14,8 @@
 //! - [`counter`]: menu availability (86'ing), low stock, restocking, orders collected.
 //! - [`dead_letters`]: dead letters and the operator's requests about them (list, show,
 //!   replay, purge) with their bounded answers.
+//! - [`policy`]: who may publish each topic and event type, who may read what, whose client
+//!   ids are whose (enforced by the broker's gate).
 //! - [`menu`]: the menu (`config/menu.toml`): items, sizes, prices, recipes, milks.
 #![forbid(unsafe_code)]
 
@@ -23,6 +25,7 @@ pub mod dead_letters;
 pub mod envelope;
 pub mod events;
 pub mod menu;
+pub mod policy;
 pub mod saga;
 pub mod topics;
 
