@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod credentials;
 pub mod dlq;
 pub mod format;
 pub mod link;
@@ -34,6 +35,7 @@ pub mod store;
 pub mod tx;
 
 pub use config::{MqttConfig, Secret};
+pub use credentials::{Credentials, CredentialsError};
 pub use dlq::DeadLetter;
 pub use format::FORMAT;
 pub use retry::{RetryConfig, Timer, Wait};
