@@ -46,7 +46,7 @@ impl Default for BrokerConfig {
 
 impl BrokerConfig {
     /// rumqttd's settings: one MQTT 3.1.1 listener, no console, no metrics, bounded logs.
-    pub fn to_rumqttd(&self, max_payload: usize) -> rumqttd::Config {
+    pub fn to_rumqttd(&self, max_payload: usize, listen: SocketAddr) -> rumqttd::Config {
         let mut connections = rumqttd::ConnectionSettings {
             connection_timeout_ms: 5000,
             max_payload_size: max_payload,
@@ -69,7 +69,7 @@ impl BrokerConfig {
         }
         let server = rumqttd::ServerSettings {
             name: "milo".into(),
-            listen: self.listen,
+            listen,
             tls: None,
             next_connection_delay_ms: 1,
             connections,
