@@ -84,6 +84,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::dlq::DlqCommand,
     },
+    /// The store's credentials: one secret per service, station, POS terminal and operator.
+    Credentials {
+        #[command(subcommand)]
+        command: crate::cmd::credentials::CredentialsCommand,
+    },
     /// Check or print the configuration.
     Config {
         #[command(subcommand)]

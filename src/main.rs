@@ -174,10 +174,10 @@ async fn dispatch(
             let mut config = place(config, at)?;
             config.broker.embedded = true;
             let trigger = signals()?;
-            let verdict = shop::start_broker(&config, &trigger.subscribe(), broker_failed)?;
+            let broker = shop::start_broker(&config, &trigger.subscribe(), broker_failed)?;
             println!("Milo broker listening on {}", config.broker.listen);
             let listening = format!("listening on {}", config.broker.listen);
-            let checks = verdict.map(Check::broker).into_iter().collect();
+            let checks = broker.health.map(Check::broker).into_iter().collect();
             let supervisor = Supervisor::start(&systemd, checks, listening, &trigger);
             trigger.subscribe().wait().await;
             supervisor.stopped().await;
@@ -238,6 +238,7 @@ async fn dispatch(
             result?;
         }
         Command::Pos { command } => return cmd::pos::run(command, config).await,
+        Command::Credentials { command } => return cmd::credentials::run(command, &config),
         Command::Inventory { command } => return cmd::inventory::run(command, config).await,
         Command::Dlq { command } => return cmd::dlq::run(command, config).await,
         Command::Config { command } => match command {

@@ -8,13 +8,20 @@ use std::time::Duration;
 
 use axum::Router;
 use milo_barista_device::{Ageing, Display, MemoryDisplay, SimulatedMachine};
-use milo_bus::{Rejection, RunDeps, Shutdown, ShutdownTrigger, Store, StoreError, StoreStats};
+use milo_broker::gate::{Gate, GateSettings};
+use milo_bus::{
+    MqttConfig, Rejection, RunDeps, Shutdown, ShutdownTrigger, Store, StoreError, StoreStats,
+};
 use milo_config::{ConfigError, MiloConfig};
+use milo_contracts::policy::{self, Role};
 use milo_contracts::{Menu, SagaMode};
 use milo_payment::SimulatedGateway;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
+
+/// The broker's own store: the publishes its gate refused (`milo dlq list --service broker`).
+pub const BROKER_PART: &str = "broker";
 
 /// Every service `milo service NAME` can run (`saga` only in orchestration mode).
 pub const SERVICES: [&str; 7] = [
@@ -96,12 +103,12 @@ pub struct Part {
     pub task: JoinHandle<Result<(), Rejection>>,
 }
 
-/// Deps for a part, with a readiness signal.
+/// Deps for a part connecting with `mqtt`, with a readiness signal.
 fn deps<C: Send + 'static>(
-    config: &MiloConfig,
+    mqtt: &MqttConfig,
     store: &Store,
 ) -> (RunDeps<C>, milo_bus::Commands<C>, watch::Receiver<bool>) {
-    let (mut deps, commands) = RunDeps::new(config.mqtt.clone(), store.clone());
+    let (mut deps, commands) = RunDeps::new(mqtt.clone(), store.clone());
     let (tx, rx) = watch::channel(false);
     deps.ready = Some(tx);
     (deps, commands, rx)
@@ -128,18 +135,20 @@ pub fn start_service(
         return Err(ShopError::NotOrchestrating);
     }
     let mode = config.saga.mode;
+    let mqtt = config.mqtt_as(name, Role::Service)?;
+    let config = &with_mqtt(config, mqtt);
     let store = open(config, name)?;
     let sd = shutdown.clone();
     let (task, router, ready) = match name {
         "order" => {
-            let (deps, commands, ready) = deps(config, &store);
+            let (deps, commands, ready) = deps(&config.mqtt, &store);
             let router = milo_order::http::router(store.clone(), commands);
             let order = config.order.clone();
             let task = tokio::spawn(milo_order::run(order, mode, deps, menu, sd));
             (task, Some(router), ready)
         }
         "payment" => {
-            let (deps, _, ready) = deps(config, &store);
+            let (deps, _, ready) = deps(&config.mqtt, &store);
             let gateway = Arc::new(SimulatedGateway::new(config.payment.clone()));
             (
                 tokio::spawn(milo_payment::run(deps, gateway, mode, sd)),
@@ -148,13 +157,13 @@ pub fn start_service(
             )
         }
         "inventory" => {
-            let (deps, _, ready) = deps(config, &store);
+            let (deps, _, ready) = deps(&config.mqtt, &store);
             let inventory = config.inventory.clone();
             let task = tokio::spawn(milo_inventory::run(inventory, mode, menu, deps, sd));
             (task, None, ready)
         }
         "barista" => {
-            let (deps, _, ready) = deps(config, &store);
+            let (deps, _, ready) = deps(&config.mqtt, &store);
             // Until a station is timed, the bar's model assumes it runs as this store's
             // device does.
             let barista = config.barista.clone().or_device_speed(config.device.speed);
@@ -162,7 +171,7 @@ pub fn start_service(
             (task, None, ready)
         }
         "notification" => {
-            let (deps, _, ready) = deps(config, &store);
+            let (deps, _, ready) = deps(&config.mqtt, &store);
             let notification = config.notification.clone();
             (
                 tokio::spawn(milo_notification::run(notification, deps, sd)),
@@ -171,7 +180,7 @@ pub fn start_service(
             )
         }
         "saga" => {
-            let (deps, _, ready) = deps(config, &store);
+            let (deps, _, ready) = deps(&config.mqtt, &store);
             let router = milo_saga::http::router(store.clone());
             let saga = config.saga.clone();
             (
@@ -181,7 +190,7 @@ pub fn start_service(
             )
         }
         _ => {
-            let (deps, _, ready) = deps(config, &store);
+            let (deps, _, ready) = deps(&config.mqtt, &store);
             let router = milo_analytics::http::router(store.clone());
             (
                 tokio::spawn(milo_analytics::run(deps, sd)),
@@ -208,8 +217,10 @@ pub fn start_device(
     shutdown: &Shutdown,
 ) -> Result<Part, ShopError> {
     let name = milo_barista_device::service_name(&config.device.station);
+    let mqtt = config.mqtt_as(&config.device.station, Role::Station)?;
+    let config = &with_mqtt(config, mqtt);
     let store = open(config, &name)?;
-    let (deps, _, ready) = deps(config, &store);
+    let (deps, _, ready) = deps(&config.mqtt, &store);
     let machine = SimulatedMachine::new(&config.device);
     let ageing = Ageing {
         warn_secs: config.barista.warn_secs,
@@ -233,21 +244,49 @@ pub fn start_device(
     })
 }
 
+/// `config` with `mqtt` as its broker connection.
+fn with_mqtt(config: &MiloConfig, mqtt: MqttConfig) -> MiloConfig {
+    let mut c = config.clone();
+    c.mqtt = mqtt;
+    c
+}
+
 /// Starts the embedded broker (if configured) and its watchdog. Returns the watchdog's verdict
-/// (true while its last round trip came back), if one runs.
+/// (true while its last round trip came back), if one runs. With `security.enabled` the
+/// broker's gate stands in front of it (credentials made if the default file is missing), and
+/// refused publishes are kept in `data_dir/broker`.
 pub fn start_broker(
     config: &MiloConfig,
     shutdown: &Shutdown,
     on_failure: impl FnOnce() + Send + 'static,
-) -> Result<Option<watch::Receiver<bool>>, ShopError> {
+) -> Result<BrokerRun, ShopError> {
+    let mut run = BrokerRun::default();
     if !config.broker.embedded {
-        return Ok(None);
-    }
-    milo_broker::start(&config.broker, config.mqtt.max_payload)?;
-    if config.broker.watchdog_secs == 0 {
-        return Ok(None);
+        return Ok(run);
     }
     let mut mqtt = config.mqtt.clone();
+    match config.credentials(true)? {
+        Some(credentials) => {
+            let watchdog = milo_bus::credentials::fresh_secret();
+            let settings = GateSettings {
+                credentials: Arc::new(credentials),
+                anonymous: config.security.anonymous,
+                watchdog: watchdog.clone(),
+                dead_letters: Some(open(config, BROKER_PART)?),
+            };
+            let (_, gate) =
+                milo_broker::start_gated(&config.broker, config.mqtt.max_payload, settings)?;
+            run.gate = Some(gate);
+            mqtt.username = Some(policy::WATCHDOG.to_owned());
+            mqtt.password = Some(watchdog);
+        }
+        None => {
+            milo_broker::start(&config.broker, config.mqtt.max_payload)?;
+        }
+    }
+    if config.broker.watchdog_secs == 0 {
+        return Ok(run);
+    }
     mqtt.address = config.broker.listen.to_string();
     let every = Duration::from_secs(config.broker.watchdog_secs);
     let (healthy, verdict) = watch::channel(false);
@@ -258,7 +297,17 @@ pub fn start_broker(
         shutdown.clone(),
         on_failure,
     ));
-    Ok(Some(verdict))
+    run.health = Some(verdict);
+    Ok(run)
+}
+
+/// The embedded broker as started by [`start_broker`].
+#[derive(Default)]
+pub struct BrokerRun {
+    /// The watchdog's verdict (true while its last round trip came back), if one runs.
+    pub health: Option<watch::Receiver<bool>>,
+    /// The gate in front of it, when security is on: its counters and refused publishes.
+    pub gate: Option<Arc<Gate>>,
 }
 
 /// The whole store in one process.
@@ -269,6 +318,8 @@ pub struct Shop {
     pub parts: Vec<Part>,
     /// The embedded broker's watchdog verdict, if it runs (see [`start_broker`]).
     pub broker_health: Option<watch::Receiver<bool>>,
+    /// The broker's gate, when security is on.
+    pub gate: Option<Arc<Gate>>,
     menu: Arc<Menu>,
     http_task: JoinHandle<()>,
 }
@@ -283,7 +334,7 @@ impl Shop {
     ) -> Result<Shop, ShopError> {
         let menu = Arc::new(config.menu()?);
         let sd = shutdown.subscribe();
-        let broker_health = start_broker(config, &sd, on_broker_failure)?;
+        let broker = start_broker(config, &sd, on_broker_failure)?;
         let mut parts = Vec::new();
         for name in services(config) {
             parts.push(start_service(name, config, menu.clone(), &sd)?);
@@ -304,7 +355,8 @@ impl Shop {
         Ok(Shop {
             http,
             parts,
-            broker_health,
+            broker_health: broker.health,
+            gate: broker.gate,
             menu,
             http_task,
         })

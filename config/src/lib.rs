@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use config::{Environment, File, FileFormat};
-use milo_bus::{MqttConfig, StoreConfig};
+use milo_bus::{Credentials, MqttConfig, StoreConfig};
+use milo_contracts::policy::Role;
 use milo_contracts::Menu;
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,38 @@ impl HttpConfig {
     }
 }
 
+/// Who may connect to the embedded broker and say what (`[security]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Put the gate in front of the embedded broker: every client needs a credential (or is an
+    /// anonymous observer, see `anonymous`), client ids belong to their part, and each topic
+    /// and event type only from the part allowed to say it (`milo_contracts::policy`).
+    pub enabled: bool,
+    /// The credentials file; empty means `data_dir/credentials.toml`, which `milo up` makes
+    /// (mode 0640) the first time it starts without one.
+    pub credentials: PathBuf,
+    /// Admit clients without a credential as read-only observers (`mosquitto_sub -t '#'`).
+    /// Refused by `milo config validate` when the broker listens beyond loopback.
+    pub anonymous: bool,
+    /// Stations given a credential when the file is made (besides `device.station`).
+    pub stations: Vec<String>,
+    /// POS terminals (and kiosks) given a credential when the file is made (besides
+    /// `pos.terminal`).
+    pub terminals: Vec<String>,
+}
+
+impl SecurityConfig {
+    /// Where the credentials file is.
+    pub fn credentials_path(&self, data_dir: &Path) -> PathBuf {
+        if self.credentials.as_os_str().is_empty() {
+            data_dir.join("credentials.toml")
+        } else {
+            self.credentials.clone()
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +127,8 @@ pub struct MiloConfig {
     pub mqtt: MqttConfig,
     /// The embedded broker.
     pub broker: milo_broker::BrokerConfig,
+    /// Credentials and authority at the broker's gate.
+    pub security: SecurityConfig,
     /// The HTTP API.
     pub http: HttpConfig,
     /// Every part's store.
@@ -182,6 +217,25 @@ impl MiloConfig {
             (1..=4096).contains(&self.mqtt.window),
             "mqtt.window",
             "must be between 1 and 4096",
+        )?;
+        check(
+            !(self.broker.embedded
+                && self.security.anonymous
+                && !self.broker.listen.ip().is_loopback()),
+            "security.anonymous",
+            "must be false when broker.listen is beyond loopback: anyone on the network could read every order",
+        )?;
+        check(
+            !(self.broker.embedded
+                && !self.security.enabled
+                && !self.broker.listen.ip().is_loopback()),
+            "security.enabled",
+            "must be true when broker.listen is beyond loopback: anyone on the network could fake a payment",
+        )?;
+        check(
+            self.broker.users.is_empty() || !self.security.enabled,
+            "broker.users",
+            "not used when security.enabled: every part has its own credential in security.credentials",
         )?;
         if let Some((key, other)) = self.http.clash() {
             let why = format!("same address as {other}: each service serves its own under systemd");
@@ -378,6 +432,49 @@ impl MiloConfig {
         self.device.speed = 0.0;
         self.device.display = false;
         Ok(self)
+    }
+
+    /// The store's credentials when security is on (`None` when off). With `create`, the
+    /// default file (`data_dir/credentials.toml`) is made if missing, with every service, the
+    /// operator and `security.stations` / `security.terminals`; a configured file is never
+    /// made (`milo credentials init` does that).
+    pub fn credentials(&self, create: bool) -> Result<Option<Credentials>, ConfigError> {
+        if !self.security.enabled {
+            return Ok(None);
+        }
+        let path = self.security.credentials_path(&self.data_dir);
+        let err =
+            |e: milo_bus::CredentialsError| ConfigError::new("security.credentials", e.to_string());
+        if create && self.security.credentials.as_os_str().is_empty() {
+            let mut stations = self.security.stations.clone();
+            let mut terminals = self.security.terminals.clone();
+            for (list, own) in [
+                (&mut stations, &self.device.station),
+                (&mut terminals, &self.pos.terminal),
+            ] {
+                if !list.contains(own) {
+                    list.push(own.clone());
+                }
+            }
+            let (c, made) =
+                Credentials::load_or_create(&path, &stations, &terminals).map_err(err)?;
+            if made {
+                tracing::info!(path = %path.display(), "Made the store's credentials.");
+            }
+            return Ok(Some(c));
+        }
+        Credentials::load(&path).map(Some).map_err(err)
+    }
+
+    /// `mqtt` for the part `name` of `role`: its own username and password when security is
+    /// on, else `mqtt` as configured.
+    pub fn mqtt_as(&self, name: &str, role: Role) -> Result<MqttConfig, ConfigError> {
+        match self.credentials(false)? {
+            Some(c) => c
+                .mqtt_for(&self.mqtt, name, role)
+                .map_err(|e| ConfigError::new("security.credentials", e.to_string())),
+            None => Ok(self.mqtt.clone()),
+        }
     }
 
     /// Data directory of one part.

@@ -75,7 +75,14 @@ pub(super) fn observed() -> Vec<String> {
 /// POS client `n`: rings up `orders` one after another, each once the last is answered
 /// (`until`, or failed), for at most [`ORDER_LIMIT`] each; places none after `deadline` and
 /// stops waiting then.
-pub(super) async fn counter(pos: Link, n: usize, orders: usize, tracks: Tracks, deadline: Instant) {
+pub(super) async fn counter(
+    pos: Link,
+    terminal: String,
+    n: usize,
+    orders: usize,
+    tracks: Tracks,
+    deadline: Instant,
+) {
     const ITEMS: [&str; 4] = ["latte", "cappuccino", "espresso", "mocha"];
     for i in 0..orders {
         let now = Instant::now();
@@ -95,7 +102,7 @@ pub(super) async fn counter(pos: Link, n: usize, orders: usize, tracks: Tracks, 
             items: vec![line],
             customer: Some(format!("pos{n}")),
         };
-        let payload = Envelope::new("pos", order_id, None, placed).to_json();
+        let payload = Envelope::new(&terminal, order_id, None, placed).to_json();
         let (tx, rx) = oneshot::channel();
         let track = Track {
             placed: now,

@@ -13,6 +13,8 @@
 //! - [`probe`]: CPU, disk and memory read from procfs.
 //! - [`report`]: the figures ([`BenchReport`]); `text` prints them for a person.
 
+use milo_contracts::dead_letters::OPERATOR;
+use milo_contracts::policy::Role;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -176,19 +178,18 @@ async fn measure(
     trigger: &ShutdownTrigger,
 ) -> Result<BenchReport, ShopError> {
     let tracks = load::Tracks::default();
-    let observer = client(
-        &config.mqtt,
-        "milo-bench-observer",
-        load::observed(),
-        trigger,
-    )?;
+    // The bench is the shop's operator watching, and its POS terminals placing orders, each
+    // with its own credential when the store checks them.
+    let operator = config.mqtt_as(OPERATOR, Role::Operator)?;
+    let terminal = config.mqtt_as(&config.pos.terminal, Role::Pos)?;
+    let observer = client(&operator, "milo-operator-bench", load::observed(), trigger)?;
     wait_link(&observer).await?;
     let observing = tokio::spawn(load::observe(observer, tracks.clone(), options.until));
     let mut clients = Vec::with_capacity(options.concurrency);
     for i in 0..options.concurrency {
         let pos = client(
-            &config.mqtt,
-            &format!("milo-bench-pos-{i}"),
+            &terminal,
+            &format!("milo-{}-bench-{i}", config.pos.terminal),
             vec![],
             trigger,
         )?;
@@ -203,7 +204,14 @@ async fn measure(
     let progress = options
         .progress
         .then(|| tokio::spawn(load::progress(tracks.clone(), options.orders, stopped)));
-    load_until_answered(clients, &tracks, options, started + options.timeout).await;
+    load_until_answered(
+        clients,
+        &config.pos.terminal,
+        &tracks,
+        options,
+        started + options.timeout,
+    )
+    .await;
     let ended = Instant::now();
     let usage = probe::Usage::now().since(&usage);
     let stores = since(shop.store_stats(), &stores);
@@ -229,6 +237,7 @@ async fn measure(
 /// through its queue).
 async fn load_until_answered(
     clients: Vec<Link>,
+    terminal: &str,
     tracks: &load::Tracks,
     options: &BenchOptions,
     deadline: Instant,
@@ -237,7 +246,15 @@ async fn load_until_answered(
     let n = clients.len().max(1);
     for (i, pos) in clients.into_iter().enumerate() {
         let share = options.orders / n + usize::from(i < options.orders % n);
-        counters.spawn(load::counter(pos, i, share, tracks.clone(), deadline));
+        let terminal = terminal.to_owned();
+        counters.spawn(load::counter(
+            pos,
+            terminal,
+            i,
+            share,
+            tracks.clone(),
+            deadline,
+        ));
     }
     while counters.join_next().await.is_some() {}
     let left = deadline.saturating_duration_since(Instant::now());

@@ -33,6 +33,11 @@ impl Fleet {
     pub fn start(exe: &Path, config: &MiloConfig, dir: &Path) -> std::io::Result<Fleet> {
         let path = dir.join("milo.toml");
         std::fs::write(&path, config.to_toml())?;
+        // The credentials before any part: as the package's postinst makes them before systemd
+        // starts anything (a part started first would find none and stop).
+        config
+            .credentials(true)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut other_http = Vec::new();
         for _ in 0..2 {
             other_http.push(format!("127.0.0.1:{}", milo_config::free_loopback_port()?));

@@ -9,6 +9,8 @@ use clap::{Subcommand, ValueEnum};
 use milo::MiloConfig;
 use milo_barista_device::remote::{self, StationStatus};
 use milo_contracts::bar::{Consumable, DeviceCommand, FaultKind};
+use milo_contracts::dead_letters::OPERATOR;
+use milo_contracts::policy::Role;
 use time::format_description::well_known::Rfc3339;
 
 /// How long to wait for the broker.
@@ -80,6 +82,8 @@ pub async fn run(
     if let Some(m) = mqtt {
         config.mqtt.address = m;
     }
+    // Device commands are the operator's.
+    config.mqtt = config.mqtt_as(OPERATOR, Role::Operator)?;
     let station = station.unwrap_or_else(|| config.device.station.clone());
     let valid = !station.is_empty()
         && station

@@ -17,7 +17,8 @@ use clap::Subcommand;
 use milo::{dlq, MiloConfig};
 use milo_bus::dlq::{AskError, Requester};
 use milo_bus::{MqttConfig, Store, StoreError};
-use milo_contracts::dead_letters::{valid_part, DeadLetterAnswer, DeadLetterOp};
+use milo_contracts::dead_letters::{valid_part, DeadLetterAnswer, DeadLetterOp, OPERATOR};
+use milo_contracts::policy::Role;
 
 /// Dead-letter commands.
 #[derive(Subcommand)]
@@ -78,13 +79,22 @@ pub async fn run(command: DlqCommand, config: MiloConfig) -> anyhow::Result<Exit
         eprintln!("milo dlq: {part:?} is not a part's name (letters, digits, - and _)");
         return Ok(ExitCode::from(USAGE));
     }
-    let data_dir = at.data_dir.clone().unwrap_or(config.data_dir);
-    let mut mqtt = config.mqtt;
-    mqtt.address = at.mqtt.clone().unwrap_or(mqtt.address);
+    let mut config = config;
+    let data_dir = at.data_dir.clone().unwrap_or(config.data_dir.clone());
+    config.data_dir = data_dir.clone();
+    config.mqtt.address = at.mqtt.clone().unwrap_or(config.mqtt.address);
     let dir = data_dir.join(&part);
     match dlq::open(&data_dir, &part) {
         Ok(store) => direct(command, &store, &part),
         Err(StoreError::Locked { .. }) => {
+            // Requests about dead letters are the operator's. With no credentials file (a
+            // store that never made one), ask as is: the broker says whether it admits that.
+            let file = config.security.credentials_path(&data_dir);
+            let mqtt = if config.security.enabled && !file.exists() {
+                config.mqtt.clone()
+            } else {
+                config.mqtt_as(OPERATOR, Role::Operator)?
+            };
             match remote(command, &mqtt, &part).await {
                 Ok(code) => Ok(code),
                 Err(AskError::Address(e)) => {

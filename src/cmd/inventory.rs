@@ -14,7 +14,9 @@ use milo::MiloConfig;
 use milo_bus::link::{self, Link, LinkCommand, LinkConfig};
 use milo_bus::{MqttConfig, ShutdownTrigger};
 use milo_contracts::counter::{MenuAvailability, RestockRequested, StockRestocked};
+use milo_contracts::dead_letters::OPERATOR;
 use milo_contracts::events::{Ingredients, OrderLine};
+use milo_contracts::policy::Role;
 use milo_contracts::{topics, Envelope, Menu, RawEnvelope};
 use uuid::Uuid;
 
@@ -54,6 +56,7 @@ pub async fn run(command: InventoryCommand, mut config: MiloConfig) -> anyhow::R
     match command {
         InventoryCommand::Show { mqtt } => {
             config.mqtt.address = mqtt.unwrap_or(config.mqtt.address);
+            config.mqtt = config.mqtt_as(OPERATOR, Role::Operator)?;
             show(&config, &menu).await
         }
         InventoryCommand::Restock {
@@ -62,6 +65,8 @@ pub async fn run(command: InventoryCommand, mut config: MiloConfig) -> anyhow::R
             mqtt,
         } => {
             config.mqtt.address = mqtt.unwrap_or(config.mqtt.address);
+            // Restocking is the operator's alone.
+            config.mqtt = config.mqtt_as(OPERATOR, Role::Operator)?;
             let max = config.inventory.max_restock;
             if let Some(why) = milo_inventory::restock::refusal(&menu, &ingredient, amount, max) {
                 eprintln!("milo inventory: cannot restock: {why}");
@@ -133,7 +138,7 @@ async fn restock(mqtt: &MqttConfig, ingredient: String, amount: u64) -> anyhow::
 async fn connect(mqtt: &MqttConfig, topic: &str) -> Result<(ShutdownTrigger, Link), ExitCode> {
     let (trigger, shutdown) = ShutdownTrigger::new();
     let config = LinkConfig {
-        client_id: format!("milo-inventory-cli-{}", Uuid::now_v7().simple()),
+        client_id: format!("milo-operator-inventory-{}", Uuid::now_v7().simple()),
         mqtt: mqtt.clone(),
         subscriptions: vec![topic.to_owned()],
         presence: None,

@@ -1,6 +1,7 @@
 //! Subcommands that talk to a running store over MQTT, one module each.
 
 pub mod barista;
+pub mod credentials;
 pub mod dlq;
 pub mod inventory;
 pub mod pos;

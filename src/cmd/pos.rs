@@ -10,6 +10,7 @@ use clap::Subcommand;
 use milo::MiloConfig;
 use milo_bus::Shutdown;
 use milo_contracts::events::OrderLine;
+use milo_contracts::policy::Role;
 use milo_pos::menu_view::line_text;
 use milo_pos::{describe, unreachable_note, Followed, Pos, PosError, Settings, Update};
 use uuid::Uuid;
@@ -148,6 +149,8 @@ pub async fn run(command: PosCommand, mut config: MiloConfig) -> anyhow::Result<
     if let Some(m) = address {
         config.mqtt.address = m;
     }
+    // The terminal connects with its own credential (when the store checks them).
+    config.mqtt = config.mqtt_as(&config.pos.terminal, Role::Pos)?;
     let sd: Shutdown = signals()?.subscribe();
     let timeout = Duration::from_secs(config.pos.timeout_secs);
     match command {

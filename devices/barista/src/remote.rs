@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 /// The source of commands sent from the command line.
-pub const SOURCE: &str = "milo-barista-cli";
+pub const SOURCE: &str = milo_contracts::dead_letters::OPERATOR;
 
 /// Why a command or a status read did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +130,7 @@ async fn connect(
     deadline: Instant,
 ) -> Result<(AsyncClient, EventLoop), RemoteError> {
     let (host, port) = mqtt.host_port()?;
-    let id = format!("milo-barista-cli-{}", Uuid::now_v7().simple());
+    let id = format!("milo-operator-barista-{}", Uuid::now_v7().simple());
     let mut opts = MqttOptions::new(id, host, port);
     opts.set_keep_alive(Duration::from_secs(mqtt.keep_alive_secs.max(1)))
         .set_clean_session(true)

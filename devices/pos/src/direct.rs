@@ -30,7 +30,7 @@ pub async fn place(
     };
     // Every send is the same event, byte for byte: the order service answers an exact repeat
     // with its recorded answer (a different event for a known order changes nothing).
-    let bytes = Envelope::new("pos", order_id, None, placed).to_json();
+    let bytes = Envelope::new(&config.terminal, order_id, None, placed).to_json();
     let payload = move || bytes.clone();
     // The broker drops a client that publishes more than it accepts, and the publish would be
     // retried forever: refuse here, with the sizes.
@@ -71,7 +71,7 @@ pub async fn cancel(
     shutdown: Shutdown,
 ) -> Result<Update, PosError> {
     let request = CancelRequested { order_id, reason };
-    let payload = Envelope::new("pos", order_id, None, request).to_json();
+    let payload = Envelope::new(&config.terminal, order_id, None, request).to_json();
     let send = Outgoing {
         topic: topics::CANCELLATIONS_REQUESTED,
         payload: Box::new(move || payload.clone()),
@@ -97,10 +97,8 @@ struct Outgoing {
 
 /// The order-flow topics a POS listens to (not the requests it sends itself).
 pub(crate) fn flow_subscriptions() -> Vec<String> {
-    topics::ORDER_FLOW
-        .iter()
-        .filter(|t| **t != topics::ORDERS_PLACED && **t != topics::CANCELLATIONS_REQUESTED)
-        .map(|t| t.to_string())
+    milo_contracts::policy::pos_flow()
+        .map(str::to_owned)
         .collect()
 }
 
@@ -116,7 +114,7 @@ async fn follow(
 ) -> Result<Update, PosError> {
     let address = mqtt.address.clone();
     let link_config = LinkConfig {
-        client_id: format!("milo-pos-{}", Uuid::now_v7().simple()),
+        client_id: format!("milo-{}-{}", config.terminal, Uuid::now_v7().simple()),
         mqtt,
         subscriptions: flow_subscriptions(),
         presence: None,

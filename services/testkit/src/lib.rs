@@ -73,6 +73,20 @@ pub fn config(data_dir: &Path) -> MiloConfig {
     defaults.isolated(data_dir).expect("a free loopback port")
 }
 
+/// `config.mqtt` with the credential of the part `name` (made by the store's broker when it
+/// started), for a test that speaks as that part: the broker's gate accepts each topic and
+/// event type only from the part that may say it.
+pub fn mqtt_as(config: &MiloConfig, name: &str) -> milo_bus::MqttConfig {
+    let credentials = config
+        .credentials(false)
+        .expect("the store's credentials")
+        .expect("security on");
+    let who = credentials
+        .identity(name)
+        .unwrap_or_else(|| panic!("no credential named {name}"));
+    config.mqtt_as(name, who.role).expect("a credential")
+}
+
 /// The same settings as [`config`], as a TOML file for a `milo` child process.
 pub fn config_file(data_dir: &Path, mqtt_port: u16, http_port: u16) -> std::path::PathBuf {
     let path = data_dir.join("milo-test.toml");

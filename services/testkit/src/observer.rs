@@ -32,8 +32,10 @@ impl Observer {
     pub async fn start(mqtt: &MqttConfig, filters: &[&str]) -> Observer {
         let (trigger, shutdown) = ShutdownTrigger::new();
         let config = LinkConfig {
+            // Not a `milo-` id: those belong to Milo's parts (the broker's gate refuses them
+            // to anyone else).
             client_id: format!(
-                "milo-test-observer-{}-{}",
+                "test-observer-{}-{}",
                 std::process::id(),
                 STARTED.fetch_add(1, Ordering::Relaxed)
             ),
