@@ -25,7 +25,11 @@ struct Rig {
 /// Broker plus the named services; the order service's HTTP API if it runs.
 async fn rig(names: &[&str]) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let config = milo_testkit::config(dir.path());
+    let mut config = milo_testkit::config(dir.path());
+    // A test client plays payment, inventory and the bar (source "test"): the broker's gate
+    // would rightly refuse it. What is checked here is the order service's own handling of
+    // any order of arrival, which must hold behind an external broker with no gate too.
+    config.security.enabled = false;
     let (trigger, _) = ShutdownTrigger::new();
     milo::shop::start_broker(&config, &trigger.subscribe(), || {}).unwrap();
     let watch = Observer::start(&config.mqtt, &["orders/#", "payments/#", "inventory/#"]).await;

@@ -16,10 +16,11 @@ use milo_contracts::bar::TicketReturned;
 use milo_contracts::counter::{
     MenuAvailability, OrderCollected, RestockRequested, StockLevel, StockLow, StockRestocked,
 };
+use milo_contracts::dead_letters::OPERATOR;
 use milo_contracts::events::{Ingredients, OrderRejected, PickupBoard};
 use milo_contracts::{topics, Envelope, Event, RawEnvelope};
 use milo_pos::Update;
-use milo_testkit::{eventually, Observer, PATIENCE};
+use milo_testkit::{eventually, mqtt_as, Observer, PATIENCE};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -158,7 +159,9 @@ async fn oat_milk_runs_out_is_86ed_everywhere_and_comes_back_with_a_restock() {
         "{why}"
     );
     let id = Uuid::now_v7();
-    watch.publish(
+    // As the POS terminal (only a POS or the order service's intake may place an order).
+    let pos = Observer::start(&mqtt_as(&t.config, "pos"), &[]).await;
+    pos.publish(
         topics::ORDERS_PLACED,
         &placed_payload(id, vec![line("latte", Some("oat"), 1)]),
     );
@@ -238,8 +241,10 @@ async fn refusals_change_nothing(t: &TestShop, watch: &Observer) {
         ingredient: "gin_ml".into(),
         amount: 5,
     };
-    let payload = Envelope::new("ops", asked, None, request).to_json();
-    watch.publish(topics::COMMANDS_INVENTORY_RESTOCK, &payload);
+    let payload = Envelope::new(OPERATOR, asked, None, request).to_json();
+    // As the operator: restocking is the operator's alone.
+    let operator = Observer::start(&mqtt_as(&t.config, OPERATOR), &[]).await;
+    operator.publish(topics::COMMANDS_INVENTORY_RESTOCK, &payload);
     let (_, answer) = wait_for("the refusal", || {
         seen::<StockRestocked>(watch)
             .into_iter()
@@ -256,7 +261,8 @@ async fn refusals_change_nothing(t: &TestShop, watch: &Observer) {
 /// What the bar threw away leaves stock, once per event, and opening + restocked − used −
 /// waste = stock.
 async fn waste_is_taken_off_and_stock_adds_up(t: &TestShop) {
-    let pusher = Observer::start(&t.config.mqtt, &[]).await;
+    // As a station of the store (the gate takes tickets back only from a station or the bar).
+    let pusher = Observer::start(&mqtt_as(&t.config, "bar-1"), &[]).await;
     let returned = |wasted: Ingredients| {
         let order_id = Uuid::now_v7();
         let data = TicketReturned {
@@ -268,7 +274,7 @@ async fn waste_is_taken_off_and_stock_adds_up(t: &TestShop) {
             station_down: true,
             begun: 1,
         };
-        Envelope::new("barista-device-bar-9", order_id, None, data).to_json()
+        Envelope::new("barista-device-bar-1", order_id, None, data).to_json()
     };
     let oat = returned(Ingredients::from([("oat_milk_ml".into(), 100)]));
     pusher.publish(topics::TICKETS_RETURNED, &oat);
@@ -326,9 +332,14 @@ async fn bump_once_preparing(t: &TestShop, watch: &Observer) {
     })
     .await;
     let station = &t.config.device.station;
-    remote::send(&t.config.mqtt, station, DeviceCommand::Bump, LIMIT)
-        .await
-        .unwrap();
+    remote::send(
+        &mqtt_as(&t.config, OPERATOR),
+        station,
+        DeviceCommand::Bump,
+        LIMIT,
+    )
+    .await
+    .unwrap();
 }
 
 fn collected(id: Uuid) -> Vec<u8> {
@@ -340,7 +351,8 @@ async fn the_board_shows_an_order_preparing_then_ready_until_it_is_collected() {
     // The drink waits on the bar's rail until bumped: the board shows it preparing until the
     // test has seen that (boards go out at most every 200 ms, a quick drink could skip it).
     let t = open_with(|c| c.device.auto_bump = false).await;
-    let watch = Observer::start(&t.config.mqtt, &[topics::BOARDS_PICKUP]).await;
+    // The POS terminal watches the board and says when the order is collected.
+    let watch = Observer::start(&mqtt_as(&t.config, "pos"), &[topics::BOARDS_PICKUP]).await;
     let order = t.pos_order("espresso", None, "Bo");
     let (order, ()) = tokio::join!(order, bump_once_preparing(&t, &watch));
     let (id, update) = order;
@@ -381,7 +393,8 @@ async fn a_ready_order_not_collected_in_time_leaves_the_board_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_orders_placed_again_hears_the_recorded_orders_created() {
     let t = open_with(|_| {}).await;
-    let watch = Observer::start(&t.config.mqtt, &[topics::ORDERS_CREATED]).await;
+    // The POS terminal, which placed the order and hears its answers.
+    let watch = Observer::start(&mqtt_as(&t.config, "pos"), &[topics::ORDERS_CREATED]).await;
     let id = Uuid::now_v7();
     let placed = placed_payload(id, vec![line("espresso", None, 1)]);
     // The answers to the placement: the order service asking payment or stock again (when
@@ -421,7 +434,12 @@ async fn the_same_orders_placed_again_hears_the_recorded_orders_created() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restock_above_the_maximum_is_refused_by_the_cli_and_by_inventory() {
     let t = open_with(|_| {}).await;
-    let watch = Observer::start(&t.config.mqtt, &[topics::INVENTORY_RESTOCKED]).await;
+    // The operator, who restocks.
+    let watch = Observer::start(
+        &mqtt_as(&t.config, OPERATOR),
+        &[topics::INVENTORY_RESTOCKED],
+    )
+    .await;
     let huge = u64::MAX.to_string();
     let out = milo(&t, &["inventory", "restock", "beans_g", &huge]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
@@ -435,7 +453,7 @@ async fn a_restock_above_the_maximum_is_refused_by_the_cli_and_by_inventory() {
         ingredient: "beans_g".into(),
         amount: u64::MAX,
     };
-    let payload = Envelope::new("ops", asked, None, request).to_json();
+    let payload = Envelope::new(OPERATOR, asked, None, request).to_json();
     watch.publish(topics::COMMANDS_INVENTORY_RESTOCK, &payload);
     let (_, answer) = wait_for("the refusal", || {
         seen::<StockRestocked>(&watch)

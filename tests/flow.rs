@@ -7,7 +7,7 @@ use common::{line, open, open_with, placed_payload};
 use milo_contracts::events::Ingredients;
 use milo_contracts::{topics, RawEnvelope, SagaMode};
 use milo_pos::Update;
-use milo_testkit::{eventually, Observer, PATIENCE};
+use milo_testkit::{eventually, mqtt_as, Observer, PATIENCE};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -143,8 +143,10 @@ async fn the_same_order_over_mqtt_and_http_is_one_order_one_charge_one_drink() {
     // with a new orders/created: not within this test.
     let t = open_with(|c| c.order.retry.first_ms = PATIENCE.as_millis() as u64).await;
     let watch = Observer::start(&t.config.mqtt, &["orders/#", "payments/#"]).await;
+    // The placements over MQTT come from the POS terminal.
+    let pos = Observer::start(&mqtt_as(&t.config, "pos"), &[]).await;
     let id = Uuid::now_v7();
-    watch.publish(
+    pos.publish(
         topics::ORDERS_PLACED,
         &placed_payload(id, vec![line("mocha", None, 2)]),
     );
@@ -156,7 +158,7 @@ async fn the_same_order_over_mqtt_and_http_is_one_order_one_charge_one_drink() {
     t.wait_json(&format!("/orders/{id}"), |o| o["status"] == "prepared")
         .await;
     // A third placement after the fact changes nothing either.
-    watch.publish(
+    pos.publish(
         topics::ORDERS_PLACED,
         &placed_payload(id, vec![line("mocha", None, 2)]),
     );
@@ -169,7 +171,7 @@ async fn the_same_order_over_mqtt_and_http_is_one_order_one_charge_one_drink() {
     // The order service takes orders/placed in order: once it has rejected a marker placed
     // behind the third placement, it has handled that one too.
     let marker = Uuid::now_v7();
-    watch.publish(
+    pos.publish(
         topics::ORDERS_PLACED,
         &placed_payload(marker, vec![line("unicorn frappe", None, 1)]),
     );
@@ -305,10 +307,12 @@ async fn version_1_and_version_2_of_orders_created_are_both_served() {
     // A v1 `orders/created`, as an order service from before modifiers still publishes it.
     let id1 = Uuid::now_v7();
     let v1 = format!(
-        r#"{{"id":"{ev}","type":"OrderCreated","version":1,"occurred_at":"2026-11-21T08:00:00Z","correlation_id":"{id1}","causation_id":null,"source":"order-v1","data":{{"order_id":"{id1}","lines":[{{"item":"espresso","size":"single","milk":null,"qty":1,"unit_price_cents":250}}],"total_cents":250,"ingredients":{{"beans_g":9,"water_ml":30,"cups":1}}}}}}"#,
+        r#"{{"id":"{ev}","type":"OrderCreated","version":1,"occurred_at":"2026-11-21T08:00:00Z","correlation_id":"{id1}","causation_id":null,"source":"order","data":{{"order_id":"{id1}","lines":[{{"item":"espresso","size":"single","milk":null,"qty":1,"unit_price_cents":250}}],"total_cents":250,"ingredients":{{"beans_g":9,"water_ml":30,"cups":1}}}}}}"#,
         ev = Uuid::now_v7()
     );
-    watch.publish(topics::ORDERS_CREATED, v1.as_bytes());
+    // Published as the order service (the only part that may say orders/created).
+    let order = Observer::start(&mqtt_as(&t.config, "order"), &[]).await;
+    order.publish(topics::ORDERS_CREATED, v1.as_bytes());
     let answered = |topic: &'static str| {
         let watch = &watch;
         let id = id1.to_string();

@@ -263,9 +263,14 @@ async fn bump_when_made(r: &Rig, id: Uuid) {
     .await;
     assert!(on_rail, "the drink of {id} never reached the rail");
     let station = &r.config.device.station;
-    remote::send(&r.config.mqtt, station, DeviceCommand::Bump, PATIENCE)
-        .await
-        .unwrap();
+    remote::send(
+        &milo_testkit::mqtt_as(&r.config, milo_contracts::dead_letters::OPERATOR),
+        station,
+        DeviceCommand::Bump,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
 }
 
 async fn same_order_placed_twice(mode: SagaMode) {

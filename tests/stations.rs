@@ -12,6 +12,7 @@ use milo::MiloConfig;
 use milo_barista::{FaultPolicy, Slot, Station, Ticket};
 use milo_contracts::bar::{AgeLevel, DeviceCommand, FaultKind, OrderEta, TicketAged};
 use milo_contracts::bar::{TicketBumped, TicketMoved, TicketReturned};
+use milo_contracts::dead_letters::OPERATOR;
 use milo_contracts::events::{Ingredients, OrderLine, OrderPrepared, TicketAssigned};
 use milo_contracts::saga::{OrderStarted, TicketFailed};
 use milo_contracts::{topics, Envelope, Event, RawEnvelope, SagaMode};
@@ -41,7 +42,8 @@ async fn bar(speed: f64, edit: impl FnOnce(&mut MiloConfig)) -> (Rig, Observer) 
     })
     .await;
     let filters = ["orders/#", "tickets/#", topics::DEVICE_TICKETS_ALL];
-    let w = Observer::start(&r.config.mqtt, &filters).await;
+    // The operator: watches the bar and sends its devices commands.
+    let w = Observer::start(&milo_testkit::mqtt_as(&r.config, OPERATOR), &filters).await;
     (r, w)
 }
 
@@ -312,7 +314,7 @@ async fn a_station_killed_mid_drink_has_its_tickets_moved_and_comes_back() {
 
 /// Publishes a command to a station's device, as an operator would.
 fn command(w: &Observer, station: &str, cmd: DeviceCommand) {
-    let env = Envelope::new("ops", Uuid::now_v7(), None, cmd);
+    let env = Envelope::new(OPERATOR, Uuid::now_v7(), None, cmd);
     w.publish(&topics::device_commands(station), &env.to_json());
 }
 

@@ -33,6 +33,8 @@ pub struct Rig {
     pub menu: Arc<Menu>,
     parts: BTreeMap<String, Running>,
     broker: ShutdownTrigger,
+    /// The broker's gate (security on): its counters and the publishes it refused.
+    pub gate: Option<Arc<milo_broker::gate::Gate>>,
     _dir: tempfile::TempDir,
 }
 
@@ -56,13 +58,14 @@ impl Rig {
         }
         edit(&mut config);
         let broker = ShutdownTrigger::new().0;
-        shop::start_broker(&config, &broker.subscribe(), || {}).unwrap();
+        let run = shop::start_broker(&config, &broker.subscribe(), || {}).unwrap();
         let menu = Arc::new(config.menu().unwrap());
         let mut rig = Rig {
             config,
             menu,
             parts: BTreeMap::new(),
             broker,
+            gate: run.gate,
             _dir: dir,
         };
         for name in parts {
@@ -153,6 +156,46 @@ impl Rig {
         if let Some((_, task)) = r.http {
             let _ = tokio::time::timeout(PATIENCE, task).await;
         }
+    }
+
+    /// The publishes the broker's gate refused, with their reasons.
+    pub fn refused(&self) -> Vec<milo_bus::DeadLetter> {
+        let gate = self.gate.as_ref().expect("security on");
+        let store = gate.dead_letters().expect("a dead-letter store");
+        store.dead_letters(0, 10_000).unwrap()
+    }
+
+    /// Waits until the gate has refused a publish whose reason contains `reason`; returns it.
+    pub async fn wait_refused(&self, reason: &str) -> milo_bus::DeadLetter {
+        let mut found = None;
+        let seen = eventually(PATIENCE, || {
+            found = self
+                .refused()
+                .into_iter()
+                .find(|l| l.reason.contains(reason));
+            std::future::ready(found.is_some())
+        })
+        .await;
+        assert!(seen, "no refusal {reason:?}; refused: {:?}", self.refused());
+        found.unwrap()
+    }
+
+    /// `(user, password)` of a credential of this store.
+    pub fn credential(&self, name: &str) -> (String, String) {
+        let c = self
+            .config
+            .credentials(false)
+            .unwrap()
+            .expect("security on");
+        let secret = c
+            .secret(name)
+            .unwrap_or_else(|| panic!("no credential {name}"));
+        (name.to_owned(), secret.expose().to_owned())
+    }
+
+    /// The broker's port.
+    pub fn mqtt_port(&self) -> u16 {
+        self.config.broker.listen.port()
     }
 
     /// A part's store.
