@@ -15,7 +15,8 @@
 //!   disk work cost so far ([`StoreStats`]).
 //! - [`format`](mod@format): the on-disk format stamped in every store ([`FORMAT`]) and its migrations.
 //! - [`tx`]: [`Tx`], the staged effect of one message.
-//! - [`link`]: the MQTT connection task: ordered acks, outbox relay, presence, reconnects.
+//! - [`link`]: the MQTT connection task: ordered acks, outbox relay, presence, reconnects, and
+//!   putting back the retained topics it publishes when they are erased or overwritten.
 //! - [`runner`]: the [`Service`] trait and the group-commit loop [`run`].
 //! - [`retry`]: durable timers and the retry policy of a flow's owner.
 //! - [`dlq`]: dead-letter records, and [`dlq::Requester`] asking a running part about them

@@ -15,7 +15,10 @@
 //!   every part publishes again what its outbox held when the request came. Whichever of
 //!   publisher and subscriber comes back second, the events reach the subscriber. Replays are
 //!   coalesced (one per [`REPLAY_GAP`] at most) so a broker restart does not become a storm. Consumers' inboxes
-//!   turn the repeats into no-ops.
+//!   turn the repeats into no-ops;
+//! - owns the retained topics it publishes (presence, retained outbox entries): watches them
+//!   and puts its value back when someone erases or overwrites it, and after every connect
+//!   (`retained`).
 //!
 //! The poll future is never dropped half-way (rumqttc's writes are not cancel-safe): it is
 //! pinned and polled alongside the command channel until it completes.
@@ -40,7 +43,9 @@ use crate::BusError;
 
 mod presence;
 mod relay;
+mod retained;
 use relay::Relay;
+use retained::Owned;
 
 /// How long a PUBACKed outbox entry is kept, to be published again after a broker restart.
 pub const KEEP_ACKED: Duration = Duration::from_secs(20);
@@ -168,6 +173,7 @@ pub fn spawn_gated(
         connected: false,
         acks: VecDeque::new(),
         direct: VecDeque::new(),
+        owned: Owned::default(),
         fifo: VecDeque::new(),
         inflight: HashMap::new(),
         replays: VecDeque::new(),
@@ -193,7 +199,10 @@ struct LinkTask {
     epoch: u64,
     connected: bool,
     acks: VecDeque<Publish>,
-    direct: VecDeque<(String, Vec<u8>)>,
+    /// Publishes without the outbox: topic, payload, retained.
+    direct: VecDeque<(String, Vec<u8>, bool)>,
+    /// The retained topics this link publishes, and what it last published on each.
+    owned: Owned,
     /// Publishes submitted, waiting for their packet id: `Some(outbox key)` or `None`.
     fifo: VecDeque<Option<u64>>,
     /// Packet id → outbox key of publishes waiting for their PUBACK.
@@ -229,6 +238,7 @@ impl LinkTask {
                     self.announce_when_open();
                     let replay = self.replays.front().map(|(at, _)| *at);
                     let mut gate = self.gate.clone().filter(|_| self.presence_due);
+                    let restore = self.owned.next_due();
                     tokio::select! {
                         ev = &mut poll => break Step::Event(ev),
                         open = presence::gate_changed(&mut gate) => if !open {
@@ -241,6 +251,9 @@ impl LinkTask {
                             if let Some(relay) = &mut self.relay {
                                 relay.replay(upto);
                             }
+                        }
+                        _ = sleep_until(restore), if restore.is_some() && self.connected => {
+                            self.restore_due();
                         }
                         cmd = commands.recv() => match cmd {
                             Some(cmd) => self.on_command(cmd),
@@ -282,6 +295,11 @@ impl LinkTask {
                             None => self.replays.push_back((at, relay.durable)),
                         }
                     }
+                    self.acks.push_back(publish);
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) if self.watches(&publish.topic) => {
+                    let now = Instant::now();
+                    self.owned.seen(&publish.topic, &publish.payload, now);
                     self.acks.push_back(publish);
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -326,12 +344,13 @@ impl LinkTask {
         self.inflight.clear();
         self.acks.clear();
         info!(client = %self.config.client_id, session_present, "Connected to the broker.");
-        if !self.config.subscriptions.is_empty() {
-            let filters = self
-                .config
-                .subscriptions
-                .iter()
-                .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+        // The retained topics this link owns are watched too (see `retained`).
+        let filters: Vec<SubscribeFilter> = (self.config.subscriptions.iter())
+            .chain(self.config.presence.iter())
+            .chain(self.owned.topics())
+            .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce))
+            .collect();
+        if !filters.is_empty() {
             if let Err(e) = self.client.try_subscribe_many(filters) {
                 warn!(error = %e, "Cannot subscribe; will retry on reconnect.");
             }
@@ -351,6 +370,7 @@ impl LinkTask {
             self.ready.send_replace(true);
         }
         self.presence_due = self.config.presence.is_some();
+        self.republish_owned();
         self.announce_when_open();
         if let Some(relay) = &mut self.relay {
             relay.reload();
@@ -390,7 +410,9 @@ impl LinkTask {
                     relay.durable(key, self.connected);
                 }
             }
-            LinkCommand::Publish { topic, payload } => self.direct.push_back((topic, payload)),
+            LinkCommand::Publish { topic, payload } => {
+                self.direct.push_back((topic, payload, false))
+            }
         }
     }
 
@@ -408,10 +430,10 @@ impl LinkTask {
             }
             self.acks.pop_front();
         }
-        while let Some((topic, payload)) = self.direct.front() {
+        while let Some((topic, payload, retain)) = self.direct.front() {
             let sent =
                 self.client
-                    .try_publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone());
+                    .try_publish(topic.clone(), QoS::AtLeastOnce, *retain, payload.clone());
             if sent.is_err() {
                 break;
             }
@@ -419,6 +441,7 @@ impl LinkTask {
             self.direct.pop_front();
         }
         let Some(relay) = &mut self.relay else { return };
+        let mut owned = Vec::new();
         while self.fifo.len() + self.inflight.len() < self.config.mqtt.window {
             let Some((key, entry)) = relay.queue.front() else {
                 break;
@@ -433,7 +456,12 @@ impl LinkTask {
                 break;
             }
             self.fifo.push_back(Some(*key));
-            relay.queue.pop_front();
+            if let Some((_, entry)) = relay.queue.pop_front().filter(|(_, e)| e.retain) {
+                owned.push((entry.topic, entry.payload));
+            }
+        }
+        for (topic, payload) in owned {
+            self.own(&topic, &payload);
         }
     }
 

@@ -19,10 +19,12 @@ impl LinkTask {
         if let Some(topic) = self.config.presence.clone() {
             if self
                 .client
-                .try_publish(topic, QoS::AtLeastOnce, true, "online")
+                .try_publish(topic.clone(), QoS::AtLeastOnce, true, "online")
                 .is_ok()
             {
                 self.fifo.push_back(None);
+                // From now on this link puts `online` back if someone else changes it.
+                self.own(&topic, b"online");
             }
         }
     }
