@@ -133,7 +133,8 @@ pub fn start_service(
     let (task, router, ready) = match name {
         "order" => {
             let (deps, commands, ready) = deps(config, &store);
-            let router = milo_order::http::router(store.clone(), commands);
+            let wait = config.http.answer_within();
+            let router = milo_order::http::router(store.clone(), commands, wait);
             let order = config.order.clone();
             let task = tokio::spawn(milo_order::run(order, mode, deps, menu, sd));
             (task, Some(router), ready)
