@@ -294,7 +294,7 @@ impl Shop {
             .iter()
             .filter_map(|p| p.router.clone())
             .fold(Router::new(), Router::merge);
-        let (http, http_task) = crate::http::serve(config.http.listen, router, sd)
+        let (http, http_task) = crate::http::serve(config.http.listen, router, &config.http, sd)
             .await
             .map_err(|error| ShopError::Http {
                 addr: config.http.listen,
