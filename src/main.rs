@@ -98,6 +98,11 @@ fn place(mut config: MiloConfig, at: Where) -> anyhow::Result<MiloConfig> {
         config.mqtt.address = m;
     }
     if let Some(h) = at.http {
+        // As `milo config validate` does for http.listen: no open door to the café's network.
+        config
+            .http
+            .check_exposure("--http", h)
+            .map_err(ShopError::Config)?;
         config.http.listen = h;
     }
     Ok(config)
@@ -192,9 +197,10 @@ async fn dispatch(
             if let Some(router) = part.router.clone() {
                 // Each service its own address: under systemd they run side by side.
                 let listen = http.unwrap_or_else(|| config.http.of(&name));
-                let (addr, task) = milo::http::serve(listen, router, trigger.subscribe())
-                    .await
-                    .with_context(|| format!("cannot serve HTTP on {listen}"))?;
+                let (addr, task) =
+                    milo::http::serve(listen, router, &config.http, trigger.subscribe())
+                        .await
+                        .with_context(|| format!("cannot serve HTTP on {listen}"))?;
                 println!("{name}: HTTP on http://{addr}");
                 server = Some(task);
             }

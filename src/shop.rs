@@ -142,7 +142,8 @@ pub fn start_service(
     let (task, router, ready) = match name {
         "order" => {
             let (deps, commands, ready) = deps(&config.mqtt, &store);
-            let router = milo_order::http::router(store.clone(), commands);
+            let wait = config.http.answer_within();
+            let router = milo_order::http::router(store.clone(), commands, wait);
             let order = config.order.clone();
             let task = tokio::spawn(milo_order::run(order, mode, deps, menu, sd));
             (task, Some(router), ready)
@@ -344,7 +345,7 @@ impl Shop {
             .iter()
             .filter_map(|p| p.router.clone())
             .fold(Router::new(), Router::merge);
-        let (http, http_task) = crate::http::serve(config.http.listen, router, sd)
+        let (http, http_task) = crate::http::serve(config.http.listen, router, &config.http, sd)
             .await
             .map_err(|error| ShopError::Http {
                 addr: config.http.listen,

@@ -43,10 +43,15 @@ async fn rig(names: &[&str]) -> Rig {
     assert!(milo::shop::wait_ready(&parts, PATIENCE).await);
     let mut http = config.http.listen;
     if let Some(router) = parts.iter().find_map(|p| p.router.clone()) {
-        http = milo::http::serve(config.http.listen, router, trigger.subscribe())
-            .await
-            .unwrap()
-            .0;
+        http = milo::http::serve(
+            config.http.listen,
+            router,
+            &config.http,
+            trigger.subscribe(),
+        )
+        .await
+        .unwrap()
+        .0;
     }
     Rig {
         _parts: parts,

@@ -40,9 +40,14 @@ async fn start(
         .find(|p| p.name == "order")
         .and_then(|p| p.router.clone())
         .unwrap();
-    let (addr, _) = milo::http::serve(config.http.listen, router, trigger.subscribe())
-        .await
-        .unwrap();
+    let (addr, _) = milo::http::serve(
+        config.http.listen,
+        router,
+        &config.http,
+        trigger.subscribe(),
+    )
+    .await
+    .unwrap();
     (parts, addr)
 }
 

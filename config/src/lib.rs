@@ -8,11 +8,13 @@
 //!   checks what types cannot; [`MiloConfig::menu`] loads the menu.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use config::{Environment, File, FileFormat};
-use milo_bus::{Credentials, MqttConfig, StoreConfig};
+use milo_bus::{Credentials, MqttConfig, Secret, StoreConfig};
 use milo_contracts::policy::Role;
 use milo_contracts::Menu;
 use serde::{Deserialize, Serialize};
@@ -54,7 +56,16 @@ pub struct HttpConfig {
     pub analytics: SocketAddr,
     /// Where `milo service saga` serves its routes.
     pub saga: SocketAddr,
+    /// The time limit of every request, in ms: to send its head and body, and to be answered.
+    pub request_timeout_ms: u64,
+    /// Bearer tokens by name (one per POS, kiosk, operator): every request but GET and HEAD
+    /// must carry one when any is set, or when the listener is not on loopback.
+    #[serde(default)]
+    pub tokens: BTreeMap<String, Secret>,
 }
+
+/// The shortest token accepted: a guessable one is no lock.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 impl HttpConfig {
     /// Where `milo service <service>` serves HTTP: analytics and saga have their own
@@ -65,6 +76,69 @@ impl HttpConfig {
             "saga" => self.saga,
             _ => self.listen,
         }
+    }
+
+    /// The time limit of every request (`http.request_timeout_ms`).
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// How long a handler waits for a service's answer: nine tenths of the request limit, so
+    /// that its own answer (which names the order) goes out before the server's generic 504.
+    pub fn answer_within(&self) -> Duration {
+        self.request_timeout() * 9 / 10
+    }
+
+    /// Refuses `addr` (set by `key`) if it is beyond loopback while no token is configured:
+    /// anyone on the café's network could then place and cancel orders.
+    pub fn check_exposure(&self, key: &str, addr: SocketAddr) -> Result<(), ConfigError> {
+        if addr.ip().is_loopback() || !self.tokens.is_empty() {
+            return Ok(());
+        }
+        let why = format!(
+            "{addr} is reachable beyond loopback but [http.tokens] is empty: set a token per \
+             POS or kiosk (e.g. pos-1 = \"...\"), or listen on 127.0.0.1"
+        );
+        Err(ConfigError::new(key, why))
+    }
+
+    /// Checks the limit and the tokens: names, length, no two alike.
+    fn check(&self) -> Result<(), ConfigError> {
+        if !(100..=600_000).contains(&self.request_timeout_ms) {
+            let why = "must be between 100 ms and 600000 ms (10 minutes)";
+            return Err(ConfigError::new("http.request_timeout_ms", why));
+        }
+        for (i, (name, token)) in self.tokens.iter().enumerate() {
+            let key = format!("http.tokens.{name}");
+            let name_ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !name_ok {
+                return Err(ConfigError::new(
+                    key,
+                    "names: letters, digits, - and _ only",
+                ));
+            }
+            let t = token.expose();
+            if t.len() < MIN_TOKEN_LEN || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                let why = format!(
+                    "a token is at least {MIN_TOKEN_LEN} visible ASCII characters, no spaces \
+                     (e.g. `openssl rand -hex 24`)"
+                );
+                return Err(ConfigError::new(key, why));
+            }
+            let twin = self
+                .tokens
+                .iter()
+                .skip(i + 1)
+                .find(|(_, o)| o.expose() == t);
+            if let Some((other, _)) = twin {
+                let why = format!("same token as http.tokens.{other}: one token per device");
+                return Err(ConfigError::new(key, why));
+            }
+        }
+        self.check_exposure("http.listen", self.listen)
     }
 
     /// The first two keys that name the same address (port 0, "any free port", never clashes).
@@ -241,6 +315,7 @@ impl MiloConfig {
             let why = format!("same address as {other}: each service serves its own under systemd");
             return Err(ConfigError::new(key, why));
         }
+        self.http.check()?;
         check(
             self.broker.max_connections >= 8,
             "broker.max_connections",
@@ -539,6 +614,28 @@ mod tests {
         let err = load(Some(write("[http]\nsaga = \"127.0.0.1:8081\"\n").path())).unwrap_err();
         assert_eq!(err.key, "http.saga", "{err}");
         assert!(err.message.contains("http.analytics"), "{err}");
+    }
+
+    #[test]
+    fn http_beyond_loopback_needs_tokens() {
+        let open = "[http]\nlisten = \"0.0.0.0:8080\"\n";
+        let err = load(Some(write(open).path())).unwrap_err();
+        assert_eq!(err.key, "http.listen", "{err}");
+        assert!(err.message.contains("http.tokens"), "{err}");
+        let token = "[http.tokens]\npos-1 = \"0123456789abcdef0123\"\n";
+        let c = load(Some(write(&format!("{open}{token}")).path())).unwrap();
+        assert_eq!(c.http.tokens.len(), 1);
+        assert!(!format!("{c:?}").contains("0123456789abcdef0123"));
+        assert!(!c.to_toml().contains("0123456789abcdef0123"));
+        let short = "[http.tokens]\npos-1 = \"short\"\n";
+        let err = load(Some(write(short).path())).unwrap_err();
+        assert_eq!(err.key, "http.tokens.pos-1", "{err}");
+        assert!(!err.to_string().contains("short"), "{err}");
+        let twins = format!("{token}kiosk-1 = \"0123456789abcdef0123\"\n");
+        let err = load(Some(write(&twins).path())).unwrap_err();
+        assert!(err.key.starts_with("http.tokens."), "{err}");
+        let err = load(Some(write("[http]\nrequest_timeout_ms = 0\n").path())).unwrap_err();
+        assert_eq!(err.key, "http.request_timeout_ms", "{err}");
     }
 
     #[test]

@@ -9,6 +9,25 @@ use tokio::net::TcpStream;
 /// Status code and body (parsed as JSON when it is JSON, else a JSON string).
 pub type Reply = (u16, serde_json::Value);
 
+/// A reply with its headers.
+#[derive(Debug, Clone)]
+pub struct FullReply {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names in lowercase, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// Body, parsed as JSON when it is JSON, else a JSON string.
+    pub body: serde_json::Value,
+}
+
+impl FullReply {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let mut found = self.headers.iter().filter(|(n, _)| n == name);
+        found.next().map(|(_, v)| v.as_str())
+    }
+}
+
 /// Sends one request and reads the whole reply.
 pub async fn request(
     addr: SocketAddr,
@@ -16,11 +35,28 @@ pub async fn request(
     path: &str,
     body: Option<&[u8]>,
 ) -> std::io::Result<Reply> {
+    let reply = send(addr, method, path, &[], body).await?;
+    Ok((reply.status, reply.body))
+}
+
+/// Sends one request with extra `headers` (e.g. `("authorization", "Bearer …")`) and reads
+/// the whole reply, headers included.
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<FullReply> {
     let mut stream = TcpStream::connect(addr).await?;
     let body = body.unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+         Content-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
@@ -34,9 +70,19 @@ pub async fn request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
     let body = dechunk(head, body);
-    let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
-    Ok((status, json))
+    let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+    Ok(FullReply {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// `GET path`.

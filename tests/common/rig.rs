@@ -131,7 +131,8 @@ impl Rig {
         let http = match part.router.clone() {
             Some(router) => {
                 let any = ([127, 0, 0, 1], 0).into();
-                Some(milo::http::serve(any, router, sd).await.unwrap())
+                let http = &self.config.http;
+                Some(milo::http::serve(any, router, http, sd).await.unwrap())
             }
             None => None,
         };

@@ -3,6 +3,9 @@
 //! `POST /orders` answers 202 once the order is durable, 422 when the menu refuses it (the
 //! order is kept, rejected), and 409 when the shop cannot make it right now by the latest
 //! `menu/availability` (nothing is kept: the same order id may be placed again later).
+//! Every wait for the order service is bounded by the router's `wait`: `POST /orders` with no
+//! answer by then says 504 with the order id and `"status": "unknown"` (the POS may send the
+//! same order again: its id makes that harmless); a cancellation not decided by then, 202.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -15,7 +18,10 @@ use milo_contracts::events::{OrderLine, OrderPlaced};
 use milo_contracts::saga::CancelRequested;
 use serde::Deserialize;
 use serde_json::json;
+use std::time::Duration;
+
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::model::{order_key, status_prefix, OrderRecord, Status, ORDER_PREFIX};
@@ -25,15 +31,22 @@ use crate::service::Command;
 struct AppState {
     store: Store,
     commands: Commands<Command>,
+    wait: Duration,
 }
 
-/// Routes of the order service.
-pub fn router(store: Store, commands: Commands<Command>) -> Router {
+/// Routes of the order service; a request waits at most `wait` for the service's answer
+/// (keep it below the server's request limit, so that this answer, not a generic 504, goes
+/// out).
+pub fn router(store: Store, commands: Commands<Command>, wait: Duration) -> Router {
     Router::new()
         .route("/orders", post(place).get(list))
         .route("/orders/{id}", get(show))
         .route("/orders/{id}/cancel", post(cancel))
-        .with_state(AppState { store, commands })
+        .with_state(AppState {
+            store,
+            commands,
+            wait,
+        })
 }
 
 /// A JSON error response.
@@ -62,17 +75,24 @@ async fn place(
         }
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
+    let order_id = body.order_id.unwrap_or_else(Uuid::now_v7);
     let placed = OrderPlaced {
-        order_id: body.order_id.unwrap_or_else(Uuid::now_v7),
+        order_id,
         items: body.items,
         customer: body.customer,
     };
+    let deadline = Instant::now() + app.wait;
     let (reply, answer) = oneshot::channel();
-    if !app.commands.send(Command::Place { placed, reply }).await {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping");
-    }
-    let Ok(outcome) = answer.await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping");
+    let ask = async {
+        if !app.commands.send(Command::Place { placed, reply }).await {
+            return None;
+        }
+        answer.await.ok()
+    };
+    let outcome = match tokio::time::timeout_at(deadline, ask).await {
+        Ok(Some(outcome)) => outcome,
+        Ok(None) => return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping"),
+        Err(_) => return place_unknown(order_id, app.wait),
     };
     if let Some(reason) = outcome.unavailable {
         return error(StatusCode::CONFLICT, reason);
@@ -88,6 +108,22 @@ async fn place(
     }
     let body = json!({ "order_id": order.order_id, "status": order.status });
     (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// 504: the order service did not answer in time. The order may yet be taken (the request is
+/// queued) or lost with the process: the till cannot tell, so it says so, with the id to send
+/// again (harmless: one id, one order) or to look up.
+fn place_unknown(order_id: Uuid, wait: Duration) -> Response {
+    let body = json!({
+        "error": format!(
+            "the order service did not answer within {} ms; place the same order_id again \
+             (it will not be taken twice) or GET /orders/{order_id}",
+            wait.as_millis()
+        ),
+        "order_id": order_id,
+        "status": "unknown",
+    });
+    (StatusCode::GATEWAY_TIMEOUT, Json(body)).into_response()
 }
 
 async fn show(State(app): State<AppState>, Path(id): Path<String>) -> Response {
@@ -107,9 +143,6 @@ struct CancelBody {
     #[serde(default)]
     reason: Option<String>,
 }
-
-/// How long `POST /orders/{id}/cancel` waits for the outcome before answering 202.
-const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn cancel(
     State(app): State<AppState>,
@@ -131,16 +164,27 @@ async fn cancel(
         order_id,
         reason: body.reason,
     };
+    let deadline = Instant::now() + app.wait;
     let (reply, answer) = oneshot::channel();
-    if !app.commands.send(Command::Cancel { request, reply }).await {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping");
+    let ask = async {
+        if !app.commands.send(Command::Cancel { request, reply }).await {
+            return None;
+        }
+        answer.await.ok()
+    };
+    match tokio::time::timeout_at(deadline, ask).await {
+        Ok(Some(true)) => {}
+        Ok(Some(false)) => return error(StatusCode::NOT_FOUND, format!("no order {order_id}")),
+        Ok(None) => return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping"),
+        Err(_) => {
+            let msg = format!(
+                "the order service did not take the cancellation within {} ms; ask again",
+                app.wait.as_millis()
+            );
+            let body = json!({ "error": msg, "order_id": order_id, "status": "unknown" });
+            return (StatusCode::GATEWAY_TIMEOUT, Json(body)).into_response();
+        }
     }
-    match answer.await {
-        Ok(true) => {}
-        Ok(false) => return error(StatusCode::NOT_FOUND, format!("no order {order_id}")),
-        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "order service is stopping"),
-    }
-    let deadline = tokio::time::Instant::now() + CANCEL_WAIT;
     loop {
         let order = match app.store.get::<OrderRecord>(&order_key(order_id)) {
             Ok(Some(order)) => order,
@@ -150,7 +194,7 @@ async fn cancel(
         if let Some(response) = cancel_outcome(&order) {
             return response;
         }
-        if tokio::time::Instant::now() >= deadline {
+        if Instant::now() >= deadline {
             let body = json!({ "order_id": order_id, "status": order.status, "cancel": "pending" });
             return (StatusCode::ACCEPTED, Json(body)).into_response();
         }
