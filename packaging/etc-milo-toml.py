@@ -13,14 +13,21 @@ header = """# Milo's configuration on this board, installed by the milo package 
 # milo-barista@<station> unit). Any key can also be set from the environment:
 # MILO_<SECTION>__<KEY>. Unknown keys are refused by name.
 #
-# A bar board runs only `milo-barista@<station>.service`: set [mqtt] address to the store
-# server's broker (e.g. "192.168.1.10:1883"), and on the store server set [broker] listen to
-# "0.0.0.0:1883" with a password per board under [broker.users] (docs/RASPBERRY-PI.md,
-# "Add a bar board", in /usr/share/doc/milo).
+# Security is on: every part connects with its own credential from
+# /etc/milo/credentials.toml (made at install by `milo credentials init`), the broker's gate
+# accepts each event only from the part that may say it, and anonymous clients are refused.
+# A bar board runs only `milo-barista@<station>.service`: on the store server set [broker]
+# listen to "0.0.0.0:1883" and run `milo credentials add station <station>`; on the board set
+# [mqtt] address to the server's broker (e.g. "192.168.1.10:1883") and put the printed file at
+# /etc/milo/credentials.toml (docs/RASPBERRY-PI.md, "Add a bar board", in /usr/share/doc/milo).
 """
 replacements = [
     ('data_dir = "./data"\n', 'data_dir = "/var/lib/milo"   # the units\' StateDirectory\n'),
     ('menu = ""\n', 'menu = "/etc/milo/menu.toml"\n'),
+    ('credentials = ""             # empty: data_dir/credentials.toml, made by `milo up` if missing\n',
+     'credentials = "/etc/milo/credentials.toml"   # made at install (`milo credentials init`)\n'),
+    ('anonymous = true             # clients without a credential may read (never write); loopback only\n',
+     'anonymous = false            # every client needs a credential (the operator\'s: `milo credentials show operator`)\n'),
 ]
 body = text[header_end:]
 for old, new in replacements:

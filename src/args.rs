@@ -135,6 +135,9 @@ pub enum Command {
         /// Skip the real fsync (to measure what durability costs).
         #[arg(long)]
         no_fsync: bool,
+        /// Run without the broker's gate and credentials (to measure what security costs).
+        #[arg(long)]
+        no_security: bool,
         /// Print one JSON object with every figure instead of the text.
         #[arg(long)]
         json: bool,

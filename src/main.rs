@@ -284,6 +284,7 @@ async fn dispatch(
             until,
             timeout,
             no_fsync,
+            no_security,
             json,
         } => {
             let options = BenchOptions {
@@ -295,6 +296,7 @@ async fn dispatch(
                     _ => Until::Prepared,
                 },
                 fsync: !no_fsync,
+                security: !no_security,
                 timeout: std::time::Duration::from_secs(timeout),
                 progress: true,
             };

@@ -23,16 +23,9 @@ use tracing::{error, info};
 /// The broker's own store: the publishes its gate refused (`milo dlq list --service broker`).
 pub const BROKER_PART: &str = "broker";
 
-/// Every service `milo service NAME` can run (`saga` only in orchestration mode).
-pub const SERVICES: [&str; 7] = [
-    "order",
-    "payment",
-    "inventory",
-    "barista",
-    "notification",
-    "analytics",
-    "saga",
-];
+/// Every service `milo service NAME` can run (`saga` only in orchestration mode): the
+/// services the authority table knows.
+pub use milo_contracts::policy::SERVICES;
 
 /// The services that run in `config`'s saga mode.
 pub fn services(config: &MiloConfig) -> impl Iterator<Item = &'static str> {
@@ -273,7 +266,7 @@ pub fn start_broker(
                 credentials: Arc::new(credentials),
                 anonymous: config.security.anonymous,
                 watchdog: watchdog.clone(),
-                dead_letters: Some(open(config, BROKER_PART)?),
+                dead_letters: Some((config.data_of(BROKER_PART), config.store.clone())),
             };
             let (_, gate) =
                 milo_broker::start_gated(&config.broker, config.mqtt.max_payload, settings)?;

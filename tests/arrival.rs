@@ -285,7 +285,7 @@ async fn ten_thousand_items_and_oversized_payloads_are_refused_clearly() {
     let out = tokio::time::timeout(
         PATIENCE,
         milo_pos::place(
-            r.config.mqtt.clone(),
+            milo_testkit::mqtt_as(&r.config, &r.config.pos.terminal),
             r.config.pos.clone(),
             request,
             |_| {},

@@ -34,6 +34,7 @@ async fn a_small_bench_completes_every_order_and_reports_every_figure() {
         stations: 2,
         until: Until::Prepared,
         fsync: true,
+        security: true,
         timeout: Duration::from_secs(120),
         progress: false,
     };

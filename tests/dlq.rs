@@ -29,6 +29,8 @@ async fn dlq(config: &MiloConfig, args: &[&str]) -> Out {
     std::fs::write(&empty, "").unwrap();
     let mut cmd = Command::new(MILO);
     cmd.env_remove("RUST_LOG")
+        // The operator's credential, as on the store's own board.
+        .env("MILO_SECURITY__CREDENTIALS", milo_testkit::credentials())
         .arg("--config")
         .arg(empty)
         .arg("dlq")

@@ -29,7 +29,12 @@ async fn twenty_pos_orders_all_end_prepared_with_stock_and_analytics_adding_up()
             items: vec![line(items[i % items.len()], None, 1)],
             customer: Some(format!("customer {i}")),
         };
-        let (mqtt, pos, sd) = (t.config.mqtt.clone(), t.config.pos.clone(), t.shutdown());
+        let terminal = &t.config.pos.terminal;
+        let (mqtt, pos, sd) = (
+            mqtt_as(&t.config, terminal),
+            t.config.pos.clone(),
+            t.shutdown(),
+        );
         tasks.push(tokio::spawn(async move {
             let lines = request.items.clone();
             (lines, milo_pos::place(mqtt, pos, request, |_| {}, sd).await)
@@ -220,7 +225,10 @@ fn pos_order(r: &Rig, item: &str, milk: Option<&str>) -> tokio::task::JoinHandle
         items: vec![line(item, milk, 1)],
         customer: Some("Bea".into()),
     };
-    let (mqtt, pos) = (r.config.mqtt.clone(), r.config.pos.clone());
+    let (mqtt, pos) = (
+        mqtt_as(&r.config, &r.config.pos.terminal),
+        r.config.pos.clone(),
+    );
     tokio::spawn(async move {
         // Kept until the answer: a dropped trigger stops the POS.
         let (_trigger, shutdown) = milo_bus::ShutdownTrigger::new();

@@ -93,7 +93,9 @@ fn milo_up(mut config: impl FnMut() -> PathBuf) -> Proc {
     up.unwrap()
 }
 
-/// `mosquitto_sub` on `filter`, returned once it provably receives (a probe went through).
+/// `mosquitto_sub` on `filter`, returned once it provably receives: it subscribes to the
+/// services' retained presence too, which the broker hands over at once. Without a credential:
+/// on this loopback store a client without one may read everything and write nothing.
 fn mosquitto_sub(port: u16, filter: &str) -> Proc {
     let p = port.to_string();
     let sub = Proc::spawn(Command::new("mosquitto_sub").args([
@@ -105,24 +107,29 @@ fn mosquitto_sub(port: u16, filter: &str) -> Proc {
         "-t",
         filter,
         "-t",
-        "tests/probe",
+        "services/+/status",
     ]));
-    // Publish a probe until one arrives: mosquitto_sub gives no other sign it has subscribed.
-    let received = eventually_blocking(PATIENCE, || {
-        mosquitto_pub(port, "tests/probe", "hello");
-        sub.saw(|l| l.starts_with("tests/probe"))
+    sub.wait_for("the services' presence", PATIENCE, |l| {
+        l.starts_with("services/")
     });
-    assert!(received, "mosquitto_sub never received the probe");
     sub
 }
 
-fn mosquitto_pub(port: u16, topic: &str, message: &str) {
+/// `mosquitto_pub` of `message` on `topic` as the credential `user` of the test's credentials
+/// file (the broker's gate takes an order only from a POS terminal).
+fn mosquitto_pub(port: u16, user: &str, topic: &str, message: &str) {
+    let credentials = milo_bus::Credentials::load(milo_testkit::credentials()).unwrap();
+    let secret = credentials.secret(user).expect("a test credential");
     let status = Command::new("mosquitto_pub")
         .args([
             "-h",
             "127.0.0.1",
             "-p",
             &port.to_string(),
+            "-u",
+            user,
+            "-P",
+            secret.expose(),
             "-q",
             "1",
             "-t",
@@ -140,6 +147,7 @@ fn pos(port: u16, args: &[&str]) -> (i32, String) {
     let queue = tempfile::tempdir().unwrap();
     let out = Command::new(MILO)
         .env("MILO_POS__QUEUE_DIR", queue.path())
+        .env("MILO_SECURITY__CREDENTIALS", milo_testkit::credentials())
         .args(["pos", "order"])
         .args(args)
         .args(["--mqtt", &format!("127.0.0.1:{port}")])
@@ -166,7 +174,7 @@ fn operator_watches_an_order_placed_with_mosquitto_pub_and_places_one_with_milo_
         r#"{{"id":"{event}","type":"OrderPlaced","version":1,"occurred_at":"2026-11-21T08:00:00Z","correlation_id":"{id}","causation_id":null,"source":"pos","data":{{"order_id":"{id}","items":[{{"item":"latte","size":"small","milk":"oat","qty":1}}],"customer":"Ana"}}}}"#,
         event = uuid::Uuid::now_v7(),
     );
-    mosquitto_pub(mqtt, "orders/placed", &placed);
+    mosquitto_pub(mqtt, "pos", "orders/placed", &placed);
     for topic in ["orders/created", "orders/ready", "orders/prepared"] {
         let id = id.to_string();
         sub.wait_for(topic, PATIENCE, |l| l.starts_with(topic) && l.contains(&id));

@@ -32,7 +32,7 @@ fn pos_settings(queue_dir: &Path, port: u16) -> Settings {
         pos,
         mqtt: MqttConfig {
             address: format!("127.0.0.1:{port}"),
-            ..config.mqtt.clone()
+            ..milo_testkit::mqtt_as(&config, &config.pos.terminal)
         },
         store: config.store.clone(),
         queue_dir: queue_dir.join("pos"),

@@ -210,7 +210,7 @@ async fn cancel_while_queued_at_the_bar(mode: SagaMode) {
     r.wait_status(id, "ready").await;
     // Through the POS, as the counter does it.
     let update = milo_pos::cancel(
-        r.config.mqtt.clone(),
+        milo_testkit::mqtt_as(&r.config, &r.config.pos.terminal),
         r.config.pos.clone(),
         id,
         Some("in a hurry".into()),
@@ -291,7 +291,11 @@ async fn same_order_placed_twice(mode: SagaMode) {
 async fn pos_cancel(r: &Rig, id: Uuid) -> Update {
     // Kept until the answer: a dropped trigger stops the POS at once.
     let (_trigger, shutdown) = milo_bus::ShutdownTrigger::new();
-    let (mqtt, pos) = (r.config.mqtt.clone(), r.config.pos.clone());
+    let terminal = &r.config.pos.terminal;
+    let (mqtt, pos) = (
+        milo_testkit::mqtt_as(&r.config, terminal),
+        r.config.pos.clone(),
+    );
     let reason = Some("changed my mind".into());
     milo_pos::cancel(mqtt, pos, id, reason, |_| {}, shutdown)
         .await

@@ -40,7 +40,13 @@ fn mosquitto(program: &str, port: u16, auth: Auth, args: &[&str]) -> Output {
 /// `mosquitto_pub -q 1` of `payload` on `topic`; its exit code.
 fn publish(port: u16, auth: Auth, topic: &str, payload: &[u8], extra: &[&str]) -> i32 {
     let text = String::from_utf8_lossy(payload).into_owned();
-    let mut args = vec!["-q", "1", "-t", topic, "-m", &text];
+    let mut args = vec!["-q", "1", "-t", topic];
+    // An empty payload is `-n` (a null message: what erases a retained topic).
+    if payload.is_empty() {
+        args.push("-n");
+    } else {
+        args.extend(["-m", &text]);
+    }
     args.extend_from_slice(extra);
     mosquitto("mosquitto_pub", port, auth, &args)
         .status
@@ -482,4 +488,57 @@ async fn logins_and_old_parts_are_refused_with_reasons() {
     );
     r.wait_refused("order may not emit PaymentCompleted on orders/created")
         .await;
+}
+
+/// Erasing or overwriting a retained topic (what a test client's clean-up step does) is
+/// refused for anyone but its owner, the operator included: the board, the availability and
+/// the presence stay as their owners published them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_topics_cannot_be_erased_by_anyone_but_their_owner() {
+    let r = Rig::full(SagaMode::Choreography, |_| {}).await;
+    let port = r.mqtt_port();
+    let operator = r.credential("operator");
+    let pos = r.credential("pos");
+    let topics = [
+        topics::BOARDS_PICKUP.to_owned(),
+        topics::MENU_AVAILABILITY.to_owned(),
+        topics::service_status("payment"),
+        topics::device_status("bar-1"),
+    ];
+    let retained = |topic: &str| {
+        let out = mosquitto(
+            "mosquitto_sub",
+            port,
+            None,
+            &["-t", topic, "-C", "1", "-W", "2", "--retained-only"],
+        );
+        Some(out.stdout).filter(|o| !o.is_empty())
+    };
+    let mut before = Vec::new();
+    for topic in &topics {
+        // Each owner has published it (the board at its first tick).
+        let mut held = None;
+        let published = eventually(PATIENCE, || {
+            held = retained(topic);
+            std::future::ready(held.is_some())
+        })
+        .await;
+        assert!(published, "{topic} never published");
+        before.push(held.unwrap());
+    }
+    for topic in &topics {
+        for who in [None, Some(&pos), Some(&operator)] {
+            assert_eq!(publish(port, who, topic, b"", &["-r"]), 0);
+        }
+        let reason = format!("operator (operator) may not publish on {topic}");
+        r.wait_refused(&reason).await;
+    }
+    // Still there (availability is republished every 30 s, so its bytes may be newer).
+    for (topic, was) in topics.iter().zip(before) {
+        let now = retained(topic);
+        assert!(now.is_some(), "{topic} was erased");
+        if topic.ends_with("/status") {
+            assert_eq!(now, Some(was), "{topic} changed");
+        }
+    }
 }

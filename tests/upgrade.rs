@@ -227,7 +227,9 @@ async fn a_data_directory_from_before_the_stamp_opens_with_every_order_as_it_was
         customer: Some("Ed".into()),
     };
     let new = request.order_id;
-    let (mqtt, pos) = (running.config.mqtt.clone(), running.config.pos.clone());
+    let terminal = &running.config.pos.terminal;
+    let mqtt = milo_testkit::mqtt_as(&running.config, terminal);
+    let pos = running.config.pos.clone();
     let shutdown = running.trigger.subscribe();
     let update = milo_pos::place(mqtt, pos, request, |_| {}, shutdown)
         .await

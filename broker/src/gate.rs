@@ -24,12 +24,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use milo_bus::{Credentials, Secret, Store};
+use milo_bus::{Credentials, DeadLetter, Secret, Store, StoreConfig, StoreError};
 use milo_contracts::policy::{self, Denied, Identity, Role};
 use rumqttd::protocol::v4::{self, V4};
 use rumqttd::protocol::{Packet, Protocol};
@@ -37,12 +38,12 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 /// How long a client has to send its CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Refusals recorded in the dead-letter store per minute at most (a flood is counted, logged
-/// once a minute, not written).
+/// Refused publishes logged and kept in the dead-letter store per minute at most (a flood is
+/// counted, and said once a minute, not written).
 const DEAD_LETTERS_PER_MINUTE: u32 = 600;
 /// Orders whose placing terminal the gate remembers (to let a terminal see its own customers'
 /// names).
@@ -61,8 +62,10 @@ pub struct GateSettings {
     pub anonymous: bool,
     /// The watchdog's own secret (made at every start).
     pub watchdog: Secret,
-    /// Where refused publishes are kept, if anywhere.
-    pub dead_letters: Option<Store>,
+    /// Where refused publishes are kept, if anywhere: the broker's own store, opened only to
+    /// write one (so `milo dlq --service broker` reads it while the broker runs, and a store
+    /// started again in the same process finds it free).
+    pub dead_letters: Option<(PathBuf, StoreConfig)>,
 }
 
 /// Counters of what the gate did since it started.
@@ -90,6 +93,8 @@ pub struct Gate {
     placed_by: Mutex<Placed>,
     /// Dead letters written in the current minute.
     budget: Mutex<(Instant, u32)>,
+    /// One opening of the dead-letter store at a time (sled locks it to one opener).
+    writing: Mutex<()>,
     /// What it did.
     pub stats: GateStats,
 }
@@ -114,13 +119,21 @@ impl Gate {
             max_packet: max_payload + 4096,
             placed_by: Mutex::new((HashMap::new(), VecDeque::new())),
             budget: Mutex::new((Instant::now(), 0)),
+            writing: Mutex::new(()),
             stats: GateStats::default(),
         }
     }
 
-    /// Where refused publishes are kept, if anywhere.
-    pub fn dead_letters(&self) -> Option<&Store> {
-        self.settings.dead_letters.as_ref()
+    /// The refused publishes kept so far, oldest first (at most `limit`).
+    pub fn refused(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let Some((dir, config)) = &self.settings.dead_letters else {
+            return Ok(Vec::new());
+        };
+        let _one = self.writing.lock();
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        Store::open(dir, config)?.dead_letters(0, limit)
     }
 
     /// Accepts clients on `listener` until the process ends.
@@ -234,12 +247,14 @@ impl Gate {
                     )
                 })?,
             None if self.settings.anonymous => Identity::new("anonymous", Role::Observer),
-            None => return Err((
-                5,
-                format!(
+            None => {
+                return Err((
+                    5,
+                    format!(
                     "anonymous client {client_id:?} from {peer}: this store requires a credential"
                 ),
-            )),
+                ))
+            }
         };
         if who.role != Role::Broker {
             who.may_use_client_id(&client_id, &self.known)
@@ -278,12 +293,12 @@ impl Gate {
             topic: topic.to_owned(),
             why: e.to_string(),
         })?;
-        who.may_emit(rule, &head.kind, &head.source)
+        who.may_emit(rule, topic, &head.kind, &head.source)
     }
 
     /// Client → broker: every packet checked, passed on or refused.
     async fn upstream_loop(
-        &self,
+        self: &Arc<Self>,
         mut client: tokio::net::tcp::OwnedReadHalf,
         mut buf: BytesMut,
         mut upstream: tokio::net::tcp::OwnedWriteHalf,
@@ -314,7 +329,7 @@ impl Gate {
 
     /// Checks a PUBLISH; false (after acknowledging it and recording why) when refused.
     async fn publish(
-        &self,
+        self: &Arc<Self>,
         frame: &Bytes,
         who: &Identity,
         peer: SocketAddr,
@@ -334,12 +349,14 @@ impl Gate {
             }
             Err(denied) => {
                 self.stats.refused_publishes.fetch_add(1, Ordering::Relaxed);
-                warn!(%peer, %who, %topic, reason = %denied, "Publish refused.");
                 if let Some(pkid) = p.pkid {
                     let ack = Bytes::from(vec![0x40, 0x02, (pkid >> 8) as u8, pkid as u8]);
                     let _ = to_client.send(ack).await;
                 }
-                self.dead_letter(topic, p.payload, denied.to_string());
+                if self.within_budget() {
+                    warn!(%peer, %who, %topic, reason = %denied, "Publish refused.");
+                    self.dead_letter(topic, p.payload, denied.to_string());
+                }
                 false
             }
         }
@@ -463,32 +480,42 @@ impl Gate {
         encode_publish(frame[0], &p.topic, p.pkid, &payload)
     }
 
-    /// Keeps a refused publish in the dead-letter store (within the per-minute budget).
-    fn dead_letter(&self, topic: String, payload: Bytes, reason: String) {
-        let Some(store) = self.settings.dead_letters.clone() else {
-            return;
+    /// True while this minute's refusals are within [`DEAD_LETTERS_PER_MINUTE`]: each is then
+    /// logged and kept; past it a flood is only counted, and said once a minute.
+    fn within_budget(&self) -> bool {
+        let Ok(mut b) = self.budget.lock() else {
+            return false;
         };
-        if let Ok(mut b) = self.budget.lock() {
-            if b.0.elapsed() > Duration::from_secs(60) {
-                if b.1 > DEAD_LETTERS_PER_MINUTE {
-                    warn!(
-                        refused = b.1,
-                        kept = DEAD_LETTERS_PER_MINUTE,
-                        "Refused publishes in the last minute: only the first ones were kept."
-                    );
-                }
-                *b = (Instant::now(), 0);
-            }
-            b.1 += 1;
+        if b.0.elapsed() > Duration::from_secs(60) {
             if b.1 > DEAD_LETTERS_PER_MINUTE {
-                return;
+                warn!(
+                    refused = b.1,
+                    kept = DEAD_LETTERS_PER_MINUTE,
+                    "Refused publishes in the last minute: only the first ones were logged and kept."
+                );
             }
+            *b = (Instant::now(), 0);
         }
+        b.1 += 1;
+        b.1 <= DEAD_LETTERS_PER_MINUTE
+    }
+
+    /// Keeps a refused publish in the dead-letter store (opened for it, then closed; one at a
+    /// time).
+    fn dead_letter(self: &Arc<Self>, topic: String, payload: Bytes, reason: String) {
+        if self.settings.dead_letters.is_none() {
+            return;
+        }
+        let gate = self.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.record_dead_letter(&topic, &payload, &reason) {
+            let Some((dir, config)) = &gate.settings.dead_letters else {
+                return;
+            };
+            let _one = gate.writing.lock();
+            let kept = Store::open(dir, config)
+                .and_then(|store| store.record_dead_letter(&topic, &payload, &reason));
+            if let Err(e) = kept {
                 warn!(error = %e, "Cannot keep a refused publish.");
-            } else {
-                info!(%topic, %reason, "Refused publish kept with the broker's dead letters.");
             }
         });
     }

@@ -581,6 +581,44 @@ mod tests {
     }
 
     #[test]
+    fn the_default_credentials_file_is_made_once_with_this_stores_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = load(Some(&write("").path().to_owned())).unwrap();
+        c.data_dir = dir.path().to_owned();
+        c.device.station = "bar-7".into();
+        let made = c.credentials(true).unwrap().unwrap();
+        let path = dir.path().join("credentials.toml");
+        assert!(path.is_file());
+        for name in [
+            "order", "payment", "saga", "operator", "bar-1", "bar-7", "pos",
+        ] {
+            assert!(made.identity(name).is_some(), "{name}");
+        }
+        let again = c.credentials(true).unwrap().unwrap();
+        assert_eq!(again.secret("payment"), made.secret("payment"));
+        let mqtt = c.mqtt_as("payment", Role::Service).unwrap();
+        assert_eq!(mqtt.username.as_deref(), Some("payment"));
+        // A configured file is never made: a missing one is an error naming the key.
+        c.security.credentials = dir.path().join("elsewhere.toml");
+        let err = c.credentials(true).unwrap_err();
+        assert_eq!(err.key, "security.credentials");
+        c.security.enabled = false;
+        assert!(c.credentials(true).unwrap().is_none());
+        assert_eq!(c.mqtt_as("payment", Role::Service).unwrap(), c.mqtt);
+    }
+
+    #[test]
+    fn an_open_broker_needs_the_gate_and_no_anonymous_clients() {
+        let mut c = load(Some(&write("").path().to_owned())).unwrap();
+        c.broker.listen = "0.0.0.0:1883".parse().unwrap();
+        assert_eq!(c.validate().unwrap_err().key, "security.anonymous");
+        c.security.anonymous = false;
+        c.validate().unwrap();
+        c.security.enabled = false;
+        assert_eq!(c.validate().unwrap_err().key, "security.enabled");
+    }
+
+    #[test]
     fn defaults_load_and_validate() {
         let c = load(Some(write("").path())).unwrap();
         assert_eq!(c.mqtt.address, "127.0.0.1:1883");

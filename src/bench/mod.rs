@@ -58,6 +58,8 @@ pub struct BenchOptions {
     pub until: Until,
     /// Real fsync at every durability point (false measures what it costs).
     pub fsync: bool,
+    /// The broker's gate and per-part credentials (false measures what they cost).
+    pub security: bool,
     /// The whole run's limit, from the first placement.
     pub timeout: Duration,
     /// Show the progress line on stderr.
@@ -121,8 +123,11 @@ fn station_id(n: usize) -> String {
 pub async fn run(base: &MiloConfig, options: BenchOptions) -> Result<BenchReport, ShopError> {
     let options = options.bounded();
     let dir = tempfile::tempdir().map_err(|e| failed(e.to_string()))?;
-    let config =
+    let mut config =
         bench_config(base, dir.path(), options.fsync).map_err(|e| failed(e.to_string()))?;
+    config.security.enabled = options.security;
+    // Every station the bench runs gets a credential when the store makes them.
+    config.security.stations = (1..=options.stations).map(station_id).collect();
     let trigger = ShutdownTrigger::new().0;
     let shop = Shop::start(&config, Box::new(MemoryDisplay::default()), &trigger, || {}).await?;
     let (report, shop) = match open_bar(shop, &config, options.stations, &trigger).await {

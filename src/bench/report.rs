@@ -60,6 +60,8 @@ pub struct Options {
     pub until: Until,
     /// Real fdatasync at every durability point.
     pub fsync: bool,
+    /// The broker's gate and per-part credentials.
+    pub security: bool,
     /// The whole run's limit, seconds.
     pub timeout_s: f64,
 }
@@ -229,6 +231,7 @@ pub(super) fn build(tracks: &Tracks, options: &BenchOptions, r: Readings) -> Ben
             stations: options.stations,
             until: options.until,
             fsync: options.fsync,
+            security: options.security,
             timeout_s: options.timeout.as_secs_f64(),
         },
         orders,

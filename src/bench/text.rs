@@ -52,6 +52,7 @@ impl Display for BenchReport {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let (o, n) = (&self.options, &self.orders);
         let fsync = if o.fsync { "on" } else { "off" };
+        let security = if o.security { "on" } else { "off" };
         let until = match o.until {
             Until::Prepared => "prepared",
             Until::Ready => "ready",
@@ -62,7 +63,7 @@ impl Display for BenchReport {
         };
         writeln!(
             f,
-            "milo bench: {} orders from {} POS clients, {stations}, next order once {until}, fsync {fsync}",
+            "milo bench: {} orders from {} POS clients, {stations}, next order once {until}, fsync {fsync}, security {security}",
             o.orders, o.concurrency
         )?;
         writeln!(

@@ -77,7 +77,7 @@ impl TestShop {
         };
         let id = request.order_id;
         let update = milo_pos::place(
-            self.config.mqtt.clone(),
+            milo_testkit::mqtt_as(&self.config, &self.config.pos.terminal),
             self.config.pos.clone(),
             request,
             |_| {},

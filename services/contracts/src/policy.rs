@@ -124,7 +124,8 @@ impl Identity {
                 topic: topic.to_owned(),
             });
         };
-        if rule.producers.iter().any(|p| p.admits(self, topic)) {
+        let relays = self.role == Role::Service && rule.relays.contains(&self.name.as_str());
+        if relays || rule.producers.iter().any(|p| p.admits(self, topic)) {
             Ok(rule)
         } else {
             Err(Denied::Topic {
@@ -134,9 +135,16 @@ impl Identity {
         }
     }
 
-    /// Whether this identity may emit an envelope of `kind` from `source` on a topic whose
-    /// rule is `rule`.
-    pub fn may_emit(&self, rule: &Rule, kind: &str, source: &str) -> Result<(), Denied> {
+    /// Whether this identity may emit an envelope of `kind` from `source` on `topic`, whose
+    /// rule is `rule`: as itself, if it is one of the rule's producers; or, if the rule lets
+    /// it relay, an event of one of the rule's producers as it heard it.
+    pub fn may_emit(
+        &self,
+        rule: &Rule,
+        topic: &str,
+        kind: &str,
+        source: &str,
+    ) -> Result<(), Denied> {
         if !rule.types.contains(&kind) {
             return Err(Denied::Type {
                 who: self.clone(),
@@ -144,7 +152,11 @@ impl Identity {
                 topic: rule.topic,
             });
         }
-        if !self.is(source) {
+        let producer = rule.producers.iter().any(|p| p.admits(self, topic));
+        let relayer = self.role == Role::Service && rule.relays.contains(&self.name.as_str());
+        let as_itself = producer && self.is(source);
+        let relayed = relayer && rule.produced_by(source);
+        if !as_itself && !relayed {
             return Err(Denied::Source {
                 who: self.clone(),
                 claimed: source.to_owned(),
@@ -330,7 +342,8 @@ impl Producer {
 }
 
 /// One row of the table: a topic (or a pattern with `+` / `#`), the event types it carries
-/// (empty: plain text or JSON that is not an envelope), and who may publish on it.
+/// (empty: plain text or JSON that is not an envelope), who may publish on it, and which
+/// services may say a producer's event again, byte for byte as they heard it.
 #[derive(Debug)]
 pub struct Rule {
     /// Topic or pattern.
@@ -339,6 +352,22 @@ pub struct Rule {
     pub types: &'static [&'static str],
     /// Who may publish.
     pub producers: &'static [Producer],
+    /// Services that keep a producer's final event and say it again to a POS that asks about
+    /// an order already done (the order service and the coordinator), source unchanged.
+    pub relays: &'static [&'static str],
+}
+
+impl Rule {
+    /// True if `source` names one of this rule's producers (a service, or a station's part).
+    pub fn produced_by(&self, source: &str) -> bool {
+        self.producers.iter().any(|p| match p {
+            Producer::Service(s) => *s == source,
+            Producer::Stations => source
+                .strip_prefix("barista-device-")
+                .is_some_and(|s| !s.is_empty()),
+            _ => false,
+        })
+    }
 }
 
 use Producer::{AnyPart, Named, NamedStation, Operator, Pos, Service, Stations};
@@ -366,16 +395,24 @@ pub const POLICY: &[Rule] = &[
         &["OrderReady"],
         &[Service("order"), Service("saga")],
     ),
-    rule(topics::ORDERS_PREPARED, &["OrderPrepared"], &[Stations]),
+    // How an order ended is kept and said again to a POS that asks about it (the order
+    // service, the coordinator): the bar's or the owner's event, byte for byte.
+    relayed(
+        topics::ORDERS_PREPARED,
+        &["OrderPrepared"],
+        &[Stations],
+        &["order", "saga"],
+    ),
     rule(
         topics::ORDERS_FAILED,
         &["OrderFailed"],
         &[Service("order"), Service("saga")],
     ),
-    rule(
+    relayed(
         topics::ORDERS_CANCELED,
         &["OrderCanceled"],
         &[Service("order"), Service("saga")],
+        &["order", "saga"],
     ),
     rule(topics::ORDERS_STARTED, &["OrderStarted"], &[Stations]),
     rule(topics::ORDERS_ETA, &["OrderEta"], &[Service("barista")]),
@@ -550,6 +587,22 @@ const fn rule(
         topic,
         types,
         producers,
+        relays: &[],
+    }
+}
+
+/// A rule whose final events `relays` say again as they heard them.
+const fn relayed(
+    topic: &'static str,
+    types: &'static [&'static str],
+    producers: &'static [Producer],
+    relays: &'static [&'static str],
+) -> Rule {
+    Rule {
+        topic,
+        types,
+        producers,
+        relays,
     }
 }
 
@@ -663,16 +716,19 @@ mod tests {
         );
         let payment = who("payment", Role::Service);
         let rule = payment.may_publish(topics::PAYMENTS_COMPLETED).unwrap();
+        let topic = topics::PAYMENTS_COMPLETED;
         payment
-            .may_emit(rule, "PaymentCompleted", "payment")
+            .may_emit(rule, topic, "PaymentCompleted", "payment")
             .unwrap();
-        let err = payment.may_emit(rule, "OrderReady", "payment").unwrap_err();
+        let err = payment
+            .may_emit(rule, topic, "OrderReady", "payment")
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "unauthorised: payment may not emit OrderReady on payments/completed"
         );
         let err = payment
-            .may_emit(rule, "PaymentCompleted", "order")
+            .may_emit(rule, topic, "PaymentCompleted", "order")
             .unwrap_err();
         assert!(matches!(err, Denied::Source { .. }));
         let observer = who("anonymous", Role::Observer);
@@ -705,6 +761,32 @@ mod tests {
             .is_err());
         assert!(order.may_publish("nobody/knows").is_err());
         assert!(order.may_publish("orders/+").is_err());
+    }
+
+    #[test]
+    fn the_order_service_says_the_bars_event_again_but_never_makes_one() {
+        let topic = topics::ORDERS_PREPARED;
+        let order = who("order", Role::Service);
+        let rule = order.may_publish(topic).unwrap();
+        let ok = order.may_emit(rule, topic, "OrderPrepared", "barista-device-bar-1");
+        assert!(ok.is_ok());
+        let own = order.may_emit(rule, topic, "OrderPrepared", "order");
+        assert!(matches!(own, Err(Denied::Source { .. })));
+        let pos = who("pos", Role::Pos);
+        assert!(pos.may_publish(topic).is_err());
+        let payment = who("payment", Role::Service);
+        assert!(payment.may_publish(topic).is_err());
+        let bar = who("bar-1", Role::Station);
+        let rule = bar.may_publish(topic).unwrap();
+        assert!(bar
+            .may_emit(rule, topic, "OrderPrepared", "barista-device-bar-2")
+            .is_err());
+        assert!(bar
+            .may_emit(rule, topic, "OrderPrepared", "barista-device-bar-1")
+            .is_ok());
+        let dlq = "dlq/order/orders/placed";
+        let rule = order.may_publish(dlq).unwrap();
+        assert!(order.may_emit(rule, dlq, "DeadLettered", "order").is_ok());
     }
 
     #[test]

@@ -67,20 +67,45 @@ pub fn eventually_blocking(limit: Duration, mut cond: impl FnMut() -> bool) -> b
 }
 
 /// The default configuration pointed at `data_dir` and free loopback ports, with every
-/// simulated delay at zero and the display off.
+/// simulated delay at zero and the display off, and [`credentials`] as its credentials file.
 pub fn config(data_dir: &Path) -> MiloConfig {
     let defaults = milo_config::load(Some(&empty_file(data_dir))).expect("default config");
-    defaults.isolated(data_dir).expect("a free loopback port")
+    let mut config = defaults.isolated(data_dir).expect("a free loopback port");
+    config.security.credentials = credentials().to_owned();
+    config
+}
+
+/// This test process's credentials file, made once (as a package's postinst makes
+/// `/etc/milo/credentials.toml`): every service, the operator, stations `bar-1` to `bar-9` and
+/// `bar-a` to `bar-c`, and POS terminals `pos`, `pos-1` to `pos-4`. Every configuration
+/// [`config`] and [`config_file`]
+/// make uses it, so that a POS or a CLI opened before its store, or a child `milo`, speaks
+/// with the same credentials as the store's broker expects. Kept in the system's temporary
+/// directory, one per test process.
+pub fn credentials() -> &'static Path {
+    static FILE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let path =
+            std::env::temp_dir().join(format!("milo-test-credentials-{}.toml", std::process::id()));
+        let mut stations: Vec<String> = (1..=9).map(|n| format!("bar-{n}")).collect();
+        stations.extend(["bar-a", "bar-b", "bar-c"].map(String::from));
+        let mut terminals: Vec<String> = (1..=4).map(|n| format!("pos-{n}")).collect();
+        terminals.push("pos".into());
+        let made = milo_bus::Credentials::generate(&path, &stations, &terminals)
+            .expect("test credentials");
+        made.write().expect("test credentials written");
+        path
+    })
 }
 
 /// `config.mqtt` with the credential of the part `name` (made by the store's broker when it
 /// started), for a test that speaks as that part: the broker's gate accepts each topic and
-/// event type only from the part that may say it.
+/// event type only from the part that may say it. With security off, `config.mqtt`.
 pub fn mqtt_as(config: &MiloConfig, name: &str) -> milo_bus::MqttConfig {
-    let credentials = config
-        .credentials(false)
-        .expect("the store's credentials")
-        .expect("security on");
+    let Some(credentials) = config.credentials(false).expect("the store's credentials") else {
+        // No gate: anyone may say anything, as the store was configured.
+        return config.mqtt.clone();
+    };
     let who = credentials
         .identity(name)
         .unwrap_or_else(|| panic!("no credential named {name}"));
@@ -96,8 +121,10 @@ pub fn config_file(data_dir: &Path, mqtt_port: u16, http_port: u16) -> std::path
          [broker]\nlisten = \"127.0.0.1:{mqtt_port}\"\n\
          [http]\nlisten = \"127.0.0.1:{http_port}\"\n\
          [payment]\nmin_latency_ms = 0\nmax_latency_ms = 0\n\
-         [device]\nspeed = 0.0\ndisplay = false\n",
+         [device]\nspeed = 0.0\ndisplay = false\n\
+         [security]\ncredentials = {credentials:?}\n",
         dir = data_dir.join("data").display().to_string(),
+        credentials = credentials().display().to_string(),
     );
     std::fs::create_dir_all(data_dir).expect("test dir");
     std::fs::write(&path, text).expect("test config");
