@@ -583,7 +583,7 @@ mod tests {
     #[test]
     fn the_default_credentials_file_is_made_once_with_this_stores_parts() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = load(Some(&write("").path().to_owned())).unwrap();
+        let mut c = load(Some(write("").path())).unwrap();
         c.data_dir = dir.path().to_owned();
         c.device.station = "bar-7".into();
         let made = c.credentials(true).unwrap().unwrap();
@@ -609,7 +609,7 @@ mod tests {
 
     #[test]
     fn an_open_broker_needs_the_gate_and_no_anonymous_clients() {
-        let mut c = load(Some(&write("").path().to_owned())).unwrap();
+        let mut c = load(Some(write("").path())).unwrap();
         c.broker.listen = "0.0.0.0:1883".parse().unwrap();
         assert_eq!(c.validate().unwrap_err().key, "security.anonymous");
         c.security.anonymous = false;
