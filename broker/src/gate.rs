@@ -129,11 +129,11 @@ impl Gate {
         let Some((dir, config)) = &self.settings.dead_letters else {
             return Ok(Vec::new());
         };
-        let _one = self.writing.lock();
         if !dir.exists() {
             return Ok(Vec::new());
         }
-        Store::open(dir, config)?.dead_letters(0, limit)
+        let _one = self.writing.lock();
+        open_when_free(dir, config)?.dead_letters(0, limit)
     }
 
     /// Accepts clients on `listener` until the process ends.
@@ -512,12 +512,29 @@ impl Gate {
                 return;
             };
             let _one = gate.writing.lock();
-            let kept = Store::open(dir, config)
+            let kept = open_when_free(dir, config)
                 .and_then(|store| store.record_dead_letter(&topic, &payload, &reason));
             if let Err(e) = kept {
                 warn!(error = %e, "Cannot keep a refused publish.");
             }
         });
+    }
+}
+
+/// How long the gate waits for its dead-letter store to be free (sled releases a closed
+/// store's lock a moment after the last handle goes; `milo dlq` may be reading it).
+const STORE_WAIT: Duration = Duration::from_secs(5);
+
+/// Opens the dead-letter store, waiting up to [`STORE_WAIT`] while it is locked.
+fn open_when_free(dir: &std::path::Path, config: &StoreConfig) -> Result<Store, StoreError> {
+    let deadline = Instant::now() + STORE_WAIT;
+    loop {
+        match Store::open(dir, config) {
+            Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
