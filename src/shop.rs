@@ -261,18 +261,21 @@ pub fn start_broker(
     let mut mqtt = config.mqtt.clone();
     match config.credentials(true)? {
         Some(credentials) => {
+            let tls = broker_tls(config)?;
             let watchdog = milo_bus::credentials::fresh_secret();
             let settings = GateSettings {
                 credentials: Arc::new(credentials),
                 anonymous: config.security.anonymous,
                 watchdog: watchdog.clone(),
                 dead_letters: Some((config.data_of(BROKER_PART), config.store.clone())),
+                tls,
             };
             let (_, gate) =
                 milo_broker::start_gated(&config.broker, config.mqtt.max_payload, settings)?;
             run.gate = Some(gate);
             mqtt.username = Some(policy::WATCHDOG.to_owned());
             mqtt.password = Some(watchdog);
+            mqtt.tls = config.tls_client();
         }
         None => {
             milo_broker::start(&config.broker, config.mqtt.max_payload)?;
@@ -293,6 +296,27 @@ pub fn start_broker(
     ));
     run.health = Some(verdict);
     Ok(run)
+}
+
+/// The broker's TLS settings when `security.tls` is on: the store's certificate and key (made
+/// first when missing and every path is the default one, as the credentials file is).
+fn broker_tls(config: &MiloConfig) -> Result<Option<Arc<rustls::ServerConfig>>, ShopError> {
+    let s = &config.security;
+    if !s.tls {
+        return Ok(None);
+    }
+    let defaults = [&s.credentials, &s.tls_cert, &s.tls_key];
+    if defaults.iter().all(|p| p.as_os_str().is_empty()) {
+        s.ensure_tls(&config.data_dir)?;
+    }
+    let (cert, key) = s.tls_paths(&config.data_dir);
+    let server = milo_bus::tls::server_config(&cert, &key).map_err(|e| {
+        ConfigError::new(
+            "security.tls_cert",
+            format!("{e} (`milo credentials cert` makes the certificate and key)"),
+        )
+    })?;
+    Ok(Some(server))
 }
 
 /// The embedded broker as started by [`start_broker`].

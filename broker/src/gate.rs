@@ -21,6 +21,10 @@
 //!   the terminal did not place.
 //!
 //! Everything else passes through unchanged, in order.
+//!
+//! With [`GateSettings::tls`] the gate speaks only TLS (the store's certificate, rustls with
+//! the `ring` provider): a client that does not complete a TLS handshake within
+//! [`CONNECT_TIMEOUT`] is closed before any MQTT is read.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -35,7 +39,7 @@ use milo_contracts::policy::{self, Denied, Identity, Role};
 use rumqttd::protocol::v4::{self, V4};
 use rumqttd::protocol::{Packet, Protocol};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -66,6 +70,8 @@ pub struct GateSettings {
     /// write one (so `milo dlq --service broker` reads it while the broker runs, and a store
     /// started again in the same process finds it free).
     pub dead_letters: Option<(PathBuf, StoreConfig)>,
+    /// TLS on the listener (the store's certificate and key): plain MQTT is then refused.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Counters of what the gate did since it started.
@@ -75,6 +81,9 @@ pub struct GateStats {
     pub connects: AtomicU64,
     /// CONNECTs refused.
     pub refused_connects: AtomicU64,
+    /// TLS handshakes that failed (plain MQTT on a TLS listener, a client that does not
+    /// trust the store's certificate, a timeout).
+    pub refused_handshakes: AtomicU64,
     /// PUBLISHes refused.
     pub refused_publishes: AtomicU64,
     /// SUBSCRIBEs refused.
@@ -138,11 +147,33 @@ impl Gate {
 
     /// Accepts clients on `listener` until the process ends.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let tls = self
+            .settings
+            .tls
+            .clone()
+            .map(tokio_rustls::TlsAcceptor::from);
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
                     let gate = self.clone();
-                    tokio::spawn(async move { gate.client(stream, peer).await });
+                    let _ = stream.set_nodelay(true);
+                    match tls.clone() {
+                        None => {
+                            tokio::spawn(async move { gate.client(stream, peer).await });
+                        }
+                        Some(acceptor) => {
+                            tokio::spawn(async move {
+                                let shake =
+                                    tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(stream))
+                                        .await;
+                                match shake {
+                                    Ok(Ok(stream)) => gate.client(stream, peer).await,
+                                    Ok(Err(e)) => gate.refuse_handshake(peer, &e.to_string()),
+                                    Err(_) => gate.refuse_handshake(peer, "no handshake in time"),
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     warn!(error = %e, "Gate: accept failed.");
@@ -152,9 +183,19 @@ impl Gate {
         }
     }
 
+    /// A client whose TLS handshake failed: counted and logged.
+    fn refuse_handshake(&self, peer: SocketAddr, why: &str) {
+        self.stats
+            .refused_handshakes
+            .fetch_add(1, Ordering::Relaxed);
+        warn!(%peer, reason = %why, "TLS handshake failed: connection closed.");
+    }
+
     /// One client, from CONNECT to the end of its connection.
-    async fn client(self: Arc<Self>, mut client: TcpStream, peer: SocketAddr) {
-        let _ = client.set_nodelay(true);
+    async fn client<S>(self: Arc<Self>, mut client: S, peer: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let mut buf = BytesMut::with_capacity(4096);
         let first = tokio::time::timeout(
             CONNECT_TIMEOUT,
@@ -190,7 +231,7 @@ impl Gate {
         }
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
         debug!(%peer, %who, role = who.role.as_str(), "Gate: client admitted.");
-        let (client_rx, client_tx) = client.into_split();
+        let (client_rx, client_tx) = tokio::io::split(client);
         let (up_rx, up_tx) = upstream.into_split();
         let (to_client, outgoing) = mpsc::channel::<Bytes>(256);
         let writer = tokio::spawn(write_all(client_tx, outgoing));
@@ -299,7 +340,7 @@ impl Gate {
     /// Client → broker: every packet checked, passed on or refused.
     async fn upstream_loop(
         self: &Arc<Self>,
-        mut client: tokio::net::tcp::OwnedReadHalf,
+        mut client: impl AsyncRead + Unpin,
         mut buf: BytesMut,
         mut upstream: tokio::net::tcp::OwnedWriteHalf,
         to_client: mpsc::Sender<Bytes>,
@@ -620,7 +661,7 @@ async fn read_frame<R: AsyncReadExt + Unpin>(
 }
 
 /// Writes frames to the client until the channel closes, batching what is queued.
-async fn write_all(mut w: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+async fn write_all(mut w: impl AsyncWrite + Unpin, mut rx: mpsc::Receiver<Bytes>) {
     let mut out = BytesMut::new();
     while let Some(first) = rx.recv().await {
         out.extend_from_slice(&first);

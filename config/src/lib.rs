@@ -37,7 +37,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error about `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError {
             key: key.into(),
             message: message.into(),
@@ -176,6 +177,21 @@ pub struct SecurityConfig {
     /// POS terminals (and kiosks) given a credential when the file is made (besides
     /// `pos.terminal`).
     pub terminals: Vec<String>,
+    /// TLS on the broker's listener: the embedded broker's gate speaks only TLS, with the
+    /// store's certificate, and every part connects with TLS trusting that certificate alone.
+    pub tls: bool,
+    /// The store's certificate (PEM); empty means `tls-cert.pem` beside the credentials file.
+    /// Made with the key (mode 0644 and 0640) by `milo credentials init` / `milo credentials
+    /// cert`, or by `milo up` when both paths are the defaults. A part on another board needs
+    /// a copy of it.
+    pub tls_cert: PathBuf,
+    /// The broker's private key (PEM); empty means `tls-key.pem` beside the credentials file.
+    /// Only the store server needs it.
+    pub tls_key: PathBuf,
+    /// Names the certificate carries besides `localhost`, `127.0.0.1`, `::1` and the host
+    /// name (and `<host>.local`): DNS names or IP addresses, for tools that check the name
+    /// (`mosquitto_sub --cafile`). Milo's own parts pin the certificate and need none.
+    pub tls_names: Vec<String>,
 }
 
 impl SecurityConfig {
@@ -186,6 +202,34 @@ impl SecurityConfig {
         } else {
             self.credentials.clone()
         }
+    }
+
+    /// Where the store's certificate and key are.
+    pub fn tls_paths(&self, data_dir: &Path) -> (PathBuf, PathBuf) {
+        let credentials = self.credentials_path(data_dir);
+        let dir = credentials.parent().unwrap_or(Path::new("."));
+        let or = |p: &PathBuf, name: &str| {
+            if p.as_os_str().is_empty() {
+                dir.join(name)
+            } else {
+                p.clone()
+            }
+        };
+        (
+            or(&self.tls_cert, "tls-cert.pem"),
+            or(&self.tls_key, "tls-key.pem"),
+        )
+    }
+
+    /// Makes the store's certificate and key unless both exist; true when made.
+    pub fn ensure_tls(&self, data_dir: &Path) -> Result<bool, ConfigError> {
+        let (cert, key) = self.tls_paths(data_dir);
+        let made = milo_bus::tls::ensure_certificate(&cert, &key, &self.tls_names)
+            .map_err(|e| ConfigError::new("security.tls_cert", e.to_string()))?;
+        if made == milo_bus::tls::Made::Made {
+            tracing::info!(cert = %cert.display(), key = %key.display(), "Made the store's TLS certificate.");
+        }
+        Ok(made == milo_bus::tls::Made::Made)
     }
 }
 
@@ -306,6 +350,15 @@ impl MiloConfig {
             "security.enabled",
             "must be true when broker.listen is beyond loopback: anyone on the network could fake a payment",
         )?;
+        check(
+            !self.security.tls || self.security.enabled,
+            "security.tls",
+            "needs security.enabled: TLS is the gate's (every part connects with its credential)",
+        )?;
+        for (i, n) in self.security.tls_names.iter().enumerate() {
+            milo_bus::tls::valid_name(n)
+                .map_err(|e| ConfigError::new(format!("security.tls_names[{i}]"), e.to_string()))?;
+        }
         check(
             self.broker.users.is_empty() || !self.security.enabled,
             "broker.users",
@@ -544,12 +597,20 @@ impl MiloConfig {
     /// `mqtt` for the part `name` of `role`: its own username and password when security is
     /// on, else `mqtt` as configured.
     pub fn mqtt_as(&self, name: &str, role: Role) -> Result<MqttConfig, ConfigError> {
-        match self.credentials(false)? {
+        let mut mqtt = match self.credentials(false)? {
             Some(c) => c
                 .mqtt_for(&self.mqtt, name, role)
-                .map_err(|e| ConfigError::new("security.credentials", e.to_string())),
-            None => Ok(self.mqtt.clone()),
-        }
+                .map_err(|e| ConfigError::new("security.credentials", e.to_string()))?,
+            None => self.mqtt.clone(),
+        };
+        mqtt.tls = self.tls_client();
+        Ok(mqtt)
+    }
+
+    /// The certificate a part trusts when the broker speaks TLS (`security.tls`), else `None`.
+    pub fn tls_client(&self) -> Option<PathBuf> {
+        (self.security.enabled && self.security.tls)
+            .then(|| self.security.tls_paths(&self.data_dir).0)
     }
 
     /// Data directory of one part.

@@ -2,6 +2,9 @@
 //! part). The broker reads it when it starts: restart it after a change
 //! (`systemctl restart milo-broker`, or `milo up` again).
 //!
+//! `milo credentials cert` makes the broker's TLS certificate and key (`[security] tls`) if
+//! they are missing; `init` makes them too when TLS is on.
+//!
 //! Exit codes: 0 done; 1 refused (file exists, name taken or unknown); 78 bad configuration.
 
 use std::process::ExitCode;
@@ -42,6 +45,11 @@ pub enum CredentialsCommand {
         /// The name.
         name: String,
     },
+    /// Make the broker's TLS certificate (self-signed, `security.tls_cert`, mode 0644) and key
+    /// (`security.tls_key`, mode 0640) unless both exist: with `localhost`, 127.0.0.1, ::1,
+    /// this machine's host name and `security.tls_names` as its names. Prints the
+    /// certificate's path: copy it to every board that runs a part (its `security.tls_cert`).
+    Cert,
 }
 
 /// Kinds of part that get a credential.
@@ -95,6 +103,13 @@ pub fn run(command: CredentialsCommand, config: &MiloConfig) -> anyhow::Result<E
             c.write()?;
             println!("made {} (mode 0640):", path.display());
             list(&c);
+            if config.security.tls {
+                cert(config)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CredentialsCommand::Cert => {
+            cert(config)?;
             Ok(ExitCode::SUCCESS)
         }
         CredentialsCommand::Add { role, name } => {
@@ -137,6 +152,19 @@ pub fn run(command: CredentialsCommand, config: &MiloConfig) -> anyhow::Result<E
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Makes the TLS certificate and key if missing; says which.
+fn cert(config: &MiloConfig) -> anyhow::Result<()> {
+    let made = config.security.ensure_tls(&config.data_dir)?;
+    let (cert, key) = config.security.tls_paths(&config.data_dir);
+    let what = if made { "made" } else { "kept" };
+    println!(
+        "{what} {} (mode 0644) and {} (mode 0640)",
+        cert.display(),
+        key.display()
+    );
+    Ok(())
 }
 
 fn list(c: &Credentials) {

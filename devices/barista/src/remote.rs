@@ -10,7 +10,7 @@ use std::time::Duration;
 use milo_bus::{BusError, MqttConfig};
 use milo_contracts::bar::{DeviceCommand, Telemetry};
 use milo_contracts::{topics, Envelope};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -129,9 +129,8 @@ async fn connect(
     mqtt: &MqttConfig,
     deadline: Instant,
 ) -> Result<(AsyncClient, EventLoop), RemoteError> {
-    let (host, port) = mqtt.host_port()?;
     let id = format!("milo-operator-barista-{}", Uuid::now_v7().simple());
-    let mut opts = MqttOptions::new(id, host, port);
+    let mut opts = mqtt.options(id)?;
     opts.set_keep_alive(Duration::from_secs(mqtt.keep_alive_secs.max(1)))
         .set_clean_session(true)
         .set_max_packet_size(mqtt.max_payload + 4096, mqtt.max_payload + 4096);

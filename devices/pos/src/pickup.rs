@@ -6,7 +6,7 @@ use std::time::Duration;
 use milo_bus::{BusError, MqttConfig, Shutdown};
 use milo_contracts::counter::OrderCollected;
 use milo_contracts::{Envelope, Event};
-use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event as MqttEvent, Outgoing, Packet, QoS};
 use uuid::Uuid;
 
 use crate::PosError;
@@ -55,8 +55,7 @@ async fn publish_confirmed(
             limit: mqtt.max_payload,
         }));
     }
-    let (host, port) = mqtt.host_port()?;
-    let mut opts = MqttOptions::new(msg.client_id.clone(), host, port);
+    let mut opts = mqtt.options(msg.client_id.clone())?;
     let packet = mqtt.max_payload + 4096;
     opts.set_keep_alive(Duration::from_secs(mqtt.keep_alive_secs.max(1)))
         .set_clean_session(true)

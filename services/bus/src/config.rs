@@ -1,6 +1,7 @@
 //! How a part reaches the broker.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -50,6 +51,11 @@ pub struct MqttConfig {
     pub max_payload: usize,
     /// Outbox entries in flight (published, not yet PUBACKed) at once.
     pub window: usize,
+    /// The store's certificate (PEM) when the broker speaks TLS: the part connects with TLS
+    /// and trusts that certificate alone ([`crate::tls`]). Not a key of `[mqtt]`: filled in
+    /// from `[security] tls` by `MiloConfig::mqtt_as`.
+    #[serde(skip)]
+    pub tls: Option<PathBuf>,
 }
 
 impl Default for MqttConfig {
@@ -61,6 +67,7 @@ impl Default for MqttConfig {
             keep_alive_secs: 10,
             max_payload: 64 * 1024,
             window: 256,
+            tls: None,
         }
     }
 }
@@ -76,6 +83,20 @@ impl MqttConfig {
             return Err(bad());
         }
         Ok((host.to_owned(), port))
+    }
+
+    /// rumqttc's options for `client_id` at `address`: with TLS (trusting the store's
+    /// certificate alone) when `tls` is set. Every MQTT client of Milo starts here.
+    pub fn options(&self, client_id: impl Into<String>) -> Result<rumqttc::MqttOptions, BusError> {
+        let (host, port) = self.host_port()?;
+        let mut opts = rumqttc::MqttOptions::new(client_id, host, port);
+        if let Some(cert) = &self.tls {
+            let config = crate::tls::client_config(cert)?;
+            opts.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(config),
+            ));
+        }
+        Ok(opts)
     }
 }
 

@@ -33,6 +33,7 @@ pub mod retry;
 pub mod runner;
 pub mod shutdown;
 pub mod store;
+pub mod tls;
 pub mod tx;
 
 pub use config::{MqttConfig, Secret};
@@ -64,6 +65,9 @@ pub enum BusError {
         /// Limit.
         limit: usize,
     },
+    /// TLS to the broker cannot be set up (the store's certificate).
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// FNV-1a: a stable 64-bit fingerprint of a payload, to tell a repeat from a conflict.

@@ -12,7 +12,7 @@ use milo_contracts::dead_letters::{
     DeadLetterAnswer, DeadLetterOp, DeadLettersAnswered, DeadLettersRequested,
 };
 use milo_contracts::{topics, RawEnvelope};
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
 use time::OffsetDateTime;
 use tokio::time::{timeout_at, Instant};
 use uuid::Uuid;
@@ -62,9 +62,8 @@ impl Requester {
         part: &str,
         wait: Duration,
     ) -> Result<Requester, AskError> {
-        let (host, port) = mqtt.host_port()?;
         let id = format!("milo-operator-{}", Uuid::now_v7().simple());
-        let mut opts = MqttOptions::new(id, host, port);
+        let mut opts = mqtt.options(id)?;
         let packet = mqtt.max_payload + 4096;
         opts.set_keep_alive(Duration::from_secs(mqtt.keep_alive_secs.max(1)))
             .set_clean_session(true)

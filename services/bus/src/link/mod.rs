@@ -27,8 +27,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet,
-    Publish, QoS, SubscribeFilter,
+    AsyncClient, ConnectionError, Event, EventLoop, LastWill, Outgoing, Packet, Publish, QoS,
+    SubscribeFilter,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -127,8 +127,7 @@ pub fn spawn_gated(
     gate: Option<watch::Receiver<bool>>,
     shutdown: Shutdown,
 ) -> Result<Link, BusError> {
-    let (host, port) = config.mqtt.host_port()?;
-    let mut opts = MqttOptions::new(config.client_id.clone(), host, port);
+    let mut opts = config.mqtt.options(config.client_id.clone())?;
     opts.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs.max(1)))
         .set_clean_session(config.clean_session)
         .set_manual_acks(true)
