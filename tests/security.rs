@@ -8,7 +8,6 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use common::rig::Rig;
 use milo_contracts::counter::RestockRequested;
@@ -392,25 +391,9 @@ async fn a_pos_credential_cannot_read_customers_names() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // mosquitto_sub gives no sign it has subscribed: place orders until one is delivered (it
-    // exits after the first message).
-    let deadline = std::time::Instant::now() + PATIENCE;
-    let mut delivered = false;
-    while !delivered && std::time::Instant::now() < deadline {
-        r.place(ESPRESSO, None).await;
-        delivered = eventually(Duration::from_secs(1), || {
-            std::future::ready(matches!(sub.try_wait(), Ok(Some(_))))
-        })
-        .await;
-    }
-    let mut got = String::new();
-    if delivered {
-        sub.stdout.take().unwrap().read_to_string(&mut got).unwrap();
-    } else {
-        let _ = sub.kill();
-    }
+    let got = r.place_until_heard(ESPRESSO, &mut sub).await;
     let _ = sub.wait();
-    assert!(delivered, "the POS never received orders/created");
+    assert!(!got.is_empty(), "the POS never received orders/created");
     assert!(got.contains("OrderCreated"), "{got}");
     assert!(
         !got.contains("Ana"),

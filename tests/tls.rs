@@ -10,7 +10,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use common::rig::Rig;
 use milo::MiloConfig;
@@ -91,25 +90,10 @@ async fn mosquitto_sub_with_the_certificate_reads_and_without_it_does_not() {
         ],
     );
     let mut sub = cmd.stdout(Stdio::piped()).spawn().unwrap();
-    // mosquitto_sub gives no sign it has subscribed: place orders until one is delivered.
-    let deadline = Instant::now() + PATIENCE;
-    let mut delivered = false;
-    while !delivered && Instant::now() < deadline {
-        r.place(ESPRESSO, None).await;
-        delivered = eventually(Duration::from_secs(1), || {
-            std::future::ready(matches!(sub.try_wait(), Ok(Some(_))))
-        })
-        .await;
-    }
-    let mut got = String::new();
-    if delivered {
-        sub.stdout.take().unwrap().read_to_string(&mut got).unwrap();
-    } else {
-        let _ = sub.kill();
-    }
+    let got = r.place_until_heard(ESPRESSO, &mut sub).await;
     let status = sub.wait().unwrap();
     assert!(
-        delivered && status.success(),
+        !got.is_empty() && status.success(),
         "mosquitto_sub --cafile read nothing: {status:?}"
     );
     assert!(got.contains("OrderCreated"), "{got}");

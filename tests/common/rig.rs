@@ -193,6 +193,32 @@ impl Rig {
         (name.to_owned(), secret.expose().to_owned())
     }
 
+    /// Places `items` orders until `sub` (a `mosquitto_sub -C 1`, which exits after the first
+    /// message) has heard one ([`PATIENCE`] at most; mosquitto_sub gives no sign it has
+    /// subscribed): what it printed, empty if it never heard one (then it is killed).
+    pub async fn place_until_heard(&self, items: &str, sub: &mut std::process::Child) -> String {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let mut heard = false;
+        while !heard && std::time::Instant::now() < deadline {
+            self.place(items, None).await;
+            heard = eventually(std::time::Duration::from_secs(1), || {
+                std::future::ready(matches!(sub.try_wait(), Ok(Some(_))))
+            })
+            .await;
+        }
+        let mut out = String::new();
+        match sub.stdout.take() {
+            Some(mut stdout) if heard => {
+                let _ = stdout.read_to_string(&mut out);
+            }
+            _ => {
+                let _ = sub.kill();
+            }
+        }
+        out
+    }
+
     /// The broker's port.
     pub fn mqtt_port(&self) -> u16 {
         self.config.broker.listen.port()
