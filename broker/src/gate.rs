@@ -33,16 +33,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use milo_bus::{Credentials, DeadLetter, Secret, Store, StoreConfig, StoreError};
 use milo_contracts::policy::{self, Denied, Identity, Role};
 use rumqttd::protocol::v4::{self, V4};
 use rumqttd::protocol::{Packet, Protocol};
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
+
+use frame::{encode_publish, parse_publish, read_frame, write_all};
+
+mod frame;
 
 /// How long a client has to send its CONNECT.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -319,22 +323,26 @@ impl Gate {
         Ok((who, out.freeze()))
     }
 
-    /// Whether `who` may publish `payload` on `topic`.
-    fn check_publish(&self, who: &Identity, topic: &str, payload: &[u8]) -> Result<(), Denied> {
+    /// Whether `who` may publish `payload` on `topic`; the envelope's head when it is one.
+    fn check_publish(
+        &self,
+        who: &Identity,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<Option<Head>, Denied> {
         let rule = who.may_publish(topic)?;
-        if rule.types.is_empty() {
-            return Ok(());
-        }
-        // An empty retained payload erases: only the owner may, and it carries no envelope.
-        if payload.is_empty() {
-            return Ok(());
+        // Not an event topic; or an empty retained payload, which erases (only the owner may)
+        // and carries no envelope.
+        if rule.types.is_empty() || payload.is_empty() {
+            return Ok(None);
         }
         let head: Head = serde_json::from_slice(payload).map_err(|e| Denied::NotAnEnvelope {
             who: who.clone(),
             topic: topic.to_owned(),
             why: e.to_string(),
         })?;
-        who.may_emit(rule, topic, &head.kind, &head.source)
+        who.may_emit(rule, topic, &head.kind, &head.source)?;
+        Ok(Some(head))
     }
 
     /// Client → broker: every packet checked, passed on or refused.
@@ -382,9 +390,11 @@ impl Gate {
         };
         let topic = String::from_utf8_lossy(&p.topic).into_owned();
         match self.check_publish(who, &topic, &p.payload) {
-            Ok(()) => {
+            Ok(head) => {
                 if who.role == Role::Pos && topic == milo_contracts::topics::ORDERS_PLACED {
-                    self.remember_placed(who, &p.payload);
+                    if let Some(head) = head {
+                        self.remember_placed(who, head.correlation_id);
+                    }
                 }
                 true
             }
@@ -469,19 +479,16 @@ impl Gate {
     }
 
     /// Records which terminal placed an order.
-    fn remember_placed(&self, who: &Identity, payload: &[u8]) {
-        let Ok(head) = serde_json::from_slice::<Head>(payload) else {
-            return;
-        };
+    fn remember_placed(&self, who: &Identity, order_id: String) {
         let Ok(mut placed) = self.placed_by.lock() else {
             return;
         };
         let (map, order) = &mut *placed;
         if map
-            .insert(head.correlation_id.clone(), Arc::from(who.name.as_str()))
+            .insert(order_id.clone(), Arc::from(who.name.as_str()))
             .is_none()
         {
-            order.push_back(head.correlation_id);
+            order.push_back(order_id);
         }
         while order.len() > REMEMBERED_ORDERS {
             if let Some(old) = order.pop_front() {
@@ -587,112 +594,4 @@ struct Head {
     source: String,
     #[serde(default)]
     correlation_id: String,
-}
-
-/// A PUBLISH's parts.
-struct Parsed {
-    topic: Bytes,
-    pkid: Option<u16>,
-    payload: Bytes,
-}
-
-/// Reads the topic, packet id and payload of a PUBLISH frame; `None` if malformed.
-fn parse_publish(frame: &Bytes) -> Option<Parsed> {
-    let header = v4::check(frame.iter(), usize::MAX >> 4).ok()?;
-    let qos = (frame[0] >> 1) & 0b11;
-    let mut rest = frame.slice(header.fixed_header_len..);
-    if rest.len() < 2 {
-        return None;
-    }
-    let len = rest.get_u16() as usize;
-    if rest.len() < len {
-        return None;
-    }
-    let topic = rest.split_to(len);
-    let pkid = if qos > 0 {
-        if rest.len() < 2 {
-            return None;
-        }
-        Some(rest.get_u16())
-    } else {
-        None
-    };
-    Some(Parsed {
-        topic,
-        pkid,
-        payload: rest,
-    })
-}
-
-/// A PUBLISH frame with `byte1`'s flags, `topic`, `pkid` and `payload`.
-fn encode_publish(byte1: u8, topic: &[u8], pkid: Option<u16>, payload: &[u8]) -> Bytes {
-    let len = 2 + topic.len() + pkid.map_or(0, |_| 2) + payload.len();
-    let mut out = BytesMut::with_capacity(len + 5);
-    out.put_u8(byte1);
-    let _ = v4::write_remaining_length(&mut out, len);
-    out.put_u16(topic.len() as u16);
-    out.put_slice(topic);
-    if let Some(p) = pkid {
-        out.put_u16(p);
-    }
-    out.put_slice(payload);
-    out.freeze()
-}
-
-/// Reads one whole MQTT frame; `None` at a clean end of stream.
-async fn read_frame<R: AsyncReadExt + Unpin>(
-    stream: &mut R,
-    buf: &mut BytesMut,
-    max: usize,
-) -> Result<Option<Bytes>, String> {
-    loop {
-        match v4::check(buf.iter(), max) {
-            Ok(header) => return Ok(Some(buf.split_to(header.frame_length()).freeze())),
-            Err(rumqttd::protocol::Error::InsufficientBytes(_)) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        buf.reserve(4096);
-        match stream.read_buf(buf).await {
-            Ok(0) => return Ok(None),
-            Ok(_) => {}
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-}
-
-/// Writes frames to the client until the channel closes, batching what is queued.
-async fn write_all(mut w: impl AsyncWrite + Unpin, mut rx: mpsc::Receiver<Bytes>) {
-    let mut out = BytesMut::new();
-    while let Some(first) = rx.recv().await {
-        out.extend_from_slice(&first);
-        while out.len() < 64 * 1024 {
-            match rx.try_recv() {
-                Ok(more) => out.extend_from_slice(&more),
-                Err(_) => break,
-            }
-        }
-        if w.write_all(&out).await.is_err() {
-            break;
-        }
-        out.clear();
-    }
-    let _ = w.shutdown().await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn publish_frames_round_trip() {
-        let f = encode_publish(0x32, b"orders/ready", Some(7), b"{}");
-        let p = parse_publish(&f).unwrap();
-        assert_eq!(&p.topic[..], b"orders/ready");
-        assert_eq!(p.pkid, Some(7));
-        assert_eq!(&p.payload[..], b"{}");
-        let f = encode_publish(0x30, b"a", None, &[1u8; 300]);
-        let p = parse_publish(&f).unwrap();
-        assert_eq!((p.pkid, p.payload.len()), (None, 300));
-        assert!(parse_publish(&Bytes::from_static(&[0x32, 0x01, 0x00])).is_none());
-    }
 }

@@ -146,6 +146,25 @@ pub fn device_of_commands(topic: &str) -> Option<&str> {
     device_of(topic, "/commands")
 }
 
+/// Filter matching the presence of every service (and POS terminal).
+pub const SERVICE_STATUS_ALL: &str = "services/+/status";
+
+/// Filter matching the presence of every device.
+pub const DEVICE_STATUS_ALL: &str = "devices/+/status";
+
+/// Filter matching every watchdog probe.
+pub const PROBES_ALL: &str = "probes/+";
+
+/// Everything under one device: `devices/<id>/#`.
+pub fn device_all(id: &str) -> String {
+    format!("devices/{id}/#")
+}
+
+/// Every dead-letter announcement of one part: `dlq/<part>/#`.
+pub fn dlq_all(part: &str) -> String {
+    format!("dlq/{part}/#")
+}
+
 /// Filter matching the commands of every device.
 pub const DEVICE_COMMANDS_ALL: &str = "devices/+/commands";
 
