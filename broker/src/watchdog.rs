@@ -34,7 +34,7 @@ pub async fn watchdog(
         presence: None,
         clean_session: true,
     };
-    let mut link = match link::spawn(config, None, shutdown.clone()) {
+    let mut link = match link::spawn(config, shutdown.clone()) {
         Ok(link) => link,
         Err(e) => {
             error!(error = %e, "Broker watchdog cannot start.");

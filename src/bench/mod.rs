@@ -300,7 +300,7 @@ fn client(
         presence: None,
         clean_session: true,
     };
-    link::spawn(config, None, trigger.subscribe()).map_err(|e| failed(e.to_string()))
+    link::spawn(config, trigger.subscribe()).map_err(|e| failed(e.to_string()))
 }
 
 async fn wait_link(link: &Link) -> Result<(), ShopError> {

@@ -151,7 +151,7 @@ async fn connect(mqtt: &MqttConfig, topic: &str) -> Result<(ShutdownTrigger, Lin
         );
         ExitCode::from(UNREACHABLE)
     };
-    let mut link = link::spawn(config, None, shutdown).map_err(|e| unreachable(e.to_string()))?;
+    let mut link = link::spawn(config, shutdown).map_err(|e| unreachable(e.to_string()))?;
     let ready = matches!(
         tokio::time::timeout(WAIT, link.ready.wait_for(|r| *r)).await,
         Ok(Ok(_))

@@ -120,7 +120,7 @@ async fn follow(
         presence: None,
         clean_session: true,
     };
-    let mut link = link::spawn(link_config, None, shutdown.clone())?;
+    let mut link = link::spawn(link_config, shutdown.clone())?;
     let connect = tokio::time::timeout(Duration::from_secs(10), link.ready.wait_for(|r| *r));
     if !matches!(connect.await, Ok(Ok(_))) {
         return Err(PosError::Unreachable(address));

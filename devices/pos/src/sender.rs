@@ -121,7 +121,7 @@ pub(crate) fn spawn(
     wiring: Wiring,
     shutdown: Shutdown,
 ) -> Result<(JoinHandle<()>, watch::Receiver<bool>), BusError> {
-    let link = link::spawn(link, None, shutdown.clone())?;
+    let link = link::spawn(link, shutdown.clone())?;
     let connected = link.ready.clone();
     let followed = book.pending.keys().copied().collect();
     let task = Sender {

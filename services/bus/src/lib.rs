@@ -15,6 +15,8 @@
 //!   disk work cost so far ([`StoreStats`]).
 //! - [`format`](mod@format): the on-disk format stamped in every store ([`FORMAT`]) and its migrations.
 //! - [`tx`]: [`Tx`], the staged effect of one message.
+//! - [`log`](mod@log): what a part published, kept for days and numbered per topic, to publish
+//!   again to a consumer that missed some.
 //! - [`link`]: the MQTT connection task: ordered acks, outbox relay, presence, reconnects, and
 //!   putting back the retained topics it publishes when they are erased or overwritten.
 //! - [`runner`]: the [`Service`] trait and the group-commit loop [`run`].
@@ -29,6 +31,7 @@ pub mod credentials;
 pub mod dlq;
 pub mod format;
 pub mod link;
+pub mod log;
 pub mod retry;
 pub mod runner;
 pub mod shutdown;

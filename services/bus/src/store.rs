@@ -22,6 +22,14 @@ pub use counters::StoreStats;
 pub(crate) const OUTBOX: &str = "_o/";
 pub(crate) const INBOX: &str = "_i/";
 pub(crate) const DEAD: &str = "_d/";
+/// Index of the log: `_x/<topic>\0<seq>` → outbox key.
+pub(crate) const INDEX: &str = "_x/";
+/// The last sequence number given on each topic: `_s/<topic>`.
+pub(crate) const HEADS: &str = "_s/";
+/// A consumer's marks: `_m/<producer>\0<topic>` → what it has of that producer's topic.
+pub(crate) const MARKS: &str = "_m/";
+/// The relay's own state (`_r/relay`).
+pub(crate) const RELAY: &str = "_r/relay";
 
 /// Store errors. Each message says everything, cause included, and none has a `source`: a
 /// chain printed with `{:#}` would say the cause twice.
@@ -83,6 +91,11 @@ pub struct StoreConfig {
     pub cache_bytes: u64,
     /// When false, `sync` stops at sled's flush (benchmarks of the fsync cost only).
     pub fsync: bool,
+    /// Days a published event is kept in the part's log, to be published again to a
+    /// consumer that missed it (see [`crate::log`]).
+    pub log_days: u32,
+    /// Most megabytes the log keeps; the oldest events go first.
+    pub log_mb: u32,
 }
 
 impl Default for StoreConfig {
@@ -90,6 +103,8 @@ impl Default for StoreConfig {
         StoreConfig {
             cache_bytes: 2 * 1024 * 1024,
             fsync: true,
+            log_days: 7,
+            log_mb: 64,
         }
     }
 }
@@ -105,6 +120,8 @@ struct Inner {
     log: File,
     path: PathBuf,
     fsync: bool,
+    /// How long and how much the log keeps: milliseconds, bytes.
+    log_limits: (u64, u64),
     health: Health,
     counters: counters::Counters,
 }
@@ -201,12 +218,21 @@ impl Store {
                 log,
                 path: dir.to_owned(),
                 fsync: config.fsync,
+                log_limits: (
+                    u64::from(config.log_days) * 24 * 3600 * 1000,
+                    u64::from(config.log_mb) * 1024 * 1024,
+                ),
                 health: Health::default(),
                 counters: counters::Counters::default(),
             }),
         };
         crate::format::ensure(&store)?;
         Ok(store)
+    }
+
+    /// How long (ms) and how much (bytes) the log keeps.
+    pub(crate) fn log_limits(&self) -> (u64, u64) {
+        self.inner.log_limits
     }
 
     /// Where the database lives.
@@ -349,6 +375,18 @@ impl Store {
             .map(|kv| kv.map_err(StoreError::from))
     }
 
+    pub(crate) fn raw_range_bytes(
+        &self,
+        from: Vec<u8>,
+        prefix: Vec<u8>,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
+        self.inner
+            .db
+            .range(from..)
+            .take_while(move |kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
+            .map(|kv| kv.map_err(StoreError::from))
+    }
+
     /// The highest sequence id under `prefix`, if any.
     pub(crate) fn last_seq(&self, prefix: &str) -> Result<Option<u64>, StoreError> {
         let hi = seq_key(prefix, u64::MAX);
@@ -361,6 +399,11 @@ impl Store {
             Some(kv) => Ok(seq_of(prefix, &kv?.0)),
             None => Ok(None),
         }
+    }
+
+    pub(crate) fn raw_insert(&self, key: &[u8], value: Vec<u8>) -> Result<(), StoreError> {
+        self.inner.db.insert(key, value)?;
+        Ok(())
     }
 
     pub(crate) fn raw_remove(&self, key: &[u8]) -> Result<(), StoreError> {

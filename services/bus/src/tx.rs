@@ -13,22 +13,34 @@ use milo_contracts::{Envelope, Event};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::store::{self, Store, StoreError, OUTBOX};
+use crate::log;
+use crate::store::{self, Store, StoreError, HEADS, OUTBOX};
 use crate::BusError;
 
-/// A message to publish once the state change that made it is durable.
+/// A message to publish once the state change that made it is durable: an outbox entry,
+/// kept afterwards as the part's log when it is numbered (see [`crate::log`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Outgoing {
     pub topic: String,
     pub payload: Vec<u8>,
     pub retain: bool,
+    /// When it was staged, ms since the Unix epoch (0: an entry from before the log).
+    pub at_ms: u64,
+    /// Its number on `topic`, if it is one of this part's numbered events.
+    pub seq: Option<u64>,
 }
+
+/// First byte of an entry written since the log: 2, plus 1 when retained. Entries from
+/// before it start with 0 or 1 (retained) and have no time or number.
+const LOGGED: u8 = 2;
 
 impl Outgoing {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let topic = self.topic.as_bytes();
-        let mut v = Vec::with_capacity(3 + topic.len() + self.payload.len());
-        v.push(u8::from(self.retain));
+        let mut v = Vec::with_capacity(19 + topic.len() + self.payload.len());
+        v.push(LOGGED + u8::from(self.retain));
+        v.extend_from_slice(&self.at_ms.to_be_bytes());
+        v.extend_from_slice(&self.seq.unwrap_or(0).to_be_bytes());
         // Topics are built by the contracts crate: far below 64 KiB.
         v.extend_from_slice(&(topic.len() as u16).to_be_bytes());
         v.extend_from_slice(topic);
@@ -37,14 +49,23 @@ impl Outgoing {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<Outgoing> {
-        let retain = *bytes.first()? == 1;
-        let len = u16::from_be_bytes(bytes.get(1..3)?.try_into().ok()?) as usize;
-        let topic = std::str::from_utf8(bytes.get(3..3 + len)?).ok()?.to_owned();
-        let payload = bytes.get(3 + len..)?.to_vec();
+        let tag = *bytes.first()?;
+        let (at_ms, seq, rest) = if tag >= LOGGED {
+            let at = u64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?);
+            let seq = u64::from_be_bytes(bytes.get(9..17)?.try_into().ok()?);
+            (at, (seq > 0).then_some(seq), bytes.get(17..)?)
+        } else {
+            (0, None, bytes.get(1..)?)
+        };
+        let len = u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+        let topic = std::str::from_utf8(rest.get(2..2 + len)?).ok()?.to_owned();
+        let payload = rest.get(2 + len..)?.to_vec();
         Some(Outgoing {
             topic,
             payload,
-            retain,
+            retain: tag % 2 == 1,
+            at_ms,
+            seq,
         })
     }
 }
@@ -71,6 +92,11 @@ impl Overlay {
     fn lock(&self) -> std::sync::MutexGuard<'_, Writes> {
         // A poisoned lock only means a handler panicked mid-way; the map itself is consistent.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stages one raw write.
+    pub(crate) fn put(&self, key: Vec<u8>, value: Vec<u8>) {
+        self.lock().insert(key, Some(value));
     }
 
     /// Takes every write as one sled batch.
@@ -101,6 +127,8 @@ pub struct Tx {
     max_payload: usize,
     writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     outgoing: Vec<Outgoing>,
+    /// The last number given on each topic by this `Tx`.
+    seqs: BTreeMap<String, u64>,
     after: Vec<AfterCommit>,
 }
 
@@ -113,6 +141,7 @@ impl Tx {
             max_payload,
             writes: Vec::new(),
             outgoing: Vec::new(),
+            seqs: BTreeMap::new(),
             after: Vec::new(),
         }
     }
@@ -197,13 +226,32 @@ impl Tx {
         self.publish_to(E::TOPIC, event)
     }
 
-    /// Stages an event on a given topic (per-device topics, dead letters).
+    /// Stages an event on a given topic (per-device topics, dead letters). This part's own
+    /// events are numbered on their topic (`seq`) and kept in its log.
     pub fn publish_to<E: Event>(
         &mut self,
         topic: &str,
         event: &Envelope<E>,
     ) -> Result<(), BusError> {
-        self.stage(topic, event.to_json(), false)
+        let (payload, seq) = self.numbered(topic, event)?;
+        self.stage_numbered(topic, payload, false, seq)
+    }
+
+    /// The JSON of `event` as published on `topic`, numbered if it is this part's own.
+    fn numbered<E: Event>(
+        &mut self,
+        topic: &str,
+        event: &Envelope<E>,
+    ) -> Result<(Vec<u8>, Option<u64>), StoreError> {
+        if event.source != self.source {
+            return Ok((event.to_json(), None));
+        }
+        let seq = match self.seqs.get(topic) {
+            Some(n) => n + 1,
+            None => self.get::<u64>(&format!("{HEADS}{topic}"))?.unwrap_or(0) + 1,
+        };
+        self.seqs.insert(topic.to_owned(), seq);
+        Ok((event.to_json_seq(seq), Some(seq)))
     }
 
     /// Answers a request as a participant: the very event recorded in `answer` if there is
@@ -220,8 +268,9 @@ impl Tx {
         if let Some(p) = answer {
             return self.republish(p);
         }
-        let payload = self.event(correlation, cause, data()).to_json();
-        self.stage(E::TOPIC, payload.clone(), false)?;
+        let event = self.event(correlation, cause, data());
+        let (payload, seq) = self.numbered(E::TOPIC, &event)?;
+        self.stage_numbered(E::TOPIC, payload.clone(), false, seq)?;
         *answer = Some(Published {
             topic: E::TOPIC.to_owned(),
             payload: String::from_utf8_lossy(&payload).into_owned(),
@@ -262,6 +311,16 @@ impl Tx {
     }
 
     fn stage(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> Result<(), BusError> {
+        self.stage_numbered(topic, payload, retain, None)
+    }
+
+    fn stage_numbered(
+        &mut self,
+        topic: &str,
+        payload: Vec<u8>,
+        retain: bool,
+        seq: Option<u64>,
+    ) -> Result<(), BusError> {
         if payload.len() > self.max_payload {
             return Err(BusError::Oversized {
                 topic: topic.to_owned(),
@@ -273,6 +332,8 @@ impl Tx {
             topic: topic.to_owned(),
             payload,
             retain,
+            at_ms: u64::try_from(crate::retry::now_ms()).unwrap_or(0),
+            seq,
         });
         Ok(())
     }
@@ -285,7 +346,14 @@ impl Tx {
             let id = self.store.next_id()?;
             self.writes
                 .push((store::seq_key(OUTBOX, id), Some(out.encode())));
+            if let Some(seq) = out.seq {
+                self.writes
+                    .push((log::index_key(&out.topic, seq), Some(id.to_be_bytes().to_vec())));
+            }
             last = Some(id);
+        }
+        for (topic, seq) in std::mem::take(&mut self.seqs) {
+            self.put(&format!("{HEADS}{topic}"), &seq);
         }
         let mut overlay = self.overlay.lock();
         for (k, v) in self.writes {
@@ -305,9 +373,16 @@ mod tests {
             topic: milo_contracts::topics::ORDERS_CREATED.into(),
             payload: b"{}".to_vec(),
             retain: true,
+            at_ms: 1_765_000_000_000,
+            seq: Some(7),
         };
         assert_eq!(Outgoing::decode(&o.encode()), Some(o));
         assert_eq!(Outgoing::decode(&[1, 0]), None);
+        // An entry written before the log: retain flag, topic, payload.
+        let old = [&[1u8, 0, 1][..], b"t{}"].concat();
+        let read = Outgoing::decode(&old).unwrap();
+        assert_eq!((read.retain, read.topic.as_str(), read.at_ms, read.seq), (true, "t", 0, None));
+        assert_eq!(read.payload, b"{}");
     }
 
     #[test]

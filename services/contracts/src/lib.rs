@@ -26,6 +26,7 @@ pub mod envelope;
 pub mod events;
 pub mod menu;
 pub mod policy;
+pub mod replay;
 pub mod saga;
 pub mod topics;
 

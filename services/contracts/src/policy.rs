@@ -575,6 +575,11 @@ pub const POLICY: &[Rule] = &[
         &[Named(1)],
     ),
     rule(topics::REPLAY_REQUESTS, &[], &[AnyPart]),
+    rule(
+        topics::REPLAY_UNAVAILABLE,
+        &["EventsUnavailable"],
+        &[AnyPart],
+    ),
     rule(topics::PROBES_ALL, &[], &[Producer::Broker]),
 ];
 
@@ -620,6 +625,7 @@ fn common_reads() -> Vec<String> {
         topics::MENU_AVAILABILITY.to_owned(),
         topics::BOARDS_PICKUP.to_owned(),
         topics::REPLAY_REQUESTS.to_owned(),
+        topics::REPLAY_UNAVAILABLE.to_owned(),
         topics::SERVICE_STATUS_ALL.to_owned(),
     ]
 }

@@ -81,9 +81,13 @@ pub const INVENTORY_RESTOCKED: &str = "inventory/restocked";
 /// Operator → inventory: add stock of one ingredient.
 pub const COMMANDS_INVENTORY_RESTOCK: &str = "commands/inventory/restock";
 
-/// A part that lost its broker session asks every part to publish its recent outbox again
-/// (plain-text payload: the asking client id).
+/// A consumer asks producers for events again: the ranges it misses, or, after it lost its
+/// broker session, everything after what it has (a plain JSON
+/// [`ReplayRequest`](crate::replay::ReplayRequest), not an envelope).
 pub const REPLAY_REQUESTS: &str = "replays/requests";
+/// A producer says a range a consumer asked for is no longer in its log
+/// ([`EventsUnavailable`](crate::replay::EventsUnavailable)).
+pub const REPLAY_UNAVAILABLE: &str = "replays/unavailable";
 
 /// Every order-flow topic, for subscribers that want them all (analytics, POS).
 pub const ORDER_FLOW: &[&str] = &[

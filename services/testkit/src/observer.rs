@@ -44,7 +44,7 @@ impl Observer {
             presence: None,
             clean_session: true,
         };
-        let mut link = link::spawn(config, None, shutdown).expect("observer link");
+        let mut link = link::spawn(config, shutdown).expect("observer link");
         let mut ready = link.ready.clone();
         let subscribed = tokio::time::timeout(crate::PATIENCE, async {
             ready.wait_for(|r| *r).await.is_ok()

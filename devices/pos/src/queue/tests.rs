@@ -167,7 +167,7 @@ impl Store {
             presence: None,
             clean_session: true,
         };
-        let mut link = link::spawn(config, None, shutdown).unwrap();
+        let mut link = link::spawn(config, shutdown).unwrap();
         let mut ready = link.ready.clone();
         let up = tokio::time::timeout(PATIENCE, ready.wait_for(|r| *r)).await;
         assert!(matches!(up, Ok(Ok(_))), "test client could not subscribe");

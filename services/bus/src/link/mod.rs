@@ -4,17 +4,17 @@
 //! state, so nothing races with a reconnect:
 //! - delivers incoming publishes tagged with the connection's *epoch*; an ack is sent only if
 //!   its epoch is still current (rumqttd drops a client that acks what it did not send);
-//! - relays the outbox: publishes durable entries (QoS 1), maps each to its packet id from
-//!   rumqttc's `Outgoing::Publish` events (in submission order), deletes it on its PUBACK;
+//! - relays the outbox: publishes durable entries (QoS 1) in order, maps each to its packet
+//!   id from rumqttc's `Outgoing::Publish` events (in submission order) and tells the relay of
+//!   its PUBACK; a numbered entry then stays as the part's log ([`crate::log`]), any other is
+//!   deleted;
 //! - on every CONNACK drops rumqttc's own retransmission queue and stale buffered events,
-//!   then publishes again every entry still in the outbox, resubscribes and announces presence;
-//! - keeps a PUBACKed entry in the outbox for [`KEEP_ACKED`] before deleting it: a PUBACK only
-//!   says the broker has it, and a broker that dies before fanning it out loses it. Every
-//!   connect publishes the outbox again, recent entries included; a subscriber that connects
-//!   without a session (a new broker) asks on `replays/requests`, once subscribed again, and
-//!   every part publishes again what its outbox held when the request came. Whichever of
-//!   publisher and subscriber comes back second, the events reach the subscriber. Replays are
-//!   coalesced (one per [`REPLAY_GAP`] at most) so a broker restart does not become a storm. Consumers' inboxes
+//!   then publishes again every entry not PUBACKed yet, resubscribes and announces presence;
+//! - answers replay requests (`replays/requests`) from the log: a consumer that saw a gap in a
+//!   producer's numbers asks for the range, and one that connected without a session (a new
+//!   broker) publishes what it has (`Extras::ask`), once subscribed again, so that every
+//!   producer publishes again what it misses. Requests are coalesced (served together at most
+//!   once per [`REPLAY_GAP`]) so a broker restart does not become a storm; consumers' inboxes
 //!   turn the repeats into no-ops;
 //! - owns the retained topics it publishes (presence, retained outbox entries): watches them
 //!   and puts its value back when someone erases or overwrites it, and after every connect
@@ -34,7 +34,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use milo_contracts::topics;
+use milo_contracts::replay::ReplayRequest;
+use milo_contracts::{topics, Envelope};
+use uuid::Uuid;
 
 use crate::config::MqttConfig;
 use crate::shutdown::Shutdown;
@@ -47,8 +49,6 @@ mod retained;
 use relay::Relay;
 use retained::Owned;
 
-/// How long a PUBACKed outbox entry is kept, to be published again after a broker restart.
-pub const KEEP_ACKED: Duration = Duration::from_secs(20);
 /// Shortest time between two replays asked by other parts.
 pub const REPLAY_GAP: Duration = Duration::from_secs(2);
 
@@ -108,25 +108,31 @@ pub struct Link {
     pub task: JoinHandle<()>,
 }
 
-/// Starts a link. `outbox` is the store whose outbox this link relays, if any.
-pub fn spawn(
-    config: LinkConfig,
-    outbox: Option<Store>,
-    shutdown: Shutdown,
-) -> Result<Link, BusError> {
-    spawn_gated(config, outbox, None, shutdown)
+/// What a part's links do besides publishing and subscribing (none for a tool's link).
+#[derive(Default)]
+pub struct Extras {
+    /// The store whose outbox (and log) this link relays, and the part's name: the `source`
+    /// of its numbered events, which it answers replay requests for.
+    pub outbox: Option<(Store, String)>,
+    /// Presence says `online` only while this is true (after each connect, as soon as it
+    /// is): a part's publishing link waits for its subscribing link, so that nobody reacts to
+    /// the part being online before its subscriptions exist (the broker drops a QoS 1 publish
+    /// nobody is subscribed to). Nothing else waits for the gate.
+    pub gate: Option<watch::Receiver<bool>>,
+    /// The replay request this link publishes on `replays/requests` after it connected
+    /// without a session (a persistent session's link only): what the part has, so every
+    /// producer publishes again what it misses.
+    pub ask: Option<Box<dyn Fn() -> Vec<u8> + Send>>,
 }
 
-/// Starts a link whose presence says `online` only while `gate` is true (after each connect,
-/// as soon as it is): a part's publishing link waits for its subscribing link, so that
-/// nobody reacts to the part being online before its subscriptions exist (the broker drops a
-/// QoS 1 publish nobody is subscribed to). Nothing else waits for the gate.
-pub fn spawn_gated(
-    config: LinkConfig,
-    outbox: Option<Store>,
-    gate: Option<watch::Receiver<bool>>,
-    shutdown: Shutdown,
-) -> Result<Link, BusError> {
+/// Starts a link with nothing but its configuration.
+pub fn spawn(config: LinkConfig, shutdown: Shutdown) -> Result<Link, BusError> {
+    spawn_part(config, Extras::default(), shutdown)
+}
+
+/// Starts a part's link.
+pub fn spawn_part(config: LinkConfig, extras: Extras, shutdown: Shutdown) -> Result<Link, BusError> {
+    let Extras { outbox, gate, ask } = extras;
     let mut opts = config.mqtt.options(config.client_id.clone())?;
     opts.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs.max(1)))
         .set_clean_session(config.clean_session)
@@ -155,7 +161,9 @@ pub fn spawn_gated(
     let (deliveries_tx, deliveries) = mpsc::channel(1024);
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let (ready_tx, ready) = watch::channel(false);
-    let relay = outbox.map(Relay::new).transpose()?;
+    let relay = outbox
+        .map(|(store, name)| Relay::new(store, name))
+        .transpose()?;
     let mut config = config;
     if relay.is_some() {
         config
@@ -175,9 +183,11 @@ pub fn spawn_gated(
         owned: Owned::default(),
         fifo: VecDeque::new(),
         inflight: HashMap::new(),
-        replays: VecDeque::new(),
+        replays: Vec::new(),
+        replay_at: None,
         last_replay: None,
         gate,
+        ask,
         presence_due: false,
     };
     let task = tokio::spawn(task.run(eventloop, commands_rx, shutdown));
@@ -206,12 +216,16 @@ struct LinkTask {
     fifo: VecDeque<Option<u64>>,
     /// Packet id → outbox key of publishes waiting for their PUBACK.
     inflight: HashMap<u16, Option<u64>>,
-    /// Requested replays: when, and up to which outbox key.
-    replays: VecDeque<(Instant, u64)>,
-    /// When the outbox was last published again.
+    /// Replay requests waiting to be served together.
+    replays: Vec<ReplayRequest>,
+    /// When they are served.
+    replay_at: Option<Instant>,
+    /// When requests were last served.
     last_replay: Option<Instant>,
     /// Presence says `online` only while this is true (none: at once).
     gate: Option<watch::Receiver<bool>>,
+    /// Builds this link's replay request after a connect without a session.
+    ask: Option<Box<dyn Fn() -> Vec<u8> + Send>>,
     /// Connected, and `online` not said yet on this connection.
     presence_due: bool,
 }
@@ -235,7 +249,7 @@ impl LinkTask {
                 tokio::pin!(poll);
                 loop {
                     self.announce_when_open();
-                    let replay = self.replays.front().map(|(at, _)| *at);
+                    let replay = self.replay_at;
                     let mut gate = self.gate.clone().filter(|_| self.presence_due);
                     let restore = self.owned.next_due();
                     tokio::select! {
@@ -245,11 +259,7 @@ impl LinkTask {
                             self.gate = None;
                         },
                         _ = sleep_until(replay), if replay.is_some() && self.connected => {
-                            let upto = self.replays.pop_front().map_or(0, |(_, upto)| upto);
-                            self.last_replay = Some(Instant::now());
-                            if let Some(relay) = &mut self.relay {
-                                relay.replay(upto);
-                            }
+                            self.serve_replays();
                         }
                         _ = sleep_until(restore), if restore.is_some() && self.connected => {
                             self.restore_due();
@@ -279,21 +289,7 @@ impl LinkTask {
                 Ok(Event::Incoming(Packet::Publish(publish)))
                     if publish.topic == topics::REPLAY_REQUESTS && self.relay.is_some() =>
                 {
-                    // Coalesce the requests of every part reconnecting after a broker restart:
-                    // one replay at most per REPLAY_GAP, never none. A request right after a
-                    // replay waits for the gap (dropping it lost the events of a part that came
-                    // back a second after the others: an orders/prepared inventory never
-                    // consumed); one while a replay is pending widens it to what is durable now.
-                    if let Some(relay) = &self.relay {
-                        let soon = Instant::now() + Duration::from_millis(500);
-                        let at = self
-                            .last_replay
-                            .map_or(soon, |at| soon.max(at + REPLAY_GAP));
-                        match self.replays.back_mut() {
-                            Some((_, upto)) => *upto = (*upto).max(relay.durable),
-                            None => self.replays.push_back((at, relay.durable)),
-                        }
-                    }
+                    self.on_replay_request(&publish.payload);
                     self.acks.push_back(publish);
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) if self.watches(&publish.topic) => {
@@ -353,13 +349,14 @@ impl LinkTask {
             if let Err(e) = self.client.try_subscribe_many(filters) {
                 warn!(error = %e, "Cannot subscribe; will retry on reconnect.");
             }
-            // What the broker held for this session is gone (a new broker): ask for a replay,
-            // after the SUBSCRIBE so the replayed events reach us.
-            if !session_present && !self.config.clean_session {
-                let me = self.config.client_id.clone().into_bytes();
+            // What the broker held for this session is gone (a new broker): ask every
+            // producer for what we miss, after the SUBSCRIBE so the replayed events reach us.
+            if let (false, false, Some(ask)) =
+                (session_present, self.config.clean_session, &self.ask)
+            {
                 if self
                     .client
-                    .try_publish(topics::REPLAY_REQUESTS, QoS::AtLeastOnce, false, me)
+                    .try_publish(topics::REPLAY_REQUESTS, QoS::AtLeastOnce, false, ask())
                     .is_ok()
                 {
                     self.fifo.push_back(None);
@@ -373,6 +370,50 @@ impl LinkTask {
         self.announce_when_open();
         if let Some(relay) = &mut self.relay {
             relay.reload();
+        }
+    }
+
+    /// Keeps a replay request to serve with the others that come with it: every part
+    /// reconnecting after a broker restart asks at once, and overlapping asks are published
+    /// once. Served half a second after the first, and at most once per [`REPLAY_GAP`]; a
+    /// request never waits longer than that and is never dropped.
+    fn on_replay_request(&mut self, payload: &[u8]) {
+        let Some(relay) = &self.relay else { return };
+        let Some(request) = ReplayRequest::parse(payload) else {
+            debug!("Unreadable replay request ignored.");
+            return;
+        };
+        if request.is_empty_for(relay.producer()) {
+            return;
+        }
+        self.replays.push(request);
+        if self.replay_at.is_none() {
+            let soon = Instant::now() + Duration::from_millis(500);
+            self.replay_at = Some(self.last_replay.map_or(soon, |at| soon.max(at + REPLAY_GAP)));
+        }
+    }
+
+    /// Serves the waiting replay requests from the log, and says what it no longer holds.
+    fn serve_replays(&mut self) {
+        self.replay_at = None;
+        self.last_replay = Some(Instant::now());
+        let requests = std::mem::take(&mut self.replays);
+        let Some(relay) = &mut self.relay else { return };
+        let before = relay.queue.len();
+        let gone = relay.serve(&requests);
+        let again = relay.queue.len() - before;
+        info!(client = %self.config.client_id, requests = requests.len(), events = again, "Replayed from the log.");
+        for notice in gone {
+            warn!(
+                consumer = %notice.consumer,
+                topic = %notice.topic,
+                from = notice.from,
+                to = notice.to,
+                "Asked for events older than the log holds."
+            );
+            let event = Envelope::new(relay.producer(), Uuid::nil(), None, notice);
+            self.direct
+                .push_back((topics::REPLAY_UNAVAILABLE.to_owned(), event.to_json(), false));
         }
     }
 
@@ -418,7 +459,7 @@ impl LinkTask {
     /// Sends what is waiting, as far as rumqttc's channel and the window allow.
     fn pump(&mut self) {
         if let Some(relay) = &mut self.relay {
-            relay.forget_old();
+            relay.tidy();
         }
         if !self.connected {
             return;

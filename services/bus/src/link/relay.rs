@@ -1,71 +1,93 @@
-//! The outbox side of a link: which durable entries still wait for their PUBACK, which are
-//! kept after it, and what to publish (again).
+//! The outbox side of a link: publishes the durable entries in order, tracks their PUBACKs,
+//! keeps the numbered ones as the part's log (pruned by age and size, see [`crate::log`]),
+//! and answers the replay requests of consumers that missed some.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
-use tracing::warn;
+use milo_contracts::policy::topic_matches;
+use milo_contracts::replay::{EventsUnavailable, ReplayRequest, REPLAY_LIMIT};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
 
-use super::KEEP_ACKED;
-use crate::store::{self, Store, OUTBOX};
+use crate::log;
+use crate::store::{self, Store, OUTBOX, RELAY};
 use crate::tx::Outgoing as Entry;
 use crate::BusError;
 
-/// The outbox side of a link: which durable entries still wait for their PUBACK.
+/// Shortest time between two prunings of the log (and saves of the relay's state).
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+/// Most entries one pruning deletes.
+const PRUNE_BATCH: usize = 10_000;
+
+/// What the relay keeps in the store (`_r/relay`), saved while it works, never while idle.
+/// Lost in a crash it is only older: more entries are published again at the next start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct State {
+    /// Every entry up to this key was PUBACKed.
+    acked: u64,
+    /// Entries up to this key are counted in `bytes`.
+    counted: u64,
+    /// Size of the log.
+    bytes: u64,
+}
+
+/// The outbox side of a link.
 pub(super) struct Relay {
     store: Store,
+    /// This part's name: the `source` of its numbered events.
+    producer: String,
     /// Entries up to this key are durable (and may be published).
     pub(super) durable: u64,
-    /// Entries up to this key are in `queue` or already submitted.
+    /// Entries up to this key are in `queue`, submitted or PUBACKed.
     loaded: u64,
     pub(super) queue: VecDeque<(u64, Entry)>,
-    /// PUBACKed entries still kept, oldest first.
-    acked: VecDeque<(Instant, u64)>,
+    /// Entries loaded for their first publish and not PUBACKed yet: numbered, size.
+    unacked: BTreeMap<u64, (bool, u64)>,
+    state: State,
+    saved: State,
+    pruned_at: Option<Instant>,
 }
 
 impl Relay {
-    pub(super) fn new(store: Store) -> Result<Relay, BusError> {
+    pub(super) fn new(store: Store, producer: String) -> Result<Relay, BusError> {
         // Everything found on disk at start is durable.
         let durable = store.last_seq(OUTBOX)?.unwrap_or(0);
+        let state = match store.raw_get(RELAY.as_bytes())? {
+            Some(v) => store::decode(RELAY, &v)?,
+            None => State::default(),
+        };
         Ok(Relay {
             store,
+            producer,
             durable,
-            loaded: 0,
+            loaded: state.acked,
             queue: VecDeque::new(),
-            acked: VecDeque::new(),
+            unacked: BTreeMap::new(),
+            state,
+            saved: state,
+            pruned_at: None,
         })
     }
 
-    /// After a (re)connect: publish every entry still in the outbox, from the start.
+    /// This part's name: the `source` of its numbered events.
+    pub(super) fn producer(&self) -> &str {
+        &self.producer
+    }
+
+    /// Every entry up to this key was PUBACKed.
+    fn watermark(&self) -> u64 {
+        match self.unacked.keys().next() {
+            Some(first) => first - 1,
+            None => self.loaded,
+        }
+    }
+
+    /// After a (re)connect: publish every entry not PUBACKed yet, in order.
     pub(super) fn reload(&mut self) {
         self.queue.clear();
-        self.loaded = 0;
+        self.loaded = self.watermark();
         self.load();
-    }
-
-    /// Publishes again the entries still kept up to `upto` (for a part that lost its session),
-    /// except a retained entry that a newer one on its topic supersedes: entries after `upto`
-    /// were published already, and an older retained value published after them would
-    /// overwrite the broker's newer one (a stale availability, board or telemetry that stays
-    /// until the owner next publishes).
-    pub(super) fn replay(&mut self, upto: u64) {
-        let newest = self.newest_retained();
-        let superseded =
-            |key: u64, e: &Entry| e.retain && newest.get(&e.topic).is_some_and(|n| *n > key);
-        let entries = self.entries(1, upto);
-        self.queue
-            .extend(entries.into_iter().filter(|(k, e)| !superseded(*k, e)));
-    }
-
-    /// The newest outbox key of each retained topic.
-    fn newest_retained(&self) -> HashMap<String, u64> {
-        let mut newest = HashMap::new();
-        for (key, entry) in self.entries(1, u64::MAX) {
-            if entry.retain {
-                newest.insert(entry.topic, key);
-            }
-        }
-        newest
     }
 
     pub(super) fn durable(&mut self, key: u64, connected: bool) {
@@ -77,18 +99,20 @@ impl Relay {
 
     /// Queues the durable entries not loaded yet.
     fn load(&mut self) {
-        self.enqueue(self.loaded.saturating_add(1), self.durable);
-        self.loaded = self.durable;
+        let from = self.loaded.saturating_add(1);
+        for (key, size, entry) in self.entries(from, self.durable) {
+            if key > self.state.counted {
+                self.state.bytes += size;
+                self.state.counted = key;
+            }
+            self.unacked.insert(key, (entry.seq.is_some(), size));
+            self.queue.push_back((key, entry));
+        }
+        self.loaded = self.loaded.max(self.durable);
     }
 
-    /// Queues the outbox entries with keys in `from..=upto`, in key order.
-    fn enqueue(&mut self, from: u64, upto: u64) {
-        let entries = self.entries(from, upto);
-        self.queue.extend(entries);
-    }
-
-    /// The outbox entries with keys in `from..=upto`, in key order.
-    fn entries(&self, from: u64, upto: u64) -> Vec<(u64, Entry)> {
+    /// The outbox entries with keys in `from..=upto`, in key order, with their sizes.
+    fn entries(&self, from: u64, upto: u64) -> Vec<(u64, u64, Entry)> {
         let mut out = Vec::new();
         for kv in self.store.raw_range(store::seq_key(OUTBOX, from), OUTBOX) {
             let Ok((k, v)) = kv else { break };
@@ -99,69 +123,171 @@ impl Relay {
                 break;
             }
             match Entry::decode(&v) {
-                Some(entry) => out.push((key, entry)),
+                Some(entry) => out.push((key, v.len() as u64, entry)),
                 None => warn!(key, "Unreadable outbox entry skipped."),
             }
         }
         out
     }
 
+    /// A PUBACK: a numbered entry stays in the log, any other is done with.
     pub(super) fn acked(&mut self, key: u64) {
-        self.acked.push_back((Instant::now(), key));
+        let Some((numbered, size)) = self.unacked.remove(&key) else {
+            return;
+        };
+        if !numbered {
+            if let Err(e) = self.store.raw_remove(&store::seq_key(OUTBOX, key)) {
+                // Left in place it is pruned with the log later: never a loss.
+                warn!(key, error = %e, "Cannot delete an acknowledged outbox entry.");
+                return;
+            }
+            self.state.bytes = self.state.bytes.saturating_sub(size);
+        }
     }
 
-    /// Deletes the entries PUBACKed longer than [`KEEP_ACKED`] ago.
-    pub(super) fn forget_old(&mut self) {
-        while let Some((at, key)) = self.acked.front().copied() {
-            if at.elapsed() < KEEP_ACKED {
-                break;
-            }
-            self.acked.pop_front();
-            if let Err(e) = self.store.raw_remove(&store::seq_key(OUTBOX, key)) {
-                // Left in place it is published again later: a duplicate, never a loss.
-                warn!(key, error = %e, "Cannot delete an acknowledged outbox entry.");
+    /// Prunes the log and saves the relay's state, at most once per [`PRUNE_EVERY`]; called
+    /// while the part publishes, so an idle part writes nothing.
+    pub(super) fn tidy(&mut self) {
+        if self.pruned_at.is_some_and(|at| at.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        self.pruned_at = Some(Instant::now());
+        if let Err(e) = self.prune() {
+            warn!(error = %e, "Cannot prune the log; it is tried again later.");
+        }
+        self.state.acked = self.watermark();
+        if self.state != self.saved {
+            let value = serde_json::to_vec(&self.state).unwrap_or_default();
+            match self.store.raw_insert(RELAY.as_bytes(), value) {
+                Ok(()) => self.saved = self.state,
+                Err(e) => warn!(error = %e, "Cannot save the relay's state."),
             }
         }
+    }
+
+    /// Deletes the oldest PUBACKed entries while they are older than `store.log_days` or the
+    /// log is larger than `store.log_mb`.
+    fn prune(&mut self) -> Result<(), BusError> {
+        let (max_age, max_bytes) = self.store.log_limits();
+        let cutoff = u64::try_from(crate::retry::now_ms())
+            .unwrap_or(0)
+            .saturating_sub(max_age);
+        let upto = self.watermark();
+        let mut batch = store::Batch::default();
+        let (mut n, mut freed) = (0, 0);
+        for e in log::entries(&self.store, 1) {
+            let size = e.payload.len() as u64 + e.topic.len() as u64 + 19;
+            let over = self.state.bytes.saturating_sub(freed) > max_bytes;
+            if e.key > upto || n >= PRUNE_BATCH || (e.at_ms >= cutoff && !over) {
+                break;
+            }
+            batch.remove(store::seq_key(OUTBOX, e.key));
+            if let Some(seq) = e.seq {
+                batch.remove(log::index_key(&e.topic, seq));
+            }
+            n += 1;
+            freed += size;
+        }
+        if n > 0 {
+            self.store.apply(batch)?;
+            self.state.bytes = self.state.bytes.saturating_sub(freed);
+            info!(
+                entries = n,
+                bytes = freed,
+                "Pruned the log's oldest events."
+            );
+        }
+        Ok(())
+    }
+
+    /// Answers replay requests: queues again the numbered events they ask for that the log
+    /// holds (overlapping asks once), and says which ones it no longer holds.
+    pub(super) fn serve(&mut self, requests: &[ReplayRequest]) -> Vec<EventsUnavailable> {
+        match self.try_serve(requests) {
+            Ok(gone) => gone,
+            Err(e) => {
+                warn!(error = %e, "Cannot read the log for a replay; the consumer asks again.");
+                Vec::new()
+            }
+        }
+    }
+
+    fn try_serve(&mut self, requests: &[ReplayRequest]) -> Result<Vec<EventsUnavailable>, BusError> {
+        let heads: BTreeMap<String, u64> = log::heads(&self.store)?.into_iter().collect();
+        // Consumer, topic, first, last: clamped to what was numbered.
+        let mut asks: Vec<(&str, String, u64, u64)> = Vec::new();
+        for r in requests {
+            if !r.filters.is_empty() {
+                let after = r.after.get(&self.producer);
+                for (topic, head) in &heads {
+                    if r.filters.iter().any(|f| topic_matches(f, topic)) {
+                        let from = after.and_then(|a| a.get(topic)).map_or(1, |n| n + 1);
+                        if from <= *head {
+                            asks.push((&r.consumer, topic.clone(), from, *head));
+                        }
+                    }
+                }
+            }
+            for range in r.ranges.iter().filter(|g| g.producer == self.producer) {
+                let Some(head) = heads.get(&range.topic) else {
+                    continue;
+                };
+                let to = range.to.min(*head);
+                if range.from <= to && range.from > 0 {
+                    asks.push((&r.consumer, range.topic.clone(), range.from, to));
+                }
+            }
+        }
+        let mut gone = Vec::new();
+        // Per topic, the union of the ranges asked.
+        let mut wanted: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+        for (consumer, topic, from, to) in asks {
+            let oldest = log::oldest(&self.store, &topic)?;
+            let first_held = oldest.unwrap_or(u64::MAX);
+            if from < first_held {
+                gone.push(EventsUnavailable {
+                    consumer: consumer.to_owned(),
+                    topic: topic.clone(),
+                    from,
+                    to: to.min(first_held.saturating_sub(1)),
+                    oldest,
+                });
+            }
+            wanted.entry(topic).or_default().push((from.max(first_held), to));
+        }
+        let mut budget = REPLAY_LIMIT;
+        for (topic, mut ranges) in wanted {
+            ranges.sort_unstable();
+            let mut merged: Vec<(u64, u64)> = Vec::new();
+            for (a, b) in ranges.into_iter().filter(|(a, b)| a <= b) {
+                match merged.last_mut() {
+                    Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+                    _ => merged.push((a, b)),
+                }
+            }
+            for (from, to) in merged {
+                let found = log::find(&self.store, &topic, from, to, budget)?;
+                budget -= found.len();
+                for (_, key) in found.into_iter().filter(|(_, key)| *key <= self.durable) {
+                    if let Some(e) = log::entry(&self.store, key)? {
+                        self.queue.push_back((key, e.into_outgoing()));
+                    }
+                }
+                if budget == 0 {
+                    // Cut short: the newest event shows the consumer what it still misses.
+                    let last = log::find(&self.store, &topic, to, to, 1)?;
+                    if let Some((_, key)) = last.first().filter(|(_, k)| *k <= self.durable) {
+                        if let Some(e) = log::entry(&self.store, *key)? {
+                            self.queue.push_back((*key, e.into_outgoing()));
+                        }
+                    }
+                    return Ok(gone);
+                }
+            }
+        }
+        Ok(gone)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::StoreConfig;
-    use milo_contracts::topics;
-
-    fn put(store: &Store, key: u64, topic: &str, payload: &str, retain: bool) {
-        let entry = Entry {
-            topic: topic.into(),
-            payload: payload.as_bytes().to_vec(),
-            retain,
-        };
-        let mut batch = sled::Batch::default();
-        batch.insert(store::seq_key(OUTBOX, key), entry.encode());
-        store.apply(batch).unwrap();
-    }
-
-    #[test]
-    fn a_replay_never_puts_back_a_retained_value_a_newer_one_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-        put(&store, 1, topics::MENU_AVAILABILITY, "oat 840", true);
-        put(&store, 2, topics::ORDERS_CREATED, "a", false);
-        put(&store, 3, topics::BOARDS_PICKUP, "board 1", true);
-        // Published after the replay was asked for (upto = 3): the newer availability.
-        put(&store, 4, topics::MENU_AVAILABILITY, "oat 5840", true);
-        let mut relay = Relay::new(store).unwrap();
-        relay.replay(3);
-        let again: Vec<(u64, String)> = relay
-            .queue
-            .iter()
-            .map(|(k, e)| (*k, String::from_utf8_lossy(&e.payload).into_owned()))
-            .collect();
-        assert_eq!(again, vec![(2, "a".into()), (3, "board 1".into())]);
-        // A reconnect publishes everything in order: the newest value still lands last.
-        relay.reload();
-        let keys: Vec<u64> = relay.queue.iter().map(|(k, _)| *k).collect();
-        assert_eq!(keys, vec![1, 2, 3, 4]);
-    }
-}
+mod tests;

@@ -5,10 +5,12 @@ use milo_contracts::events::DeadLettered;
 use milo_contracts::{topics, DecodeError, RawEnvelope};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use milo_contracts::replay::EventsUnavailable;
+use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
-use super::{Rejection, Service, HANDLER_ATTEMPTS};
+use super::marks::Marks;
+use super::{hooks, Rejection, Service, HANDLER_ATTEMPTS};
 use crate::dlq::{self, DeadLetter};
 use crate::fingerprint;
 use crate::link::{Delivery, LinkCommand};
@@ -30,6 +32,8 @@ pub(super) struct Group<'a> {
     /// Writes of this group already applied to sled (before a request read the store): the
     /// group must be synced even if its overlay is empty at the end.
     pub(super) flushed: bool,
+    /// What this part has of each producer's numbered events.
+    pub(super) marks: Marks,
 }
 
 /// What became of one message.
@@ -44,7 +48,7 @@ pub(super) enum Outcome {
 }
 
 impl<'a> Group<'a> {
-    pub(super) fn new(name: &'a str, store: &'a Store, max_payload: usize) -> Self {
+    pub(super) fn new(name: &'a str, store: &'a Store, max_payload: usize, marks: Marks) -> Self {
         Group {
             name,
             overlay: Overlay::default(),
@@ -55,6 +59,7 @@ impl<'a> Group<'a> {
             requests: topics::dead_letter_requests(name),
             replies: Vec::new(),
             flushed: false,
+            marks,
         }
     }
 
@@ -82,6 +87,13 @@ impl<'a> Group<'a> {
         let (topic, payload) = (d.publish.topic.as_str(), &d.publish.payload[..]);
         if topic == self.requests {
             return self.request(service, payload);
+        }
+        if hooks::lose(self.name, topic) {
+            warn!(service = self.name, topic, "Test hook: this delivery is lost on purpose.");
+            return Ok(());
+        }
+        if topic == topics::REPLAY_UNAVAILABLE {
+            return self.unavailable(topic, payload).map(drop).map_err(Into::into);
         }
         self.message(service, topic, payload).map(drop)
     }
@@ -125,6 +137,9 @@ impl<'a> Group<'a> {
             Ok(env) => env,
             Err(e) => return Ok(self.dead_letter(topic, payload, None, &e.to_string())?),
         };
+        if let Some(seq) = env.seq.filter(|_| env.source != self.name) {
+            self.marks.see(&env.source, topic, seq);
+        }
         let inbox_key = format!("{INBOX}{}", env.id);
         let print = fingerprint(payload);
         match self.tx().get::<u64>(&inbox_key)? {
@@ -167,6 +182,35 @@ impl<'a> Group<'a> {
                 Ok(self.dead_letter(topic, payload, Some(env.correlation_id), &reason)?)
             }
         }
+    }
+
+    /// A producer's word that events this part asked for are gone from its log: they are
+    /// given up (the part stops asking), logged at ERROR, counted and kept as a dead letter.
+    fn unavailable(&mut self, topic: &str, payload: &[u8]) -> Result<Outcome, StoreError> {
+        let notice = RawEnvelope::parse(payload).and_then(|e| {
+            let data: EventsUnavailable = e.decode()?;
+            Ok((e.source, data))
+        });
+        let (producer, gone) = match notice {
+            Ok(n) => n,
+            Err(e) => return self.dead_letter(topic, payload, None, &e.to_string()),
+        };
+        if gone.consumer != self.name
+            || !self.marks.give_up(&producer, &gone.topic, gone.from, gone.to)
+        {
+            return Ok(Outcome::Repeat);
+        }
+        let lost = gone.to.saturating_sub(gone.from) + 1;
+        crate::log::count_lost(lost);
+        let reason = format!(
+            "lost: events {}..={} of {producer} on {} are older than its log (it holds from {})",
+            gone.from,
+            gone.to,
+            gone.topic,
+            gone.oldest.map_or("none".to_owned(), |o| o.to_string()),
+        );
+        error!(service = self.name, producer = %producer, topic = %gone.topic, from = gone.from, to = gone.to, "Events missed for good: older than the producer's log.");
+        self.dead_letter(topic, payload, None, &reason)
     }
 
     pub(super) fn command<S: Service>(
@@ -227,6 +271,13 @@ impl<'a> Group<'a> {
         }
         self.commit(tx)?;
         Ok(Outcome::DeadLettered(id, reason.to_owned()))
+    }
+
+    /// Stages the marks this group changed, with its other writes.
+    pub(super) fn write_marks(&mut self) {
+        for (key, value) in self.marks.take_dirty() {
+            self.overlay.put(key, value);
+        }
     }
 
     /// Applies this group's writes so far to sled, for a read of the store itself; the group

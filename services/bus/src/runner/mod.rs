@@ -8,17 +8,28 @@
 
 use milo_contracts::{topics, DecodeError, RawEnvelope};
 use tokio::sync::{mpsc, watch};
-use tracing::debug;
+use tracing::{debug, info};
 
-use crate::link::{self, LinkConfig};
+use crate::link::{self, Extras, LinkCommand, LinkConfig};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 use crate::tx::Tx;
 
 mod group;
+pub mod hooks;
+pub mod marks;
 mod requests;
 use crate::{BusError, MqttConfig};
 use group::Group;
+use marks::Marks;
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Attempts of a handler that fails on the store before its message is dead-lettered.
 pub const HANDLER_ATTEMPTS: u32 = 3;
@@ -158,14 +169,21 @@ pub async fn run<S: Service>(
         ready,
     } = deps;
     service.on_start(&store, &commands)?;
-    // Every part answers the operator's dead-letter requests (`milo dlq` while it runs).
+    let marks = Marks::load(&store)?;
+    // What this part asks producers for after a session loss: everything after its marks
+    // on the topics it reads.
+    let filters = service.subscriptions();
+    // Every part answers the operator's dead-letter requests (`milo dlq` while it runs), and
+    // hears a producer say that events it asked for are gone.
     let mut subscriptions = service.subscriptions();
     subscriptions.push(topics::dead_letter_requests(&name));
+    subscriptions.push(topics::REPLAY_UNAVAILABLE.to_owned());
     // Dead letters queued for replay (`milo dlq replay`) go first, before any link exists:
     // their outbox entries are then published at the first connect like any other.
     {
-        let mut group = Group::new(&name, &store, mqtt.max_payload);
+        let mut group = Group::new(&name, &store, mqtt.max_payload, marks.clone());
         if group.replays(&mut service)? > 0 {
+            group.write_marks();
             if let Some(batch) = group.overlay.take_batch() {
                 store.apply(batch)?;
             }
@@ -178,7 +196,11 @@ pub async fn run<S: Service>(
     // Two connections: one only publishes (outbox, presence), one only subscribes. On a
     // shared one, the broker's PUBACK followed by a publish to us is held back by Nagle until
     // our delayed ACK (~40 ms per hop); neither rumqttd nor mosquitto sets TCP_NODELAY.
-    let mut link = link::spawn(
+    let ask = {
+        let (marks, name) = (marks.clone(), name.clone());
+        move || marks.session_request(&name, &filters).to_json()
+    };
+    let mut link = link::spawn_part(
         LinkConfig {
             client_id: format!("milo-{name}"),
             mqtt: mqtt.clone(),
@@ -186,13 +208,16 @@ pub async fn run<S: Service>(
             presence: None,
             clean_session: false,
         },
-        None,
+        Extras {
+            ask: Some(Box::new(ask)),
+            ..Extras::default()
+        },
         shutdown.clone(),
     )?;
     // Presence says `online` only while this part is subscribed: a part reacting to it (the
     // barista service handing a station the tickets waiting for it) must not publish to a
     // subscription that does not exist yet.
-    let publisher = link::spawn_gated(
+    let publisher = link::spawn_part(
         LinkConfig {
             client_id: format!("milo-{name}-out"),
             mqtt: mqtt.clone(),
@@ -200,8 +225,11 @@ pub async fn run<S: Service>(
             presence: Some(presence.unwrap_or_else(|| topics::service_status(&name))),
             clean_session: true,
         },
-        Some(store.clone()),
-        Some(link.ready.clone()),
+        Extras {
+            outbox: Some((store.clone(), name.clone())),
+            gate: Some(link.ready.clone()),
+            ask: None,
+        },
         shutdown.clone(),
     )?;
     if let Some(ready) = ready {
@@ -216,9 +244,10 @@ pub async fn run<S: Service>(
             }
         });
     }
-    let mut group = Group::new(&name, &store, mqtt.max_payload);
+    let mut group = Group::new(&name, &store, mqtt.max_payload, marks.clone());
     let (mut deliveries, mut cmds) = (Vec::new(), Vec::new());
     loop {
+        let gap_due = marks.next_due();
         tokio::select! {
             biased;
             _ = shutdown.wait() => break,
@@ -227,6 +256,17 @@ pub async fn run<S: Service>(
                 None => break,
             },
             Some(c) = command_rx.recv() => cmds.push(c),
+            _ = sleep_until(gap_due), if gap_due.is_some() => {
+                // A gap in a producer's numbers that nothing filled: ask for the range.
+                if let Some(ask) = marks.due_request(&name, std::time::Instant::now()) {
+                    info!(service = %name, ranges = ask.ranges.len(), "Asking producers for missed events.");
+                    let _ = publisher.commands.send(LinkCommand::Publish {
+                        topic: topics::REPLAY_REQUESTS.to_owned(),
+                        payload: ask.to_json(),
+                    });
+                }
+                continue;
+            }
         }
         let linger = tokio::time::sleep(service.linger());
         tokio::pin!(linger);
@@ -261,6 +301,7 @@ pub async fn run<S: Service>(
         let n = deliveries.len();
         // The disk work blocks for a while: keep it off the runtime's worker threads. A group
         // that wrote nothing (repeats, idle timer ticks) has nothing to make durable.
+        group.write_marks();
         let batch = group.overlay.take_batch();
         if batch.is_some() || group.flushed {
             let s = store.clone();

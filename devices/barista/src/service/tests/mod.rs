@@ -111,7 +111,7 @@ impl Rig {
             presence: None,
             clean_session: true,
         };
-        let mut link = link::spawn(observer, None, shutdown).unwrap();
+        let mut link = link::spawn(observer, shutdown).unwrap();
         let subscribed = tokio::time::timeout(PATIENCE, link.ready.wait_for(|r| *r));
         assert!(
             matches!(subscribed.await, Ok(Ok(_))),

@@ -77,7 +77,7 @@ fn answers_fit_one_payload_and_pages_cover_every_letter() {
             .record_dead_letter(&topic, payload.as_bytes(), &reason)
             .unwrap();
     }
-    let mut group = Group::new(PART, &store, 4096);
+    let mut group = Group::new(PART, &store, 4096, Default::default());
     let (mut seen, mut from, mut pages) = (Vec::new(), 0, 0);
     let upto = loop {
         let DeadLetterAnswer::List {
@@ -119,7 +119,7 @@ fn a_live_replay_applies_refuses_again_or_finds_a_repeat() {
     let a = store.record_dead_letter("x", &good, "was down").unwrap();
     let b = store.record_dead_letter("x", &event("Bad"), "bad").unwrap();
     let c = store.record_dead_letter("x", &good, "was down").unwrap();
-    let mut group = Group::new(PART, &store, 64 * 1024);
+    let mut group = Group::new(PART, &store, 64 * 1024, Default::default());
     let DeadLetterAnswer::Replay { replayed, next, .. } = ask(
         &mut group,
         DeadLetterOp::Replay {
@@ -156,7 +156,7 @@ fn a_live_replay_applies_refuses_again_or_finds_a_repeat() {
 fn bad_requests_are_dead_lettered_with_the_reason_and_get_no_answer() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
-    let mut group = Group::new(PART, &store, 4096);
+    let mut group = Group::new(PART, &store, 4096, Default::default());
     let list = || {
         let op = DeadLetterOp::List {
             from: 0,
@@ -229,7 +229,7 @@ fn a_purge_empties_the_range_and_the_same_request_again_acts_once() {
     for _ in 0..3 {
         store.record_dead_letter("x", b"{", "malformed").unwrap();
     }
-    let mut group = Group::new(PART, &store, 4096);
+    let mut group = Group::new(PART, &store, 4096, Default::default());
     let purge = request(DeadLetterOp::Purge {
         from: 0,
         upto: None,
