@@ -27,6 +27,8 @@ pub(super) struct Fleet {
     pub kills: BTreeMap<String, usize>,
     /// When the last process was killed.
     pub last_kill: Option<Instant>,
+    /// Where the analytics service answers HTTP.
+    pub analytics_http: std::net::SocketAddr,
 }
 
 impl Fleet {
@@ -68,6 +70,9 @@ impl Fleet {
                 .collect(),
             kills: BTreeMap::new(),
             last_kill: None,
+            analytics_http: other_http[0]
+                .parse()
+                .map_err(|e| std::io::Error::other(format!("{e}")))?,
         };
         for i in 0..fleet.procs.len() {
             fleet.spawn(i)?;

@@ -127,14 +127,10 @@ pub async fn run(
     }
     fleet.revive()?;
     let settled = settle(http, &placed, Duration::from_secs(180)).await;
-    // Outboxes publish again after a broker restart (coalesced, REPLAY_GAP apart): let every
-    // replay the last kill set off run before the store is stopped and checked.
-    let quiet = milo_bus::link::REPLAY_GAP * 3;
-    if let Some(last) = fleet.last_kill {
-        if let Some(left) = (last + quiet).checked_duration_since(Instant::now()) {
-            tokio::time::sleep(left).await;
-        }
-    }
+    // Analytics hears of the last orders after the order service, and of what it missed
+    // through the producers' logs (a gap is asked for after a second, replays are coalesced):
+    // wait until it has a final state for every order and its figures stay still.
+    caught_up(fleet.analytics_http, placed.len(), Duration::from_secs(120)).await;
     let kills = fleet.kills.clone();
     fleet.stop();
     let mut report = check::check(&config, &placed)?;
@@ -142,6 +138,26 @@ pub async fn run(
     report.unsettled_at_deadline = settled;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Waits until analytics has a final state for `orders` orders and its summary has not
+/// changed for three seconds (or the deadline passes: the check then says what differs).
+async fn caught_up(http: std::net::SocketAddr, orders: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let (mut last, mut since) = (serde_json::Value::Null, Instant::now());
+    while Instant::now() < deadline {
+        if let Ok((200, s)) = client::get(http, "/analytics/summary").await {
+            let by = &s["orders"]["by_status"];
+            let n = |k: &str| by[k].as_u64().unwrap_or(0);
+            let done = n("prepared") + n("canceled") + n("rejected");
+            if s != last {
+                (last, since) = (s.clone(), Instant::now());
+            } else if done as usize >= orders && since.elapsed() >= Duration::from_secs(3) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Waits until every order is in a final state (a failed one canceled, its compensation

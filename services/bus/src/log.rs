@@ -138,7 +138,9 @@ pub fn find(
 
 /// The first number `topic` still holds in the log, if any.
 pub fn oldest(store: &Store, topic: &str) -> Result<Option<u64>, StoreError> {
-    Ok(find(store, topic, 0, u64::MAX, 1)?.first().map(|(seq, _)| *seq))
+    Ok(find(store, topic, 0, u64::MAX, 1)?
+        .first()
+        .map(|(seq, _)| *seq))
 }
 
 /// The topics this part numbers events on, with the last number given on each.

@@ -347,8 +347,10 @@ impl Tx {
             self.writes
                 .push((store::seq_key(OUTBOX, id), Some(out.encode())));
             if let Some(seq) = out.seq {
-                self.writes
-                    .push((log::index_key(&out.topic, seq), Some(id.to_be_bytes().to_vec())));
+                self.writes.push((
+                    log::index_key(&out.topic, seq),
+                    Some(id.to_be_bytes().to_vec()),
+                ));
             }
             last = Some(id);
         }
@@ -381,7 +383,10 @@ mod tests {
         // An entry written before the log: retain flag, topic, payload.
         let old = [&[1u8, 0, 1][..], b"t{}"].concat();
         let read = Outgoing::decode(&old).unwrap();
-        assert_eq!((read.retain, read.topic.as_str(), read.at_ms, read.seq), (true, "t", 0, None));
+        assert_eq!(
+            (read.retain, read.topic.as_str(), read.at_ms, read.seq),
+            (true, "t", 0, None)
+        );
         assert_eq!(read.payload, b"{}");
     }
 

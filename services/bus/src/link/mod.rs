@@ -131,7 +131,11 @@ pub fn spawn(config: LinkConfig, shutdown: Shutdown) -> Result<Link, BusError> {
 }
 
 /// Starts a part's link.
-pub fn spawn_part(config: LinkConfig, extras: Extras, shutdown: Shutdown) -> Result<Link, BusError> {
+pub fn spawn_part(
+    config: LinkConfig,
+    extras: Extras,
+    shutdown: Shutdown,
+) -> Result<Link, BusError> {
     let Extras { outbox, gate, ask } = extras;
     let mut opts = config.mqtt.options(config.client_id.clone())?;
     opts.set_keep_alive(Duration::from_secs(config.mqtt.keep_alive_secs.max(1)))
@@ -216,8 +220,8 @@ struct LinkTask {
     fifo: VecDeque<Option<u64>>,
     /// Packet id → outbox key of publishes waiting for their PUBACK.
     inflight: HashMap<u16, Option<u64>>,
-    /// Replay requests waiting to be served together.
-    replays: Vec<ReplayRequest>,
+    /// What replay requests asked, waiting to be served together.
+    replays: Vec<relay::Ask>,
     /// When they are served.
     replay_at: Option<Instant>,
     /// When requests were last served.
@@ -386,10 +390,17 @@ impl LinkTask {
         if request.is_empty_for(relay.producer()) {
             return;
         }
-        self.replays.push(request);
+        let asks = relay.asks(&request);
+        if asks.is_empty() {
+            return;
+        }
+        self.replays.extend(asks);
         if self.replay_at.is_none() {
             let soon = Instant::now() + Duration::from_millis(500);
-            self.replay_at = Some(self.last_replay.map_or(soon, |at| soon.max(at + REPLAY_GAP)));
+            self.replay_at = Some(
+                self.last_replay
+                    .map_or(soon, |at| soon.max(at + REPLAY_GAP)),
+            );
         }
     }
 
@@ -397,12 +408,12 @@ impl LinkTask {
     fn serve_replays(&mut self) {
         self.replay_at = None;
         self.last_replay = Some(Instant::now());
-        let requests = std::mem::take(&mut self.replays);
+        let asks = std::mem::take(&mut self.replays);
         let Some(relay) = &mut self.relay else { return };
-        let before = relay.queue.len();
-        let gone = relay.serve(&requests);
+        let (n, before) = (asks.len(), relay.queue.len());
+        let gone = relay.serve(asks);
         let again = relay.queue.len() - before;
-        info!(client = %self.config.client_id, requests = requests.len(), events = again, "Replayed from the log.");
+        info!(client = %self.config.client_id, asks = n, events = again, "Replayed from the log.");
         for notice in gone {
             warn!(
                 consumer = %notice.consumer,
@@ -412,8 +423,11 @@ impl LinkTask {
                 "Asked for events older than the log holds."
             );
             let event = Envelope::new(relay.producer(), Uuid::nil(), None, notice);
-            self.direct
-                .push_back((topics::REPLAY_UNAVAILABLE.to_owned(), event.to_json(), false));
+            self.direct.push_back((
+                topics::REPLAY_UNAVAILABLE.to_owned(),
+                event.to_json(),
+                false,
+            ));
         }
     }
 

@@ -200,10 +200,53 @@ impl Relay {
         Ok(())
     }
 
+    /// What a replay request asks of this part: consumer, topic, first and last number,
+    /// bounded by what was numbered when it came (later events reach the consumer anyway).
+    pub(super) fn asks(&self, request: &ReplayRequest) -> Vec<Ask> {
+        let heads: BTreeMap<String, u64> = match log::heads(&self.store) {
+            Ok(heads) => heads.into_iter().collect(),
+            Err(e) => {
+                warn!(error = %e, "Cannot read the log for a replay; the consumer asks again.");
+                return Vec::new();
+            }
+        };
+        let mut asks = Vec::new();
+        if !request.filters.is_empty() {
+            let after = request.after.get(&self.producer);
+            for (topic, head) in &heads {
+                if request.filters.iter().any(|f| topic_matches(f, topic)) {
+                    let from = after.and_then(|a| a.get(topic)).map_or(1, |n| n + 1);
+                    if from <= *head {
+                        asks.push((request.consumer.clone(), topic.clone(), from, *head));
+                    }
+                }
+            }
+        }
+        for range in request
+            .ranges
+            .iter()
+            .filter(|g| g.producer == self.producer)
+        {
+            let Some(head) = heads.get(&range.topic) else {
+                continue;
+            };
+            let to = range.to.min(*head);
+            if range.from <= to && range.from > 0 {
+                asks.push((
+                    request.consumer.clone(),
+                    range.topic.clone(),
+                    range.from,
+                    to,
+                ));
+            }
+        }
+        asks
+    }
+
     /// Answers replay requests: queues again the numbered events they ask for that the log
     /// holds (overlapping asks once), and says which ones it no longer holds.
-    pub(super) fn serve(&mut self, requests: &[ReplayRequest]) -> Vec<EventsUnavailable> {
-        match self.try_serve(requests) {
+    pub(super) fn serve(&mut self, asks: Vec<Ask>) -> Vec<EventsUnavailable> {
+        match self.try_serve(asks) {
             Ok(gone) => gone,
             Err(e) => {
                 warn!(error = %e, "Cannot read the log for a replay; the consumer asks again.");
@@ -212,32 +255,7 @@ impl Relay {
         }
     }
 
-    fn try_serve(&mut self, requests: &[ReplayRequest]) -> Result<Vec<EventsUnavailable>, BusError> {
-        let heads: BTreeMap<String, u64> = log::heads(&self.store)?.into_iter().collect();
-        // Consumer, topic, first, last: clamped to what was numbered.
-        let mut asks: Vec<(&str, String, u64, u64)> = Vec::new();
-        for r in requests {
-            if !r.filters.is_empty() {
-                let after = r.after.get(&self.producer);
-                for (topic, head) in &heads {
-                    if r.filters.iter().any(|f| topic_matches(f, topic)) {
-                        let from = after.and_then(|a| a.get(topic)).map_or(1, |n| n + 1);
-                        if from <= *head {
-                            asks.push((&r.consumer, topic.clone(), from, *head));
-                        }
-                    }
-                }
-            }
-            for range in r.ranges.iter().filter(|g| g.producer == self.producer) {
-                let Some(head) = heads.get(&range.topic) else {
-                    continue;
-                };
-                let to = range.to.min(*head);
-                if range.from <= to && range.from > 0 {
-                    asks.push((&r.consumer, range.topic.clone(), range.from, to));
-                }
-            }
-        }
+    fn try_serve(&mut self, asks: Vec<Ask>) -> Result<Vec<EventsUnavailable>, BusError> {
         let mut gone = Vec::new();
         // Per topic, the union of the ranges asked.
         let mut wanted: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
@@ -246,14 +264,17 @@ impl Relay {
             let first_held = oldest.unwrap_or(u64::MAX);
             if from < first_held {
                 gone.push(EventsUnavailable {
-                    consumer: consumer.to_owned(),
+                    consumer,
                     topic: topic.clone(),
                     from,
                     to: to.min(first_held.saturating_sub(1)),
                     oldest,
                 });
             }
-            wanted.entry(topic).or_default().push((from.max(first_held), to));
+            wanted
+                .entry(topic)
+                .or_default()
+                .push((from.max(first_held), to));
         }
         let mut budget = REPLAY_LIMIT;
         for (topic, mut ranges) in wanted {
@@ -288,6 +309,9 @@ impl Relay {
         Ok(gone)
     }
 }
+
+/// One ask of a replay request: consumer, topic, first and last number.
+pub(super) type Ask = (String, String, u64, u64);
 
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,10 @@
 //! group's overlay, dead letters for what cannot be used, and what to do once it is durable.
 
 use milo_contracts::events::DeadLettered;
+use milo_contracts::replay::EventsUnavailable;
 use milo_contracts::{topics, DecodeError, RawEnvelope};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
-use milo_contracts::replay::EventsUnavailable;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
@@ -89,11 +89,17 @@ impl<'a> Group<'a> {
             return self.request(service, payload);
         }
         if hooks::lose(self.name, topic) {
-            warn!(service = self.name, topic, "Test hook: this delivery is lost on purpose.");
+            warn!(
+                service = self.name,
+                topic, "Test hook: this delivery is lost on purpose."
+            );
             return Ok(());
         }
         if topic == topics::REPLAY_UNAVAILABLE {
-            return self.unavailable(topic, payload).map(drop).map_err(Into::into);
+            return self
+                .unavailable(topic, payload)
+                .map(drop)
+                .map_err(Into::into);
         }
         self.message(service, topic, payload).map(drop)
     }
@@ -196,7 +202,9 @@ impl<'a> Group<'a> {
             Err(e) => return self.dead_letter(topic, payload, None, &e.to_string()),
         };
         if gone.consumer != self.name
-            || !self.marks.give_up(&producer, &gone.topic, gone.from, gone.to)
+            || !self
+                .marks
+                .give_up(&producer, &gone.topic, gone.from, gone.to)
         {
             return Ok(Outcome::Repeat);
         }

@@ -28,7 +28,10 @@ pub(crate) fn lose(part: &str, topic: &str) -> bool {
         return false;
     }
     let mut lose = LOSE.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(slot) = lose.iter_mut().find(|(p, t, n)| p == part && t == topic && *n > 0) else {
+    let Some(slot) = lose
+        .iter_mut()
+        .find(|(p, t, n)| p == part && t == topic && *n > 0)
+    else {
         return false;
     };
     slot.2 -= 1;

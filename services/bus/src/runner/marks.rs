@@ -16,6 +16,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{self, Store, StoreError, MARKS};
 
+/// Ranges asked for by this process's parts since it started.
+static ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many missing ranges this process's parts have asked producers for (a gap seen in a
+/// producer's numbers), since the process started.
+pub fn ranges_asked() -> u64 {
+    ASKED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How long a gap may stay before it is asked for.
 const GAP_GRACE: Duration = Duration::from_secs(1);
 /// Longest pause between two asks for the same gap.
@@ -253,6 +262,7 @@ impl Marks {
             gap.pause = (gap.pause * 2).min(MAX_PAUSE);
             gap.due = now + gap.pause;
         }
+        ASKED.fetch_add(ranges.len() as u64, std::sync::atomic::Ordering::Relaxed);
         (!ranges.is_empty()).then(|| ReplayRequest {
             consumer: consumer.to_owned(),
             ranges,
@@ -318,7 +328,10 @@ mod tests {
         marks.see("order", "orders/created", 1);
         marks.see("order", "orders/created", 4);
         let now = Instant::now();
-        assert!(marks.due_request("analytics", now).is_none(), "within the grace");
+        assert!(
+            marks.due_request("analytics", now).is_none(),
+            "within the grace"
+        );
         let due = marks.next_due().unwrap();
         assert!(due > now);
         let ask = marks.due_request("analytics", due).unwrap();

@@ -38,6 +38,11 @@ fn publish(store: &Store, n: usize) {
     store.apply(overlay.take_batch().unwrap()).unwrap();
 }
 
+fn serve(relay: &mut Relay, requests: &[ReplayRequest]) -> Vec<EventsUnavailable> {
+    let asks = requests.iter().flat_map(|r| relay.asks(r)).collect();
+    relay.serve(asks)
+}
+
 fn seqs(relay: &Relay) -> Vec<Option<u64>> {
     relay.queue.iter().map(|(_, e)| e.seq).collect()
 }
@@ -63,7 +68,10 @@ fn events_are_numbered_per_topic_without_gaps_and_kept_after_their_puback() {
     let (_, first) = &relay.queue[0];
     let env = RawEnvelope::parse(&first.payload).unwrap();
     assert_eq!((env.seq, env.source.as_str()), (Some(1), "order"));
-    assert_eq!(log::heads(&store).unwrap(), vec![(topics::ORDERS_REJECTED.to_owned(), 5)]);
+    assert_eq!(
+        log::heads(&store).unwrap(),
+        vec![(topics::ORDERS_REJECTED.to_owned(), 5)]
+    );
     ack_all(&mut relay);
     // The log keeps the five events; the boards are gone once PUBACKed.
     let kept: Vec<_> = log::entries(&store, 1).collect();
@@ -99,13 +107,13 @@ fn a_replay_serves_exactly_the_range_asked_and_says_what_the_log_no_longer_holds
         }],
         ..Default::default()
     };
-    assert!(relay.serve(&[ask(4, 6), ask(5, 7)]).is_empty());
+    assert!(serve(&mut relay, &[ask(4, 6), ask(5, 7)]).is_empty());
     assert_eq!(seqs(&relay), vec![Some(4), Some(5), Some(6), Some(7)]);
     relay.queue.clear();
     // Another producer's range is not ours.
     let mut other = ask(1, 2);
     other.ranges[0].producer = "payment".into();
-    assert!(relay.serve(&[other]).is_empty() && relay.queue.is_empty());
+    assert!(serve(&mut relay, &[other]).is_empty() && relay.queue.is_empty());
     // After a session loss: everything after the consumer's mark on the topics it reads.
     let mut lost = ReplayRequest {
         consumer: "analytics".into(),
@@ -116,7 +124,7 @@ fn a_replay_serves_exactly_the_range_asked_and_says_what_the_log_no_longer_holds
         "order".into(),
         [(topics::ORDERS_REJECTED.to_owned(), 8)].into(),
     );
-    assert!(relay.serve(&[lost]).is_empty());
+    assert!(serve(&mut relay, &[lost]).is_empty());
     assert_eq!(seqs(&relay), vec![Some(9), Some(10)]);
     relay.queue.clear();
     // Pruned below 4: asking from 2 gets 4.. and word that 2..=3 are gone.
@@ -126,7 +134,7 @@ fn a_replay_serves_exactly_the_range_asked_and_says_what_the_log_no_longer_holds
         batch.remove(log::index_key(&e.topic, e.seq.unwrap()));
     }
     store.apply(batch).unwrap();
-    let gone = relay.serve(&[ask(2, 5)]);
+    let gone = serve(&mut relay, &[ask(2, 5)]);
     assert_eq!(
         gone,
         vec![EventsUnavailable {
@@ -151,7 +159,10 @@ fn the_log_is_pruned_oldest_first_past_its_size_but_never_what_waits_for_its_pub
     let mut relay = Relay::new(store.clone(), "order".into()).unwrap();
     relay.reload();
     let total = relay.state.bytes;
-    assert!(total > 1024 * 1024, "the test needs more than the limit: {total}");
+    assert!(
+        total > 1024 * 1024,
+        "the test needs more than the limit: {total}"
+    );
     // Nothing PUBACKed yet: nothing may go.
     relay.tidy();
     assert_eq!(log::entries(&store, 1).count(), 10_000);
@@ -159,8 +170,14 @@ fn the_log_is_pruned_oldest_first_past_its_size_but_never_what_waits_for_its_pub
     relay.pruned_at = None;
     relay.tidy();
     assert!(relay.state.bytes <= 1024 * 1024, "{}", relay.state.bytes);
-    let oldest = log::oldest(&store, topics::ORDERS_REJECTED).unwrap().unwrap();
+    let oldest = log::oldest(&store, topics::ORDERS_REJECTED)
+        .unwrap()
+        .unwrap();
     assert!(oldest > 1);
     let held: Vec<u64> = log::entries(&store, 1).filter_map(|e| e.seq).collect();
-    assert_eq!(held, (oldest..=5000).collect::<Vec<_>>(), "the newest are kept, with no hole");
+    assert_eq!(
+        held,
+        (oldest..=5000).collect::<Vec<_>>(),
+        "the newest are kept, with no hole"
+    );
 }

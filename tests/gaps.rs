@@ -1,0 +1,162 @@
+//! Every consumer sees every event: a part away while the broker restarts (and forgets every
+//! session and every queued message) gets what it missed from the producers' logs once it is
+//! back, exactly once; and the retained state the broker forgot is put back by its owners.
+//!
+//! The broker runs as its own `milo broker` process, killed with SIGKILL and started again on
+//! the same port, as systemd would; the parts run in this process.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::rig::Rig;
+use milo_analytics::Summary;
+use milo_contracts::{topics, SagaMode};
+use milo_testkit::{eventually, eventually_blocking, free_port, Observer, PATIENCE};
+use uuid::Uuid;
+
+const MILO: &str = env!("CARGO_BIN_EXE_milo");
+const ESPRESSO: &str = r#"[{"item":"espresso"}]"#;
+/// What the owners of retained topics must have put back after a broker restart.
+const WITHIN: Duration = Duration::from_secs(5);
+
+/// `milo broker` as its own process.
+struct Broker(Child);
+
+impl Broker {
+    /// Starts it on `port` and waits until it listens (again while a killed one's port is
+    /// still held: it is tried until one stays up).
+    fn start(file: &Path, port: u16) -> Broker {
+        let mut started = None;
+        let up = eventually_blocking(PATIENCE, || {
+            let mut child = Command::new(MILO)
+                .arg("--config")
+                .arg(file)
+                .arg("broker")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("milo broker");
+            let listening = eventually_blocking(Duration::from_secs(10), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+                    || TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            let alive = matches!(child.try_wait(), Ok(None));
+            if listening && alive {
+                started = Some(child);
+                true
+            } else {
+                let _ = child.kill();
+                let _ = child.wait();
+                false
+            }
+        });
+        assert!(up, "milo broker never listened on {port}");
+        Broker(started.unwrap())
+    }
+
+    fn kill(mut self) {
+        self.0.kill().expect("SIGKILL the broker");
+        self.0.wait().expect("the broker's exit");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn place_all(rig: &Rig, n: usize) -> Vec<Uuid> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(rig.place(ESPRESSO, None).await);
+    }
+    for id in &ids {
+        rig.wait_status(*id, "prepared").await;
+    }
+    ids
+}
+
+fn summary(rig: &Rig) -> Summary {
+    rig.store("analytics")
+        .get::<Summary>("summary")
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_part_away_across_a_broker_restart_applies_every_event_it_missed_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, http) = (free_port(), free_port());
+    let file = milo_testkit::config_file(dir.path(), port, http);
+    let broker = Broker::start(&file, port);
+    let mode = SagaMode::Choreography;
+    let mut rig = Rig::full(mode, |c| {
+        c.broker.embedded = false;
+        c.mqtt.address = format!("127.0.0.1:{port}");
+        c.broker.listen = ([127, 0, 0, 1], port).into();
+    })
+    .await;
+
+    // Analytics goes away; its session at the broker queues what it misses, until the
+    // broker is killed and forgets it.
+    rig.down("analytics", false).await;
+    let mut ids = place_all(&rig, 100).await;
+    broker.kill();
+    let broker = Broker::start(&file, port);
+    let back = Instant::now();
+
+    // What the broker forgot comes back: every part's presence and the pickup board.
+    let watch = Observer::start(
+        &milo_testkit::mqtt_as(&rig.config, "operator"),
+        &[topics::SERVICE_STATUS_ALL, topics::BOARDS_PICKUP],
+    )
+    .await;
+    let services: Vec<&str> = milo::shop::services_in(mode)
+        .filter(|s| *s != "analytics")
+        .collect();
+    let restored = eventually(PATIENCE, || {
+        let online = services.iter().all(|s| {
+            let seen = watch.on(&topics::service_status(s));
+            seen.last().is_some_and(|p| p == b"online")
+        });
+        std::future::ready(online && !watch.on(topics::BOARDS_PICKUP).is_empty())
+    })
+    .await;
+    let took = back.elapsed();
+    assert!(restored, "presence or the pickup board never came back");
+    assert!(
+        took <= WITHIN + Duration::from_secs(1),
+        "restored after {took:?}"
+    );
+
+    ids.extend(place_all(&rig, 100).await);
+    rig.up("analytics").await;
+    // Analytics asked for everything after what it had, and every producer answered from its
+    // log: the figures equal the books, each event applied once.
+    let price = rig.total(ESPRESSO) as u64;
+    let all = ids.len() as u64;
+    let books: u64 = ids.iter().map(|id| rig.money(*id) as u64).sum();
+    assert_eq!(books, price * all);
+    let caught_up = eventually(PATIENCE, || {
+        let s = summary(&rig);
+        std::future::ready(
+            s.by_status.get("prepared") == Some(&all)
+                && s.charged_cents >= books
+                && s.drinks_by_item.get("espresso") >= Some(&all),
+        )
+    })
+    .await;
+    let s = summary(&rig);
+    assert!(caught_up, "analytics has {s:?}");
+    assert_eq!(s.charged_cents, books, "charged, as the payment store says");
+    assert_eq!(s.refunded_cents, 0);
+    assert_eq!(s.drinks_by_item.get("espresso"), Some(&all));
+    assert_eq!(s.by_status.values().sum::<u64>(), all, "{:?}", s.by_status);
+    drop(broker);
+}
