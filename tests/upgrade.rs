@@ -212,7 +212,7 @@ async fn a_data_directory_from_before_the_stamp_opens_with_every_order_as_it_was
     let scratch = dir.path().join("scratch");
 
     let running = start(&scratch, &data).await.unwrap();
-    let upgraded = logs.lines("from format 0 to 1");
+    let upgraded = logs.lines(&format!("from format 0 to {FORMAT}"));
     assert_eq!(upgraded.len(), PARTS.len(), "{upgraded:#?}");
     for part in PARTS {
         let path = data.join(part).display().to_string();

@@ -327,6 +327,16 @@ impl MiloConfig {
             "expected host:port",
         )?;
         check(
+            self.store.log_days >= 1,
+            "store.log_days",
+            "must be at least 1: a consumer away for a while asks for what it missed",
+        )?;
+        check(
+            self.store.log_mb >= 1,
+            "store.log_mb",
+            "must be at least 1 (megabytes of events kept per part)",
+        )?;
+        check(
             (512..=16 << 20).contains(&self.mqtt.max_payload),
             "mqtt.max_payload",
             "must be between 512 bytes and 16 MiB",

@@ -1,9 +1,12 @@
 //! The on-disk format of a store, stamped in the store itself, so a newer Milo can migrate an
 //! older store and an older Milo refuses a store it cannot read instead of misreading it.
 //!
-//! Format 1 is the layout described in [`crate::store`]: the bus's records under `_o/`, `_i/`,
-//! `_d/` and `_p/`, a service's records as JSON under its own prefixes. Format 0 is a store
-//! written before the stamp existed (Milo up to commit a90e3ec): the same layout, no stamp.
+//! Format 2 is the layout described in [`crate::store`]: the bus's records under `_o/` (the
+//! outbox and log, entries with their time and number), `_x/` (the log's index), `_s/` (the
+//! last number per topic), `_m/` (a consumer's marks), `_r/` (the relay's state), `_i/`, `_d/`
+//! and `_p/`, a service's records as JSON under its own prefixes. Format 1 is the same without
+//! the log (outbox entries with no time or number, which format 2 still reads). Format 0 is a
+//! store written before the stamp existed (Milo up to commit a90e3ec): format 1, no stamp.
 //!
 //! The stamp is a JSON number under [`VERSION_KEY`] in the store's default tree. `_v/` sorts
 //! with the bus's own `_` prefixes, which no service scans (every scan has a prefix of its
@@ -21,7 +24,7 @@ use tracing::info;
 use crate::store::{Store, StoreError};
 
 /// The format this Milo writes, and the newest it reads.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// Key of the format stamp.
 pub const VERSION_KEY: &str = "_v/format";
@@ -31,10 +34,17 @@ pub const VERSION_KEY: &str = "_v/format";
 pub type Migration = fn(&Store) -> Result<sled::Batch, StoreError>;
 
 /// `MIGRATIONS[n]` takes a store from format `n` to `n + 1`: a format 2 adds one function.
-const MIGRATIONS: [Migration; FORMAT as usize] = [from_0];
+const MIGRATIONS: [Migration; FORMAT as usize] = [from_0, from_1];
 
 /// Format 0 has format 1's layout: only the stamp is new.
 fn from_0(_: &Store) -> Result<sled::Batch, StoreError> {
+    Ok(sled::Batch::default())
+}
+
+/// Format 2 reads format 1's outbox entries as they are (no time: pruned as soon as they are
+/// PUBACKed; no number: never asked for); its new records start empty. The stamp keeps a
+/// format 1 Milo from misreading the new entries.
+fn from_1(_: &Store) -> Result<sled::Batch, StoreError> {
     Ok(sled::Batch::default())
 }
 
