@@ -47,6 +47,8 @@ pub(super) struct Relay {
     state: State,
     saved: State,
     pruned_at: Option<Instant>,
+    /// New entries were loaded since the last pruning.
+    grew: bool,
 }
 
 impl Relay {
@@ -67,6 +69,7 @@ impl Relay {
             state,
             saved: state,
             pruned_at: None,
+            grew: false,
         })
     }
 
@@ -107,6 +110,7 @@ impl Relay {
             }
             self.unacked.insert(key, (entry.seq.is_some(), size));
             self.queue.push_back((key, entry));
+            self.grew = true;
         }
         self.loaded = self.loaded.max(self.durable);
     }
@@ -145,17 +149,23 @@ impl Relay {
         }
     }
 
-    /// Prunes the log and saves the relay's state, at most once per [`PRUNE_EVERY`]; called
-    /// while the part publishes, so an idle part writes nothing.
+    /// Prunes the log and saves the relay's state, at most once per [`PRUNE_EVERY`], and only
+    /// after the part published something: an idle part writes nothing (events that age out
+    /// while it is idle go at its next publish).
     pub(super) fn tidy(&mut self) {
         if self.pruned_at.is_some_and(|at| at.elapsed() < PRUNE_EVERY) {
             return;
         }
-        self.pruned_at = Some(Instant::now());
-        if let Err(e) = self.prune() {
-            warn!(error = %e, "Cannot prune the log; it is tried again later.");
-        }
         self.state.acked = self.watermark();
+        if !self.grew && self.state == self.saved {
+            return;
+        }
+        self.pruned_at = Some(Instant::now());
+        if std::mem::take(&mut self.grew) {
+            if let Err(e) = self.prune() {
+                warn!(error = %e, "Cannot prune the log; it is tried again later.");
+            }
+        }
         if self.state != self.saved {
             let value = serde_json::to_vec(&self.state).unwrap_or_default();
             match self.store.raw_insert(RELAY.as_bytes(), value) {
