@@ -404,6 +404,15 @@ impl Shop {
         stats.collect()
     }
 
+    /// What every part's log holds: numbered events and their bytes ([`milo_bus::log::size`]).
+    pub fn log_size(&self) -> (u64, u64) {
+        let sizes = self
+            .parts
+            .iter()
+            .filter_map(|p| milo_bus::log::size(&p.store).ok());
+        sizes.fold((0, 0), |(e, b), (e2, b2)| (e + e2, b + b2))
+    }
+
     /// Waits until every part is connected and subscribed; false if `limit` passed first.
     pub async fn wait_ready(&self, limit: Duration) -> bool {
         wait_ready(&self.parts, limit).await

@@ -233,6 +233,7 @@ async fn measure(
         rss_idle_kib,
         rss_peak_kib: probe::proc_status_kib("VmHWM"),
         clock,
+        log: shop.log_size(),
     };
     Ok(report::build(&tracks, options, readings))
 }

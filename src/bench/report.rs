@@ -45,6 +45,11 @@ pub struct BenchReport {
     pub clock_ticks_per_s: u64,
     /// False when `getconf CLK_TCK` did not answer and 100 was assumed.
     pub clock_ticks_asked: bool,
+    /// Numbered events every part's log holds at the end, and their bytes as stored
+    /// (keys, values and index; sled's own overhead not counted).
+    pub log_events: u64,
+    /// See `log_events`.
+    pub log_bytes: u64,
 }
 
 /// The run's options, as run.
@@ -193,6 +198,7 @@ pub(super) struct Readings {
     pub rss_idle_kib: u64,
     pub rss_peak_kib: u64,
     pub clock: (u64, bool),
+    pub log: (u64, u64),
 }
 
 /// The report of a run of `options` whose orders are in `tracks`.
@@ -250,6 +256,8 @@ pub(super) fn build(tracks: &Tracks, options: &BenchOptions, r: Readings) -> Ben
         prepared_by_station,
         rss_idle_kib: r.rss_idle_kib,
         rss_peak_kib: r.rss_peak_kib,
+        log_events: r.log.0,
+        log_bytes: r.log.1,
         clock_ticks_per_s: r.clock.0,
         clock_ticks_asked: r.clock.1,
     }

@@ -98,6 +98,14 @@ impl Display for BenchReport {
             .map(|(s, n)| format!("{s} {n}"))
             .collect();
         writeln!(f, "  stations     {}", stations.join(", "))?;
+        let orders = self.orders.completed.max(1) as f64;
+        writeln!(
+            f,
+            "  log          {} events kept, {:.1} kB ({:.2} MB per 1,000 orders)",
+            self.log_events,
+            self.log_bytes as f64 / 1000.0,
+            self.log_bytes as f64 / orders * 1000.0 / 1e6
+        )?;
         write!(
             f,
             "  rss          idle {:.1} MB, peak {:.1} MB",

@@ -143,6 +143,19 @@ pub fn oldest(store: &Store, topic: &str) -> Result<Option<u64>, StoreError> {
         .map(|(seq, _)| *seq))
 }
 
+/// What the log holds: numbered events, and the bytes of their entries and index keys as
+/// stored (keys and values, before sled's own overhead).
+pub fn size(store: &Store) -> Result<(u64, u64), StoreError> {
+    let (mut events, mut bytes) = (0, 0);
+    for e in entries(store, 1).filter(|e| e.seq.is_some()) {
+        events += 1;
+        // Key, entry header, topic and payload; the index key and its value.
+        bytes += (OUTBOX.len() + 8 + 19 + e.topic.len() + e.payload.len()) as u64;
+        bytes += (INDEX.len() + e.topic.len() + 9 + 8) as u64;
+    }
+    Ok((events, bytes))
+}
+
 /// The topics this part numbers events on, with the last number given on each.
 pub fn heads(store: &Store) -> Result<Vec<(String, u64)>, StoreError> {
     let mut out = Vec::new();
