@@ -4,16 +4,19 @@
 //!
 //! # Layout
 //! - [`summary`]: the figures and their histograms.
+//! - [`day`]: the shop's time zone and dates, and the days a request asks for.
 //! - [`service`]: per-order tracking and handlers.
 //! - [`http`]: the summary endpoint.
 #![forbid(unsafe_code)]
 
+pub mod day;
 pub mod http;
 pub mod service;
 pub mod summary;
 
 use milo_bus::{Rejection, RunDeps, Shutdown};
 
+pub use day::{Zone, ZoneError};
 pub use service::AnalyticsService;
 pub use summary::Summary;
 
