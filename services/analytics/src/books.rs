@@ -37,7 +37,7 @@ pub struct Tracked {
     prepared: Option<(u64, i64)>,
     drinks_counted: bool,
     /// The day whose figures count this order (absent on records from before days).
-    #[serde(default)]
+    #[serde(default, with = "crate::day::serde_ymd")]
     day: Option<Date>,
     /// True once `day` is its creation's (or rejection's) day, not a provisional one.
     #[serde(default)]

@@ -20,7 +20,7 @@ use milo_bus::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::day::{day_key, days, Pick, Zone, MAX_RANGE_DAYS};
+use crate::day::{day_key, days, ymd, Pick, Zone, MAX_RANGE_DAYS};
 use crate::service::SUMMARY_KEY;
 use crate::summary::Summary;
 
@@ -88,9 +88,9 @@ fn document(store: &Store, zone: &Zone, pick: Pick, today: Date) -> Result<Value
             for d in days(from, to) {
                 let figures = figures_of(store, d)?;
                 total.merge(&figures);
-                each.push(with(figures.day_json(), json!({ "date": d.to_string() })));
+                each.push(with(figures.day_json(), json!({ "date": ymd(d) })));
             }
-            let dates = json!({ "from": from.to_string(), "to": to.to_string() });
+            let dates = json!({ "from": ymd(from), "to": ymd(to) });
             extra.push(("days", Value::Array(each)));
             extra.push(("range", with(total.day_json(), dates)));
         }
@@ -107,10 +107,7 @@ fn figures_of(store: &Store, date: Date) -> Result<Summary, StoreError> {
 
 fn day_block(store: &Store, date: Date) -> Result<Value, StoreError> {
     let figures = figures_of(store, date)?;
-    Ok(with(
-        figures.day_json(),
-        json!({ "date": date.to_string() }),
-    ))
+    Ok(with(figures.day_json(), json!({ "date": ymd(date) })))
 }
 
 /// `doc` with the fields of `more` added.

@@ -89,6 +89,11 @@ fn an_order_at_2330_local_is_on_that_day_and_its_money_on_the_day_it_moved() {
     assert_eq!(jan8.day_json()["revenue_cents"], -900);
     assert_eq!(shop.summary.to_json()["revenue_cents"], 0);
     shop.assert_days_add_up("one order over midnight");
+    // The order's record keeps its day across a restart.
+    let stored = serde_json::to_string(&shop.tracked[&1]).unwrap();
+    assert!(stored.contains(r#""day":"2026-01-07""#), "{stored}");
+    let read: Tracked = serde_json::from_str(&stored).unwrap();
+    assert_eq!(read, shop.tracked[&1]);
 }
 
 #[test]

@@ -157,6 +157,10 @@ fn requests_name_a_day_or_an_inclusive_range() {
     assert!(pick(None, Some("2026-01-01"), None).is_err());
     assert!(pick(None, None, Some("2026-01-01")).is_err());
     assert!(pick(Some("today"), Some("2026-01-01"), Some("2026-01-02")).is_err());
+    assert_eq!(ymd(date(2026, 3, 1)), "2026-03-01");
+    assert_eq!(ymd(date(999, 12, 31)), "0999-12-31");
+    assert_eq!(parse_ymd("0999-12-31"), Some(date(999, 12, 31)));
+    assert_eq!(day_key(date(2026, 12, 7)), "day/2026-12-07");
     let week: Vec<_> = days(date(2026, 2, 26), date(2026, 3, 1)).collect();
     assert_eq!(week.len(), 4);
     assert_eq!(week[2], date(2026, 2, 28));
