@@ -185,9 +185,10 @@ pub fn start_service(
         }
         _ => {
             let (deps, _, ready) = deps(&config.mqtt, &store);
-            let router = milo_analytics::http::router(store.clone());
+            let zone = config.zone()?;
+            let router = milo_analytics::http::router(store.clone(), zone.clone());
             (
-                tokio::spawn(milo_analytics::run(deps, sd)),
+                tokio::spawn(milo_analytics::run(zone, deps, sd)),
                 Some(router),
                 ready,
             )

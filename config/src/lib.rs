@@ -233,6 +233,16 @@ impl SecurityConfig {
     }
 }
 
+/// The shop itself (`[shop]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopConfig {
+    /// The shop's time zone, an IANA name (`Europe/London`): the day each figure of
+    /// `GET /analytics/summary` belongs to. Read from the system's tzdb (`/usr/share/zoneinfo`,
+    /// Debian's tzdata); `UTC` needs none.
+    pub timezone: String,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,6 +251,8 @@ pub struct MiloConfig {
     pub data_dir: PathBuf,
     /// Menu file; empty for the built-in menu.
     pub menu: PathBuf,
+    /// The shop: its time zone.
+    pub shop: ShopConfig,
     /// How parts reach the broker.
     pub mqtt: MqttConfig,
     /// The embedded broker.
@@ -529,6 +541,7 @@ impl MiloConfig {
             "pos.resend_secs",
             "must be at least 1",
         )?;
+        self.zone()?;
         let menu = self.menu()?;
         for ing in self.inventory.low_stock.keys() {
             check(
@@ -538,6 +551,12 @@ impl MiloConfig {
             )?;
         }
         Ok(())
+    }
+
+    /// The shop's time zone (`shop.timezone`), from the system's tzdb.
+    pub fn zone(&self) -> Result<milo_analytics::Zone, ConfigError> {
+        milo_analytics::Zone::named(&self.shop.timezone)
+            .map_err(|e| ConfigError::new("shop.timezone", e.to_string()))
     }
 
     /// The menu: the configured file, or the built-in one.
@@ -710,6 +729,23 @@ mod tests {
         assert_eq!(err.key, "payment.success_rate");
         let err = load(Some(write("[mqtt]\nkeep_alive_secs = \"soon\"\n").path())).unwrap_err();
         assert_eq!(err.key, "mqtt.keep_alive_secs", "{err}");
+    }
+
+    #[test]
+    fn the_shops_time_zone_is_an_iana_name_of_the_system_tzdb() {
+        let c = load(Some(write("").path())).unwrap();
+        assert_eq!(c.zone().unwrap().name(), "UTC");
+        let london = "[shop]\ntimezone = \"Europe/London\"\n";
+        let c = load(Some(write(london).path())).unwrap();
+        assert_eq!(c.zone().unwrap().name(), "Europe/London");
+        let err = load(Some(
+            write("[shop]\ntimezone = \"Europe/Atlantis\"\n").path(),
+        ))
+        .unwrap_err();
+        assert_eq!(err.key, "shop.timezone", "{err}");
+        assert!(err.message.contains("Europe/Atlantis"), "{err}");
+        let err = load(Some(write("[shop]\nzone = \"UTC\"\n").path())).unwrap_err();
+        assert!(err.to_string().contains("zone"), "{err}");
     }
 
     #[test]

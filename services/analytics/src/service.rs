@@ -1,6 +1,6 @@
-//! Per-order tracking and the analytics handlers. Events may arrive in any order: an order's
-//! status only moves forward, and drinks are counted once both its lines and its preparation
-//! are known.
+//! The analytics handlers: each event, decoded, goes through the books ([`crate::books`]).
+//! Events may arrive in any order: an order's status only moves forward, and drinks are
+//! counted once both its lines and its preparation are known.
 
 use milo_bus::{Rejection, Service, Tx};
 use milo_contracts::events::{
@@ -8,40 +8,33 @@ use milo_contracts::events::{
     PaymentRefunded,
 };
 use milo_contracts::{topics, RawEnvelope};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::books::{Books, Change, Tracked};
+use crate::day::{day_key, Zone};
 use crate::summary::Summary;
 
 /// Key of the running summary.
 pub const SUMMARY_KEY: &str = "summary";
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Tracked {
-    status: Option<String>,
-    lines: Option<Vec<(String, u32)>>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    created_at: Option<OffsetDateTime>,
-    prepared: Option<(u64, i64)>,
-    drinks_counted: bool,
-}
-
-fn rank(status: &str) -> u8 {
-    match status {
-        "created" => 1,
-        "ready" => 2,
-        _ => 3,
-    }
-}
-
-/// The analytics service. The summary is cached in memory and written with every event.
-#[derive(Default)]
+/// The analytics service. The all-time summary is cached in memory and written with every
+/// event, in the same `Tx` as the order's record and the day documents the event changed
+/// (`day/<date>`, [`crate::books`] says which day each figure belongs to).
 pub struct AnalyticsService {
+    zone: Zone,
     summary: Option<Summary>,
 }
 
 impl AnalyticsService {
+    /// The service, keeping days in the shop's time zone `zone`.
+    pub fn new(zone: Zone) -> AnalyticsService {
+        AnalyticsService {
+            zone,
+            summary: None,
+        }
+    }
+
     fn apply(
         &mut self,
         tx: &mut Tx,
@@ -50,62 +43,30 @@ impl AnalyticsService {
         change: Change,
     ) -> Result<(), Rejection> {
         let key = format!("tracked/{order_id}");
+        let date = self.zone.date_of(at);
+        // Every read first: a failed one leaves the cache and the books untouched.
         let mut t: Tracked = tx.get(&key)?.unwrap_or_default();
-        let mut s = match self.summary.take() {
+        let summary = match self.summary.take() {
             Some(s) => s,
             None => tx.get::<Summary>(SUMMARY_KEY)?.unwrap_or_default(),
         };
-        let status = match change {
-            Change::Created(lines) => {
-                t.lines = Some(lines);
-                t.created_at = Some(at);
-                Some("created")
-            }
-            Change::Status(st) => Some(st),
-            Change::Prepared(ms) => {
-                t.prepared = Some((ms, (at.unix_timestamp_nanos() / 1_000_000) as i64));
-                s.preparation.record(ms);
-                Some("prepared")
-            }
-            Change::Charged(c) => {
-                s.charged_cents += c;
-                None
-            }
-            Change::Refunded(c) => {
-                s.refunded_cents += c;
-                None
-            }
+        let mut books = Books {
+            summary,
+            days: Default::default(),
         };
-        if let Some(st) = status {
-            if t.status.as_deref().is_none_or(|cur| rank(st) > rank(cur)) {
-                s.move_status(t.status.as_deref(), st);
-                t.status = Some(st.to_owned());
-            }
+        for d in t.days_touched(date) {
+            let figures = tx.get::<Summary>(&day_key(d))?.unwrap_or_default();
+            books.days.insert(d, figures);
         }
-        if let (false, Some(lines), Some((_, done_ms)), Some(created)) =
-            (t.drinks_counted, &t.lines, t.prepared, t.created_at)
-        {
-            for (item, qty) in lines {
-                *s.drinks_by_item.entry(item.clone()).or_default() += u64::from(*qty);
-            }
-            let created_ms = (created.unix_timestamp_nanos() / 1_000_000) as i64;
-            s.lead_time
-                .record(u64::try_from(done_ms - created_ms).unwrap_or(0));
-            t.drinks_counted = true;
-        }
+        t.apply(&mut books, date, at, change);
         tx.put(&key, &t);
-        tx.put(SUMMARY_KEY, &s);
-        self.summary = Some(s);
+        for (d, figures) in &books.days {
+            tx.put(&day_key(*d), figures);
+        }
+        tx.put(SUMMARY_KEY, &books.summary);
+        self.summary = Some(books.summary);
         Ok(())
     }
-}
-
-enum Change {
-    Created(Vec<(String, u32)>),
-    Status(&'static str),
-    Prepared(u64),
-    Charged(u64),
-    Refunded(u64),
 }
 
 impl Service for AnalyticsService {

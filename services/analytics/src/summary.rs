@@ -56,6 +56,22 @@ impl Histogram {
         self.max_ms
     }
 
+    /// Adds `other`'s samples (the figures of two days, or of a day to a range's).
+    pub fn merge(&mut self, other: &Histogram) {
+        if other.count == 0 {
+            return;
+        }
+        if self.buckets.len() != BOUNDS_MS.len() + 1 {
+            self.buckets = vec![0; BOUNDS_MS.len() + 1];
+        }
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.sum_ms += other.sum_ms;
+        self.max_ms = self.max_ms.max(other.max_ms);
+    }
+
     fn to_json(&self) -> Value {
         let avg = self.sum_ms.checked_div(self.count).unwrap_or(0);
         json!({
@@ -96,14 +112,48 @@ impl Summary {
         *self.by_status.entry(to.to_owned()).or_default() += 1;
     }
 
-    /// The JSON document served over HTTP.
+    /// Takes one order out of `status` (it moved to another day's figures).
+    pub fn take_status(&mut self, status: &str) {
+        if let Some(n) = self.by_status.get_mut(status) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Adds `other`'s figures: the days of a range into its total.
+    pub fn merge(&mut self, other: &Summary) {
+        for (status, n) in &other.by_status {
+            *self.by_status.entry(status.clone()).or_default() += n;
+        }
+        for (item, n) in &other.drinks_by_item {
+            *self.drinks_by_item.entry(item.clone()).or_default() += n;
+        }
+        self.charged_cents += other.charged_cents;
+        self.refunded_cents += other.refunded_cents;
+        self.preparation.merge(&other.preparation);
+        self.lead_time.merge(&other.lead_time);
+    }
+
+    /// The JSON document served over HTTP (the all-time figures).
     pub fn to_json(&self) -> Value {
+        let revenue = self.charged_cents.saturating_sub(self.refunded_cents);
+        self.json_with(json!(revenue))
+    }
+
+    /// One day's (or one range's) figures, shaped as [`Summary::to_json`]. The revenue may be
+    /// negative: a refund counts on the day it is made, which may follow the day of the charge.
+    pub fn day_json(&self) -> Value {
+        let signed = |c: u64| i64::try_from(c).unwrap_or(i64::MAX);
+        let revenue = signed(self.charged_cents).saturating_sub(signed(self.refunded_cents));
+        self.json_with(json!(revenue))
+    }
+
+    fn json_with(&self, revenue: Value) -> Value {
         json!({
             "orders": {
                 "total": self.by_status.values().sum::<u64>(),
                 "by_status": self.by_status,
             },
-            "revenue_cents": self.charged_cents.saturating_sub(self.refunded_cents),
+            "revenue_cents": revenue,
             "charged_cents": self.charged_cents,
             "refunded_cents": self.refunded_cents,
             "drinks_by_item": self.drinks_by_item,
