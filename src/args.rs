@@ -84,6 +84,10 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::dlq::DlqCommand,
     },
+    /// An order's whole timeline across every part, in causal order, with what each part
+    /// did with each event: read from the stores of stopped parts, asked over MQTT of
+    /// running ones.
+    Trace(crate::cmd::trace::TraceArgs),
     /// The store's credentials: one secret per service, station, POS terminal and operator.
     Credentials {
         #[command(subcommand)]

@@ -10,6 +10,7 @@
 //! - [`bench`]: `milo bench`, the in-process load run.
 //! - [`chaos`]: `milo chaos`, the fault-injection harness over separate processes.
 //! - [`dlq`]: `milo dlq`, the dead-letter commands.
+//! - [`trace`]: `milo trace`, an order's timeline across every part.
 //! - [`systemd`]: readiness, health-gated watchdog pings and status for systemd (`sd_notify`).
 #![forbid(unsafe_code)]
 
@@ -19,5 +20,6 @@ pub mod dlq;
 pub mod http;
 pub mod shop;
 pub mod systemd;
+pub mod trace;
 
 pub use milo_config::{load as load_config, ConfigError, MiloConfig};

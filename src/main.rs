@@ -34,6 +34,7 @@ fn main() -> ExitCode {
                 ..
             }
             | Command::Bench { .. }
+            | Command::Trace(_)
             | Command::Config { .. }
             | Command::Chaos { .. }
     );
@@ -247,6 +248,7 @@ async fn dispatch(
         Command::Credentials { command } => return cmd::credentials::run(command, &config),
         Command::Inventory { command } => return cmd::inventory::run(command, config).await,
         Command::Dlq { command } => return cmd::dlq::run(command, config).await,
+        Command::Trace(args) => return cmd::trace::run(args, config).await,
         Command::Config { command } => match command {
             ConfigCommand::Validate => println!("configuration is valid"),
             ConfigCommand::Print => print!("{}", config.to_toml()),

@@ -87,14 +87,7 @@ pub async fn run(command: DlqCommand, config: MiloConfig) -> anyhow::Result<Exit
     match dlq::open(&data_dir, &part) {
         Ok(store) => direct(command, &store, &part),
         Err(StoreError::Locked { .. }) => {
-            // Requests about dead letters are the operator's. With no credentials file (a
-            // store that never made one), ask as is: the broker says whether it admits that.
-            let file = config.security.credentials_path(&data_dir);
-            let mqtt = if config.security.enabled && !file.exists() {
-                config.mqtt.clone()
-            } else {
-                config.mqtt_as(OPERATOR, Role::Operator)?
-            };
+            let mqtt = operator_mqtt(&config)?;
             match remote(command, &mqtt, &part).await {
                 Ok(code) => Ok(code),
                 Err(AskError::Address(e)) => {
@@ -113,6 +106,18 @@ pub async fn run(command: DlqCommand, config: MiloConfig) -> anyhow::Result<Exit
             Ok(ExitCode::from(NOT_FOUND))
         }
         Err(e) => Err(e).with_context(|| format!("dead letters of {part}")),
+    }
+}
+
+/// The connection of the operator's requests to running parts (`config.data_dir` set).
+/// With no credentials file (a store that never made one), ask as is: the broker says
+/// whether it admits that.
+pub fn operator_mqtt(config: &MiloConfig) -> Result<MqttConfig, milo::ConfigError> {
+    let file = config.security.credentials_path(&config.data_dir);
+    if config.security.enabled && !file.exists() {
+        Ok(config.mqtt.clone())
+    } else {
+        config.mqtt_as(OPERATOR, Role::Operator)
     }
 }
 

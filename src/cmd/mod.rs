@@ -5,4 +5,5 @@ pub mod credentials;
 pub mod dlq;
 pub mod inventory;
 pub mod pos;
+pub mod trace;
 pub mod up;

@@ -23,6 +23,8 @@
 //! - [`retry`]: durable timers and the retry policy of a flow's owner.
 //! - [`dlq`]: dead-letter records, and [`dlq::Requester`] asking a running part about them
 //!   (its answers come from [`runner`]).
+//! - [`trace`]: what a store holds about one order (its events, inbox, dead letters), for
+//!   `milo trace`.
 //! - [`shutdown`]: the shutdown signal handed to every `run`.
 #![forbid(unsafe_code)]
 
@@ -37,6 +39,7 @@ pub mod runner;
 pub mod shutdown;
 pub mod store;
 pub mod tls;
+pub mod trace;
 pub mod tx;
 
 pub use config::{MqttConfig, Secret};

@@ -1,6 +1,6 @@
 //! Dead letters, and the operator's requests about them (`milo dlq`), answered over MQTT by
 //! the part that keeps them, so a running store's dead letters can be handled without
-//! stopping it.
+//! stopping it. `milo trace` asks the same way about one order ([`crate::trace`]).
 //!
 //! A request ([`DeadLettersRequested`]) goes to `commands/<part>/dead-letters`; the part
 //! answers ([`DeadLettersAnswered`]) on the `reply_to` topic it names, which must be the
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::envelope::{Envelope, Event};
 use crate::topics;
+use crate::trace::{TracedEvent, TracedLetter};
 
 /// The `source` of an operator's requests.
 pub const OPERATOR: &str = "operator";
@@ -81,6 +82,34 @@ pub enum DeadLetterOp {
         #[serde(default)]
         upto: Option<u64>,
     },
+    /// `milo trace`: the order's events in this part's log, one page of log keys (the whole
+    /// log is read, a bounded number of entries per page).
+    Trace {
+        /// The order.
+        order_id: Uuid,
+        /// First log key.
+        #[serde(default)]
+        from: u64,
+        /// Last log key.
+        #[serde(default)]
+        upto: Option<u64>,
+    },
+    /// `milo trace`: whether this part's inbox holds each of these events.
+    Inbox {
+        /// Event ids.
+        events: Vec<Uuid>,
+    },
+    /// `milo trace`: this part's dead letters about the order, one page of dead-letter ids.
+    OrderLetters {
+        /// The order.
+        order_id: Uuid,
+        /// First id.
+        #[serde(default)]
+        from: u64,
+        /// Last id.
+        #[serde(default)]
+        upto: Option<u64>,
+    },
 }
 
 impl DeadLetterOp {
@@ -93,14 +122,25 @@ impl DeadLetterOp {
         )
     }
 
-    /// The same request for the page of ids `from..=upto` (a `show` stays as it is).
+    /// The same request for the page of ids (or log keys) `from..=upto` (a `show` and an
+    /// `inbox` stay as they are).
     pub fn page(&self, from: u64, upto: u64) -> DeadLetterOp {
         let upto = Some(upto);
         match self {
             DeadLetterOp::List { .. } => DeadLetterOp::List { from, upto },
             DeadLetterOp::Replay { .. } => DeadLetterOp::Replay { from, upto },
             DeadLetterOp::Purge { .. } => DeadLetterOp::Purge { from, upto },
-            show @ DeadLetterOp::Show { .. } => show.clone(),
+            DeadLetterOp::Trace { order_id, .. } => DeadLetterOp::Trace {
+                order_id: *order_id,
+                from,
+                upto,
+            },
+            DeadLetterOp::OrderLetters { order_id, .. } => DeadLetterOp::OrderLetters {
+                order_id: *order_id,
+                from,
+                upto,
+            },
+            one @ (DeadLetterOp::Show { .. } | DeadLetterOp::Inbox { .. }) => one.clone(),
         }
     }
 }
@@ -241,6 +281,37 @@ pub enum DeadLetterAnswer {
         /// First id of the next page.
         next: Option<u64>,
     },
+    /// A page of the order's events in the part's log, in log order.
+    Trace {
+        /// The events.
+        events: Vec<TracedEvent>,
+        /// Events of the order on this page too large for one answer alone (seen only with
+        /// a tiny `mqtt.max_payload`): left out.
+        #[serde(default)]
+        omitted: u64,
+        /// Last log key of the range (0: none).
+        upto: u64,
+        /// First log key of the next page.
+        next: Option<u64>,
+    },
+    /// For each event asked, in order, the fingerprint the inbox holds for it (none: not
+    /// in the inbox).
+    Inbox {
+        /// One per event asked.
+        held: Vec<Option<u64>>,
+    },
+    /// A page of the part's dead letters about the order.
+    OrderLetters {
+        /// The letters, oldest first.
+        letters: Vec<TracedLetter>,
+        /// Letters too large for one answer alone: left out.
+        #[serde(default)]
+        omitted: u64,
+        /// Last id of the range (0: none).
+        upto: u64,
+        /// First id of the next page.
+        next: Option<u64>,
+    },
 }
 
 impl DeadLetterAnswer {
@@ -249,8 +320,10 @@ impl DeadLetterAnswer {
         match self {
             DeadLetterAnswer::List { upto, next, .. }
             | DeadLetterAnswer::Replay { upto, next, .. }
-            | DeadLetterAnswer::Purge { upto, next, .. } => next.map(|n| (n, *upto)),
-            DeadLetterAnswer::Show { .. } => None,
+            | DeadLetterAnswer::Purge { upto, next, .. }
+            | DeadLetterAnswer::Trace { upto, next, .. }
+            | DeadLetterAnswer::OrderLetters { upto, next, .. } => next.map(|n| (n, *upto)),
+            DeadLetterAnswer::Show { .. } | DeadLetterAnswer::Inbox { .. } => None,
         }
     }
 }

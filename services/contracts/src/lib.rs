@@ -14,6 +14,8 @@
 //! - [`counter`]: menu availability (86'ing), low stock, restocking, orders collected.
 //! - [`dead_letters`]: dead letters and the operator's requests about them (list, show,
 //!   replay, purge) with their bounded answers.
+//! - [`trace`]: what a part tells `milo trace` about one order (its events, its inbox, its
+//!   dead letters).
 //! - [`policy`]: who may publish each topic and event type, who may read what, whose client
 //!   ids are whose (enforced by the broker's gate).
 //! - [`menu`]: the menu (`config/menu.toml`): items, sizes, prices, recipes, milks.
@@ -29,6 +31,7 @@ pub mod policy;
 pub mod replay;
 pub mod saga;
 pub mod topics;
+pub mod trace;
 
 pub use envelope::{DecodeError, Envelope, Event, RawEnvelope};
 pub use menu::{Menu, MenuError, PricedOrder};

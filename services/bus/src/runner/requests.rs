@@ -5,6 +5,7 @@
 //! A request from the network is checked before anything is read: shape, `source`, a reply
 //! topic of this part's own, not expired; a bad one is dead-lettered with the reason. Work
 //! per request is bounded (one page) and every answer fits one payload of `max_payload`.
+//! `milo trace`'s requests about one order are answered the same way ([`trace`]).
 
 use milo_contracts::dead_letters::{
     clip, DeadLetterAnswer, DeadLetterOp, DeadLettersAnswered, DeadLettersRequested, LetterSummary,
@@ -69,6 +70,17 @@ impl Group<'_> {
             DeadLetterOp::Show { id } => self.show(&request, id)?,
             DeadLetterOp::Replay { from, upto } => self.replay(service, &request, from, upto)?,
             DeadLetterOp::Purge { from, upto } => self.purge(from, upto)?,
+            DeadLetterOp::Trace {
+                order_id,
+                from,
+                upto,
+            } => self.trace(&request, order_id, from, upto)?,
+            DeadLetterOp::Inbox { events } => self.inbox(&events)?,
+            DeadLetterOp::OrderLetters {
+                order_id,
+                from,
+                upto,
+            } => self.order_letters(&request, order_id, from, upto)?,
         };
         if request.op.changes() {
             let mut tx = self.tx();
@@ -366,6 +378,8 @@ fn largest_replayed() -> usize {
 fn json_len(value: &impl serde::Serialize) -> usize {
     serde_json::to_vec(value).map_or(usize::MAX / 2, |v| v.len())
 }
+
+mod trace;
 
 #[cfg(test)]
 mod tests;
