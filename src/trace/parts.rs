@@ -77,7 +77,10 @@ fn service(config: &MiloConfig, menu: &Arc<Menu>, name: &str) -> Reader {
             milo_notification::NotificationService::new(config.notification.clone()),
         ),
         "saga" => Reader::of(part, milo_saga::Coordinator::new(config.saga.retry.clone())),
-        _ => Reader::of(part, milo_analytics::AnalyticsService::default()),
+        _ => Reader::of(
+            part,
+            milo_analytics::AnalyticsService::new(milo_analytics::Zone::utc()),
+        ),
     }
 }
 
