@@ -231,6 +231,36 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
         compare(&format!("{item} made"), seen, truth);
     }
     compare("drinks", summary.drinks_by_item.values().sum(), drinks);
+    let figures = |prepared: u64, canceled: u64, charged: u64, refunded: u64, drinks: u64| {
+        format!(
+            "{prepared} prepared, {canceled} canceled, {charged} cents charged, {refunded} \
+             refunded, {drinks} drinks"
+        )
+    };
+    let truth = |s: &str| report.by_status.get(s).copied().unwrap_or(0) as u64;
+    let observations = vec![
+        format!(
+            "stores:    {}",
+            figures(
+                truth("prepared"),
+                truth("canceled"),
+                charged,
+                refunded,
+                drinks
+            )
+        ),
+        format!(
+            "analytics: {}",
+            figures(
+                count("prepared"),
+                count("canceled"),
+                summary.charged_cents,
+                summary.refunded_cents,
+                summary.drinks_by_item.values().sum()
+            )
+        ),
+    ];
+    report.observations = observations;
     report.invariants = vec![
         ("every order reached a final state", terminal),
         (
