@@ -86,8 +86,15 @@ pub async fn run(
     let started = Instant::now();
     let mut fleet = Fleet::start(exe, &config, dir.path())?;
     let http = config.http.listen;
+    // Every part takes only what is made after its store began: the first orders wait for
+    // analytics too (the last to matter; the flow's parts answer before an order completes).
+    let analytics = fleet.analytics_http;
     let up = crate::bench::wait_until(Duration::from_secs(30), || async {
         matches!(client::get(http, "/orders?limit=1").await, Ok((200, _)))
+            && matches!(
+                client::get(analytics, "/analytics/summary").await,
+                Ok((200, _))
+            )
     });
     if !up.await {
         return Err(ChaosError::Harness(

@@ -30,6 +30,8 @@ pub(crate) const HEADS: &str = "_s/";
 pub(crate) const MARKS: &str = "_m/";
 /// The relay's own state (`_r/relay`).
 pub(crate) const RELAY: &str = "_r/relay";
+/// When the store began, for producers asked to replay (`_r/born`, ms since the Unix epoch).
+pub(crate) const BORN: &str = "_r/born";
 
 /// Store errors. Each message says everything, cause included, and none has a `source`: a
 /// chain printed with `{:#}` would say the cause twice.

@@ -36,6 +36,12 @@ pub struct ReplayRequest {
     /// Gaps: exactly these ranges.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ranges: Vec<Range>,
+    /// When the consumer's store began (ms since the Unix epoch): events made before it are
+    /// not handed to it. A new part, a replaced board or a wiped store starts with what is made
+    /// from then on, never with a producer's history (old tickets and commands would be done
+    /// again); the producer says which numbers it skipped ([`EventsUnavailable::before_consumer`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<u64>,
 }
 
 /// A range of one producer's events on one topic, both ends included.
@@ -85,6 +91,10 @@ pub struct EventsUnavailable {
     pub to: u64,
     /// The first number the producer still holds on the topic (none: nothing).
     pub oldest: Option<u64>,
+    /// The events were made before the consumer's store began: nothing was lost, they are
+    /// none of its business.
+    #[serde(default)]
+    pub before_consumer: bool,
 }
 
 impl Event for EventsUnavailable {
@@ -102,6 +112,7 @@ mod tests {
         let mut r = ReplayRequest {
             consumer: "analytics".into(),
             filters: vec!["orders/#".into()],
+            since_ms: Some(1_765_000_000_000),
             ..Default::default()
         };
         r.after

@@ -414,14 +414,16 @@ impl LinkTask {
         let gone = relay.serve(asks);
         let again = relay.queue.len() - before;
         info!(client = %self.config.client_id, asks = n, events = again, "Replayed from the log.");
-        for notice in gone {
-            warn!(
-                consumer = %notice.consumer,
-                topic = %notice.topic,
-                from = notice.from,
-                to = notice.to,
-                "Asked for events older than the log holds."
-            );
+        for notice in gone.into_iter() {
+            if !notice.before_consumer {
+                warn!(
+                    consumer = %notice.consumer,
+                    topic = %notice.topic,
+                    from = notice.from,
+                    to = notice.to,
+                    "Asked for events older than the log holds."
+                );
+            }
             let event = Envelope::new(relay.producer(), Uuid::nil(), None, notice);
             self.direct.push_back((
                 topics::REPLAY_UNAVAILABLE.to_owned(),

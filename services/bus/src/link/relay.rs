@@ -213,6 +213,11 @@ impl Relay {
     /// What a replay request asks of this part: consumer, topic, first and last number,
     /// bounded by what was numbered when it came (later events reach the consumer anyway).
     pub(super) fn asks(&self, request: &ReplayRequest) -> Vec<Ask> {
+        // A part keeps no marks of its own events: its own request names none of them and
+        // would ask for its whole log on any topic it both reads and writes.
+        if request.consumer == self.producer {
+            return Vec::new();
+        }
         let heads: BTreeMap<String, u64> = match log::heads(&self.store) {
             Ok(heads) => heads.into_iter().collect(),
             Err(e) => {
@@ -227,7 +232,8 @@ impl Relay {
                 if request.filters.iter().any(|f| topic_matches(f, topic)) {
                     let from = after.and_then(|a| a.get(topic)).map_or(1, |n| n + 1);
                     if from <= *head {
-                        asks.push((request.consumer.clone(), topic.clone(), from, *head));
+                        let ask = (request.consumer.clone(), topic.clone(), from, *head);
+                        asks.push((ask, request.since_ms));
                     }
                 }
             }
@@ -242,15 +248,35 @@ impl Relay {
             };
             let to = range.to.min(*head);
             if range.from <= to && range.from > 0 {
-                asks.push((
+                let ask = (
                     request.consumer.clone(),
                     range.topic.clone(),
                     range.from,
                     to,
-                ));
+                );
+                asks.push((ask, request.since_ms));
             }
         }
         asks
+    }
+
+    /// The first number in `from..=to` on `topic` made at or after `since` (past `to` if
+    /// none is).
+    fn first_since(&self, topic: &str, from: u64, to: u64, since: u64) -> Result<u64, BusError> {
+        let mut next = from;
+        while next <= to {
+            let found = log::find(&self.store, topic, next, to, 256)?;
+            let Some((last, _)) = found.last().copied() else {
+                return Ok(to.saturating_add(1));
+            };
+            for (seq, key) in found {
+                if log::entry(&self.store, key)?.is_some_and(|e| e.at_ms >= since) {
+                    return Ok(seq);
+                }
+            }
+            next = last + 1;
+        }
+        Ok(to.saturating_add(1))
     }
 
     /// Answers replay requests: queues again the numbered events they ask for that the log
@@ -269,22 +295,33 @@ impl Relay {
         let mut gone = Vec::new();
         // Per topic, the union of the ranges asked.
         let mut wanted: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
-        for (consumer, topic, from, to) in asks {
+        for ((consumer, topic, from, to), since) in asks {
             let oldest = log::oldest(&self.store, &topic)?;
             let first_held = oldest.unwrap_or(u64::MAX);
+            // What was made before the consumer began is none of its business.
+            let first_new = match since {
+                Some(since) => self.first_since(&topic, from.max(first_held), to, since)?,
+                None => from.max(first_held),
+            };
+            let notice = |from: u64, to: u64, before_consumer: bool| EventsUnavailable {
+                consumer: consumer.clone(),
+                topic: topic.clone(),
+                from,
+                to,
+                oldest,
+                before_consumer,
+            };
+            // Pruned numbers are the consumer's business if what is held right after them is.
+            let pruned_before = since.is_some() && first_new > first_held;
             if from < first_held {
-                gone.push(EventsUnavailable {
-                    consumer,
-                    topic: topic.clone(),
-                    from,
-                    to: to.min(first_held.saturating_sub(1)),
-                    oldest,
-                });
+                let last = to.min(first_held.saturating_sub(1));
+                gone.push(notice(from, last, pruned_before));
             }
-            wanted
-                .entry(topic)
-                .or_default()
-                .push((from.max(first_held), to));
+            if first_new > from.max(first_held) && from.max(first_held) <= to {
+                let last = to.min(first_new - 1);
+                gone.push(notice(from.max(first_held), last, true));
+            }
+            wanted.entry(topic).or_default().push((first_new, to));
         }
         let mut budget = REPLAY_LIMIT;
         for (topic, mut ranges) in wanted {
@@ -320,8 +357,9 @@ impl Relay {
     }
 }
 
-/// One ask of a replay request: consumer, topic, first and last number.
-pub(super) type Ask = (String, String, u64, u64);
+/// One ask of a replay request: consumer, topic, first and last number; and the consumer's
+/// birth (nothing made before it is handed to it).
+pub(super) type Ask = ((String, String, u64, u64), Option<u64>);
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use milo_contracts::replay::{Range, ReplayRequest};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{self, Store, StoreError, MARKS};
+use crate::store::{self, Store, StoreError, BORN, MARKS};
 
 /// Ranges asked for by this process's parts since it started.
 static ASKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -116,6 +116,8 @@ type Key = (String, String);
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// When this part's store began (ms since the Unix epoch; 0: not known).
+    born_ms: u64,
     marks: BTreeMap<Key, Mark>,
     /// Changed since the last group wrote them.
     dirty: BTreeSet<Key>,
@@ -147,11 +149,20 @@ impl Marks {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The marks a store holds; gaps among them are asked for soon.
+    /// The marks a store holds; gaps among them are asked for soon. A store without a birth
+    /// time gets one now: producers hand it nothing made before.
     pub fn load(store: &Store) -> Result<Marks, StoreError> {
         let marks = Marks::default();
         {
             let mut inner = marks.lock();
+            inner.born_ms = match store.raw_get(BORN.as_bytes())? {
+                Some(v) => store::decode(BORN, &v)?,
+                None => {
+                    let now = u64::try_from(crate::retry::now_ms()).unwrap_or(0);
+                    store.raw_insert(BORN.as_bytes(), now.to_string().into_bytes())?;
+                    now
+                }
+            };
             for (k, v) in store.raw_scan(MARKS.as_bytes(), usize::MAX)? {
                 let rest = &k[MARKS.len()..];
                 let Some(split) = rest.iter().position(|b| *b == 0) else {
@@ -263,9 +274,11 @@ impl Marks {
             gap.due = now + gap.pause;
         }
         ASKED.fetch_add(ranges.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let since_ms = Some(inner.born_ms).filter(|b| *b > 0);
         (!ranges.is_empty()).then(|| ReplayRequest {
             consumer: consumer.to_owned(),
             ranges,
+            since_ms,
             ..Default::default()
         })
     }
@@ -285,6 +298,7 @@ impl Marks {
             filters: filters.to_vec(),
             after,
             ranges: Vec::new(),
+            since_ms: Some(inner.born_ms).filter(|b| *b > 0),
         }
     }
 

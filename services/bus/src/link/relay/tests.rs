@@ -110,6 +110,10 @@ fn a_replay_serves_exactly_the_range_asked_and_says_what_the_log_no_longer_holds
     assert!(serve(&mut relay, &[ask(4, 6), ask(5, 7)]).is_empty());
     assert_eq!(seqs(&relay), vec![Some(4), Some(5), Some(6), Some(7)]);
     relay.queue.clear();
+    // A part does not ask itself: it keeps no marks of its own events.
+    let mut own = ask(1, 2);
+    own.consumer = "order".into();
+    assert!(serve(&mut relay, &[own]).is_empty() && relay.queue.is_empty());
     // Another producer's range is not ours.
     let mut other = ask(1, 2);
     other.ranges[0].producer = "payment".into();
@@ -143,6 +147,7 @@ fn a_replay_serves_exactly_the_range_asked_and_says_what_the_log_no_longer_holds
             from: 2,
             to: 3,
             oldest: Some(4),
+            before_consumer: false,
         }]
     );
     assert_eq!(seqs(&relay), vec![Some(4), Some(5)]);
@@ -190,4 +195,32 @@ fn the_log_is_pruned_oldest_first_past_its_size_but_never_what_waits_for_its_pub
         "the newest kept with no hole: {:?}",
         ends(&held)
     );
+}
+
+#[test]
+fn a_consumer_is_never_handed_what_was_made_before_its_store_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 64);
+    publish(&store, 10);
+    let mut relay = Relay::new(store.clone(), "order".into()).unwrap();
+    relay.reload();
+    ack_all(&mut relay);
+    let newest = log::entries(&store, 1).map(|e| e.at_ms).max().unwrap();
+    // A new station, a replaced board, a wiped store: no marks, born after every event.
+    let fresh = |since_ms| ReplayRequest {
+        consumer: "barista-device-bar-2".into(),
+        filters: vec!["orders/#".into()],
+        since_ms: Some(since_ms),
+        ..Default::default()
+    };
+    let gone = serve(&mut relay, &[fresh(newest + 1)]);
+    assert!(relay.queue.is_empty(), "old events handed to a new part");
+    assert_eq!(gone.len(), 1);
+    assert_eq!(
+        (gone[0].from, gone[0].to, gone[0].before_consumer),
+        (1, 10, true)
+    );
+    // Born before them: every one is its business.
+    assert!(serve(&mut relay, &[fresh(1)]).is_empty());
+    assert_eq!(relay.queue.len(), 10);
 }
