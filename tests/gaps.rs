@@ -12,8 +12,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::rig::Rig;
+use common::rig::{all_parts, Rig};
 use milo_analytics::Summary;
+use milo_bus::runner::marks::Marks;
 use milo_contracts::{topics, SagaMode};
 use milo_testkit::{eventually, eventually_blocking, free_port, Observer, PATIENCE};
 use uuid::Uuid;
@@ -159,4 +160,46 @@ async fn a_part_away_across_a_broker_restart_applies_every_event_it_missed_exact
     assert_eq!(s.drinks_by_item.get("espresso"), Some(&all));
     assert_eq!(s.by_status.values().sum::<u64>(), all, "{:?}", s.by_status);
     drop(broker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replaced_bar_board_is_handed_no_old_ticket() {
+    let mode = SagaMode::Choreography;
+    let parts: Vec<&str> = all_parts(mode)
+        .into_iter()
+        .filter(|p| *p != "device")
+        .collect();
+    let mut rig = Rig::start(mode, &parts, |c| c.device.warmup_secs = 0.0).await;
+    let station = "bar-2";
+    rig.station_up(station, |_| {}).await;
+    let old = place_all(&rig, 3).await;
+    // The board is replaced: a new SD card, no store. The barista service's log still holds
+    // the tickets it sent the old one.
+    let dir = rig.store(station).path().to_owned();
+    rig.down(station, false).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    rig.station_up(station, |_| {}).await;
+    let new = place_all(&rig, 2).await;
+    // The new board saw tickets numbered past 3: a gap, asked for, and answered "made before
+    // you began" rather than with the old tickets.
+    let tickets = topics::device_tickets(station);
+    let closed = eventually(PATIENCE, || {
+        let marks = Marks::load(rig.store(station)).unwrap().snapshot();
+        let mark = marks.into_iter().find(|(_, t, _)| *t == tickets);
+        std::future::ready(mark.is_some_and(|(_, _, m)| m.upto >= 5 && m.ahead.is_empty()))
+    })
+    .await;
+    assert!(closed, "the new board's gap never closed");
+    // One more order, made after anything queued before it: the board made only the new ones.
+    let last = place_all(&rig, 1).await;
+    let jobs: Vec<(String, serde_json::Value)> =
+        rig.store(station).scan("job/", None, usize::MAX).unwrap();
+    let made: Vec<String> = jobs.into_iter().map(|(k, _)| k).collect();
+    let expected: Vec<String> = new.iter().chain(&last).map(Uuid::to_string).collect();
+    let mut expected_sorted = expected.clone();
+    expected_sorted.sort();
+    assert_eq!(
+        made, expected_sorted,
+        "old orders {old:?} were handed to the new board"
+    );
 }
