@@ -3,8 +3,9 @@
 //! sled 0.34's `flush()` ends in `sync_file_range`, which a power cut can undo; `sync` adds a
 //! real `fdatasync` of the log file. Callers batch: one `sync` for every message in hand.
 //!
-//! Keys are strings. The bus keeps its own records under `_` (`_o/` outbox, `_i/` inbox,
-//! `_d/` dead letters); a service uses any other prefix.
+//! Keys are strings. The bus keeps its own records under `_` (`_o/` outbox and log, `_x/` the
+//! log's index, `_s/` the last number per topic, `_m/` marks, `_r/` the relay's state and the
+//! store's birth, `_i/` inbox, `_d/` dead letters); a service uses any other prefix.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
