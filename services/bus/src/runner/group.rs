@@ -88,7 +88,7 @@ impl<'a> Group<'a> {
         if topic == self.requests {
             return self.request(service, payload);
         }
-        if hooks::lose(self.name, topic) {
+        if hooks::lose(self.name, topic, payload) {
             warn!(
                 service = self.name,
                 topic, "Test hook: this delivery is lost on purpose."
