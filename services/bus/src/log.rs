@@ -61,6 +61,11 @@ impl LogEntry {
 }
 
 impl LogEntry {
+    /// Bytes of its outbox value as stored.
+    pub fn stored_len(&self) -> u64 {
+        (crate::tx::HEADER + self.topic.len() + self.payload.len()) as u64
+    }
+
     pub(crate) fn into_outgoing(self) -> Outgoing {
         Outgoing {
             topic: self.topic,
@@ -149,8 +154,8 @@ pub fn size(store: &Store) -> Result<(u64, u64), StoreError> {
     let (mut events, mut bytes) = (0, 0);
     for e in entries(store, 1).filter(|e| e.seq.is_some()) {
         events += 1;
-        // Key, entry header, topic and payload; the index key and its value.
-        bytes += (OUTBOX.len() + 8 + 19 + e.topic.len() + e.payload.len()) as u64;
+        // Key and entry; the index key and its value.
+        bytes += (OUTBOX.len() + 8) as u64 + e.stored_len();
         bytes += (INDEX.len() + e.topic.len() + 9 + 8) as u64;
     }
     Ok((events, bytes))

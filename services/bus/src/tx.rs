@@ -33,11 +33,13 @@ pub(crate) struct Outgoing {
 /// First byte of an entry written since the log: 2, plus 1 when retained. Entries from
 /// before it start with 0 or 1 (retained) and have no time or number.
 const LOGGED: u8 = 2;
+/// Bytes of an entry before its topic: tag, time, number, topic length.
+pub(crate) const HEADER: usize = 19;
 
 impl Outgoing {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let topic = self.topic.as_bytes();
-        let mut v = Vec::with_capacity(19 + topic.len() + self.payload.len());
+        let mut v = Vec::with_capacity(HEADER + topic.len() + self.payload.len());
         v.push(LOGGED + u8::from(self.retain));
         v.extend_from_slice(&self.at_ms.to_be_bytes());
         v.extend_from_slice(&self.seq.unwrap_or(0).to_be_bytes());

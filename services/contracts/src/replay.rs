@@ -111,17 +111,17 @@ mod tests {
     fn a_request_round_trips_and_garbage_is_none() {
         let mut r = ReplayRequest {
             consumer: "analytics".into(),
-            filters: vec!["orders/#".into()],
+            filters: vec![topics::ORDERS_ALL.into()],
             since_ms: Some(1_765_000_000_000),
             ..Default::default()
         };
         r.after
             .entry("order".into())
             .or_default()
-            .insert("orders/created".into(), 41);
+            .insert(topics::ORDERS_CREATED.into(), 41);
         r.ranges.push(Range {
             producer: "payment".into(),
-            topic: "payments/completed".into(),
+            topic: topics::PAYMENTS_COMPLETED.into(),
             from: 3,
             to: 9,
         });

@@ -209,6 +209,9 @@ pub fn probe(client_id: &str) -> String {
 /// Filter matching every dead-letter topic.
 pub const DLQ_ALL: &str = "dlq/#";
 
+/// Filter matching every order topic (`orders/…`).
+pub const ORDERS_ALL: &str = "orders/#";
+
 /// Extracts the device id from a `devices/<id>/tickets` topic.
 pub fn device_of_tickets(topic: &str) -> Option<&str> {
     device_of(topic, "/tickets")

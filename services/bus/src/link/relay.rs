@@ -186,7 +186,7 @@ impl Relay {
         let mut batch = store::Batch::default();
         let (mut n, mut freed) = (0, 0);
         for e in log::entries(&self.store, 1) {
-            let size = e.payload.len() as u64 + e.topic.len() as u64 + 19;
+            let size = e.stored_len();
             let over = self.state.bytes.saturating_sub(freed) > max_bytes;
             if e.key > upto || n >= PRUNE_BATCH || (e.at_ms >= cutoff && !over) {
                 break;
@@ -258,6 +258,16 @@ impl Relay {
             }
         }
         asks
+    }
+
+    /// Queues the log entry under `key` to be published again, if it is durable.
+    fn requeue(&mut self, key: u64) -> Result<(), BusError> {
+        if key <= self.durable {
+            if let Some(e) = log::entry(&self.store, key)? {
+                self.queue.push_back((key, e.into_outgoing()));
+            }
+        }
+        Ok(())
     }
 
     /// The first number in `from..=to` on `topic` made at or after `since` (past `to` if
@@ -336,18 +346,13 @@ impl Relay {
             for (from, to) in merged {
                 let found = log::find(&self.store, &topic, from, to, budget)?;
                 budget -= found.len();
-                for (_, key) in found.into_iter().filter(|(_, key)| *key <= self.durable) {
-                    if let Some(e) = log::entry(&self.store, key)? {
-                        self.queue.push_back((key, e.into_outgoing()));
-                    }
+                for (_, key) in found {
+                    self.requeue(key)?;
                 }
                 if budget == 0 {
                     // Cut short: the newest event shows the consumer what it still misses.
-                    let last = log::find(&self.store, &topic, to, to, 1)?;
-                    if let Some((_, key)) = last.first().filter(|(_, k)| *k <= self.durable) {
-                        if let Some(e) = log::entry(&self.store, *key)? {
-                            self.queue.push_back((*key, e.into_outgoing()));
-                        }
+                    if let Some((_, key)) = log::find(&self.store, &topic, to, to, 1)?.first() {
+                        self.requeue(*key)?;
                     }
                     return Ok(gone);
                 }

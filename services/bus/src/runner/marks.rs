@@ -314,6 +314,7 @@ impl Marks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use milo_contracts::topics;
 
     #[test]
     fn a_mark_tells_repeats_from_gaps_and_closes_them() {
@@ -339,8 +340,8 @@ mod tests {
     #[test]
     fn gaps_are_asked_after_a_grace_and_forgotten_once_closed() {
         let marks = Marks::default();
-        marks.see("order", "orders/created", 1);
-        marks.see("order", "orders/created", 4);
+        marks.see("order", topics::ORDERS_CREATED, 1);
+        marks.see("order", topics::ORDERS_CREATED, 4);
         let now = Instant::now();
         assert!(
             marks.due_request("analytics", now).is_none(),
@@ -353,17 +354,17 @@ mod tests {
             ask.ranges,
             vec![Range {
                 producer: "order".into(),
-                topic: "orders/created".into(),
+                topic: topics::ORDERS_CREATED.into(),
                 from: 2,
                 to: 3
             }]
         );
         assert!(marks.due_request("analytics", due).is_none(), "paused");
         assert!(marks.next_due().unwrap() >= due + GAP_GRACE);
-        marks.see("order", "orders/created", 2);
-        marks.see("order", "orders/created", 3);
+        marks.see("order", topics::ORDERS_CREATED, 2);
+        marks.see("order", topics::ORDERS_CREATED, 3);
         assert_eq!(marks.next_due(), None, "the closed gap is forgotten");
-        let s = marks.session_request("analytics", &["orders/#".into()]);
-        assert_eq!(s.after["order"]["orders/created"], 4);
+        let s = marks.session_request("analytics", &[topics::ORDERS_ALL.into()]);
+        assert_eq!(s.after["order"][topics::ORDERS_CREATED], 4);
     }
 }

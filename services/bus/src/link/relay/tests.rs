@@ -121,7 +121,7 @@ fn a_replay_serves_exactly_the_range_asked_and_says_what_the_log_no_longer_holds
     // After a session loss: everything after the consumer's mark on the topics it reads.
     let mut lost = ReplayRequest {
         consumer: "analytics".into(),
-        filters: vec!["orders/#".into()],
+        filters: vec![topics::ORDERS_ALL.into()],
         ..Default::default()
     };
     lost.after.insert(
@@ -209,7 +209,7 @@ fn a_consumer_is_never_handed_what_was_made_before_its_store_began() {
     // A new station, a replaced board, a wiped store: no marks, born after every event.
     let fresh = |since_ms| ReplayRequest {
         consumer: "barista-device-bar-2".into(),
-        filters: vec!["orders/#".into()],
+        filters: vec![topics::ORDERS_ALL.into()],
         since_ms: Some(since_ms),
         ..Default::default()
     };
