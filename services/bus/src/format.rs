@@ -4,7 +4,11 @@
 //! Format 2 is the layout described in [`crate::store`]: the bus's records under `_o/` (the
 //! outbox and log, entries with their time and number), `_x/` (the log's index), `_s/` (the
 //! last number per topic), `_m/` (a consumer's marks), `_r/` (the relay's state), `_i/`, `_d/`
-//! and `_p/`, a service's records as JSON under its own prefixes. Format 1 is the same without
+//! and `_p/`, a service's records as JSON under its own prefixes. Format 3 is format 2 whose
+//! log entries also name the event whose handling made them and whose inbox records also say
+//! where in the part's handling order each event was handled (`milo replay` hands a part its
+//! events in that order and compares its answers to each); it still reads format 2's entries
+//! and records. Format 1 is the same without
 //! the log (outbox entries with no time or number, which format 2 still reads). Format 0 is a
 //! store written before the stamp existed (Milo up to commit a90e3ec): format 1, no stamp.
 //!
@@ -24,7 +28,7 @@ use tracing::info;
 use crate::store::{Store, StoreError};
 
 /// The format this Milo writes, and the newest it reads.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// Key of the format stamp.
 pub const VERSION_KEY: &str = "_v/format";
@@ -34,7 +38,7 @@ pub const VERSION_KEY: &str = "_v/format";
 pub type Migration = fn(&Store) -> Result<sled::Batch, StoreError>;
 
 /// `MIGRATIONS[n]` takes a store from format `n` to `n + 1`: a format 2 adds one function.
-const MIGRATIONS: [Migration; FORMAT as usize] = [from_0, from_1];
+const MIGRATIONS: [Migration; FORMAT as usize] = [from_0, from_1, from_2];
 
 /// Format 0 has format 1's layout: only the stamp is new.
 fn from_0(_: &Store) -> Result<sled::Batch, StoreError> {
@@ -45,6 +49,13 @@ fn from_0(_: &Store) -> Result<sled::Batch, StoreError> {
 /// PUBACKed; no number: never asked for); its new records start empty. The stamp keeps a
 /// format 1 Milo from misreading the new entries.
 fn from_1(_: &Store) -> Result<sled::Batch, StoreError> {
+    Ok(sled::Batch::default())
+}
+
+/// Format 3 reads format 2's log entries as they are (they name no event answered: `milo
+/// replay` matches them by their causation); the stamp keeps a format 2 Milo from dropping
+/// entries it cannot read.
+fn from_2(_: &Store) -> Result<sled::Batch, StoreError> {
     Ok(sled::Batch::default())
 }
 

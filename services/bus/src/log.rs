@@ -45,6 +45,9 @@ pub struct LogEntry {
     pub payload: Vec<u8>,
     /// Published retained.
     pub retain: bool,
+    /// The event whose handling made it (none: a command, a timer, a raw message, or an
+    /// entry written before entries named it).
+    pub handled: Option<uuid::Uuid>,
 }
 
 impl LogEntry {
@@ -56,12 +59,14 @@ impl LogEntry {
             topic: o.topic,
             payload: o.payload,
             retain: o.retain,
+            handled: o.handled,
         }
     }
 }
 
 impl LogEntry {
-    /// Bytes of its outbox value as stored.
+    /// Bytes of its outbox value as stored (an entry written before entries named the event
+    /// they answer is 16 bytes shorter than counted).
     pub fn stored_len(&self) -> u64 {
         (crate::tx::HEADER + self.topic.len() + self.payload.len()) as u64
     }
@@ -73,6 +78,7 @@ impl LogEntry {
             retain: self.retain,
             at_ms: self.at_ms,
             seq: self.seq,
+            handled: self.handled,
         }
     }
 }

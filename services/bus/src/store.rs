@@ -22,6 +22,34 @@ pub use counters::StoreStats;
 
 pub(crate) const OUTBOX: &str = "_o/";
 pub(crate) const INBOX: &str = "_i/";
+
+/// What the inbox keeps of a message handled: its fingerprint, and where in the part's
+/// handling order it was handled (an id of the store's counter; written since format 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Seen {
+    /// Fingerprint and position.
+    Handled(u64, u64),
+    /// Fingerprint alone (format 2, operator requests).
+    Print(u64),
+}
+
+impl Seen {
+    /// The message's fingerprint.
+    pub(crate) fn print(self) -> u64 {
+        match self {
+            Seen::Handled(p, _) | Seen::Print(p) => p,
+        }
+    }
+
+    /// Where it was handled, if known.
+    pub(crate) fn at(self) -> Option<u64> {
+        match self {
+            Seen::Handled(_, at) => Some(at),
+            Seen::Print(_) => None,
+        }
+    }
+}
 pub(crate) const DEAD: &str = "_d/";
 /// Index of the log: `_x/<topic>\0<seq>` → outbox key.
 pub(crate) const INDEX: &str = "_x/";
@@ -331,6 +359,27 @@ impl Store {
             .keys()
             .filter(Result::is_ok)
             .count()
+    }
+
+    /// Whether this part handled event `id` (its inbox holds it) and where in its handling
+    /// order (an id of the store's counter: a later event has a larger one; `None` for an
+    /// event handled before format 3): `milo replay` hands a part the events it handled, in
+    /// that order.
+    pub fn handled_at(&self, id: uuid::Uuid) -> Result<Option<Option<u64>>, StoreError> {
+        Ok(self.get::<Seen>(&format!("{INBOX}{id}"))?.map(Seen::at))
+    }
+
+    /// The part's own records (every key outside the bus's `_` prefixes), raw, in key order:
+    /// what `milo replay` compares between a part's store and its scratch store.
+    pub fn records(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.db.iter() {
+            let (k, v) = kv?;
+            if !k.starts_with(b"_") {
+                out.push((String::from_utf8_lossy(&k).into_owned(), v.to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     /// At most `limit` raw entries whose keys start with `prefix`, in key order.

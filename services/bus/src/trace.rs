@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::dlq::{self, DeadLetter};
 use crate::fingerprint;
 use crate::log::{self, LogEntry};
-use crate::store::{self, Store, StoreError, DEAD, INBOX, OUTBOX};
+use crate::store::{self, Seen, Store, StoreError, DEAD, INBOX, OUTBOX};
 
 /// Entries (log entries or dead letters) a running part reads for one request.
 pub const SCAN_PAGE: usize = 4096;
@@ -97,7 +97,7 @@ fn of_order(entry: &LogEntry, needle: &str, order: Uuid) -> Option<TracedEvent> 
 /// For each of `ids`, the fingerprint this store's inbox holds for it, if any.
 pub fn inbox(store: &Store, ids: &[Uuid]) -> Result<Vec<Option<u64>>, StoreError> {
     ids.iter()
-        .map(|id| store.get::<u64>(&format!("{INBOX}{id}")))
+        .map(|id| Ok(store.get::<Seen>(&format!("{INBOX}{id}"))?.map(Seen::print)))
         .collect()
 }
 

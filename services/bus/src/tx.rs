@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use milo_contracts::{Envelope, Event};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::log;
 use crate::store::{self, Store, StoreError, HEADS, OUTBOX};
@@ -28,21 +29,27 @@ pub(crate) struct Outgoing {
     pub at_ms: u64,
     /// Its number on `topic`, if it is one of this part's numbered events.
     pub seq: Option<u64>,
+    /// The event whose handling made it (none: a command, a timer, a raw message).
+    pub handled: Option<Uuid>,
 }
 
-/// First byte of an entry written since the log: 2, plus 1 when retained. Entries from
-/// before it start with 0 or 1 (retained) and have no time or number.
+/// First byte of an entry that names the event it answers: 4, plus 1 when retained.
+const ANSWERS: u8 = 4;
+/// First byte of an entry written since the log but before entries named what they answer:
+/// 2, plus 1 when retained. Entries from before the log start with 0 or 1 (retained) and
+/// have no time or number.
 const LOGGED: u8 = 2;
-/// Bytes of an entry before its topic: tag, time, number, topic length.
-pub(crate) const HEADER: usize = 19;
+/// Bytes of an entry before its topic: tag, time, number, event answered, topic length.
+pub(crate) const HEADER: usize = 35;
 
 impl Outgoing {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let topic = self.topic.as_bytes();
         let mut v = Vec::with_capacity(HEADER + topic.len() + self.payload.len());
-        v.push(LOGGED + u8::from(self.retain));
+        v.push(ANSWERS + u8::from(self.retain));
         v.extend_from_slice(&self.at_ms.to_be_bytes());
         v.extend_from_slice(&self.seq.unwrap_or(0).to_be_bytes());
+        v.extend_from_slice(self.handled.unwrap_or_else(Uuid::nil).as_bytes());
         // Topics are built by the contracts crate: far below 64 KiB.
         v.extend_from_slice(&(topic.len() as u16).to_be_bytes());
         v.extend_from_slice(topic);
@@ -52,12 +59,21 @@ impl Outgoing {
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<Outgoing> {
         let tag = *bytes.first()?;
+        if tag > ANSWERS + 1 {
+            return None;
+        }
         let (at_ms, seq, rest) = if tag >= LOGGED {
             let at = u64::from_be_bytes(bytes.get(1..9)?.try_into().ok()?);
             let seq = u64::from_be_bytes(bytes.get(9..17)?.try_into().ok()?);
             (at, (seq > 0).then_some(seq), bytes.get(17..)?)
         } else {
             (0, None, bytes.get(1..)?)
+        };
+        let (handled, rest) = if tag >= ANSWERS {
+            let id = Uuid::from_bytes(rest.get(..16)?.try_into().ok()?);
+            ((!id.is_nil()).then_some(id), rest.get(16..)?)
+        } else {
+            (None, rest)
         };
         let len = u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as usize;
         let topic = std::str::from_utf8(rest.get(2..2 + len)?).ok()?.to_owned();
@@ -68,6 +84,7 @@ impl Outgoing {
             retain: tag % 2 == 1,
             at_ms,
             seq,
+            handled,
         })
     }
 }
@@ -132,6 +149,8 @@ pub struct Tx {
     /// The last number given on each topic by this `Tx`.
     seqs: BTreeMap<String, u64>,
     after: Vec<AfterCommit>,
+    /// The event this `Tx` handles, named by each log entry it makes.
+    handling: Option<Uuid>,
 }
 
 impl Tx {
@@ -145,7 +164,15 @@ impl Tx {
             outgoing: Vec::new(),
             seqs: BTreeMap::new(),
             after: Vec::new(),
+            handling: None,
         }
+    }
+
+    /// This `Tx` handles event `id`: its log entries say so (`milo replay` compares a part's
+    /// answers to each event).
+    pub(crate) fn handling(mut self, id: Uuid) -> Tx {
+        self.handling = Some(id);
+        self
     }
 
     /// The service or device name events are sourced from.
@@ -336,6 +363,7 @@ impl Tx {
             retain,
             at_ms: u64::try_from(crate::retry::now_ms()).unwrap_or(0),
             seq,
+            handled: self.handling,
         });
         Ok(())
     }
@@ -379,8 +407,24 @@ mod tests {
             retain: true,
             at_ms: 1_765_000_000_000,
             seq: Some(7),
+            handled: Some(Uuid::from_u128(42)),
         };
-        assert_eq!(Outgoing::decode(&o.encode()), Some(o));
+        assert_eq!(Outgoing::decode(&o.encode()), Some(o.clone()));
+        let none = Outgoing { handled: None, ..o };
+        assert_eq!(Outgoing::decode(&none.encode()), Some(none));
+        // An entry written before entries named what they answer: tag 2, time, number.
+        let v2 = [
+            &[2u8][..],
+            &5u64.to_be_bytes(),
+            &3u64.to_be_bytes(),
+            &[0, 1],
+            b"t{}",
+        ]
+        .concat();
+        let read = Outgoing::decode(&v2).unwrap();
+        assert_eq!((read.at_ms, read.seq, read.handled), (5, Some(3), None));
+        assert_eq!((read.topic.as_str(), &read.payload[..]), ("t", &b"{}"[..]));
+        assert_eq!(Outgoing::decode(&[9, 0]), None);
         assert_eq!(Outgoing::decode(&[1, 0]), None);
         // An entry written before the log: retain flag, topic, payload.
         let old = [&[1u8, 0, 1][..], b"t{}"].concat();

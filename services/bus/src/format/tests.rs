@@ -152,6 +152,10 @@ fn step_2(store: &Store) -> Result<sled::Batch, StoreError> {
     step(store, 2)
 }
 
+fn step_3(store: &Store) -> Result<sled::Batch, StoreError> {
+    step(store, 3)
+}
+
 fn broken(_: &Store) -> Result<sled::Batch, StoreError> {
     Err(StoreError::Corrupt {
         key: "trail".into(),
@@ -172,16 +176,22 @@ fn unstamped() -> (tempfile::TempDir, Store) {
 
 #[test]
 fn migrations_run_in_order_from_the_stores_format_each_with_its_stamp() {
-    let table: [Migration; 3] = [step_0, step_1, step_2];
+    let table: [Migration; 4] = [step_0, step_1, step_2, step_3];
     let (_dir, store) = unstamped();
     assert_eq!(
         upgrade(&store, &table).unwrap(),
         Opened::Upgraded { from: 0 }
     );
-    assert_eq!(store.get::<Vec<u32>>("trail").unwrap(), Some(vec![0, 1, 2]));
-    assert_eq!(version(&store).unwrap(), Some(3));
+    assert_eq!(
+        store.get::<Vec<u32>>("trail").unwrap(),
+        Some(vec![0, 1, 2, 3])
+    );
+    assert_eq!(version(&store).unwrap(), Some(4));
     assert_eq!(upgrade(&store, &table).unwrap(), Opened::Current);
-    assert_eq!(store.get::<Vec<u32>>("trail").unwrap(), Some(vec![0, 1, 2]));
+    assert_eq!(
+        store.get::<Vec<u32>>("trail").unwrap(),
+        Some(vec![0, 1, 2, 3])
+    );
 
     // A fresh store (stamped with this Milo's format) runs only the steps after it.
     let dir = tempfile::tempdir().unwrap();
@@ -190,9 +200,9 @@ fn migrations_run_in_order_from_the_stores_format_each_with_its_stamp() {
         upgrade(&store, &table).unwrap(),
         Opened::Upgraded { from: FORMAT }
     );
-    let after: Vec<u32> = (FORMAT..3).collect();
+    let after: Vec<u32> = (FORMAT..4).collect();
     assert_eq!(store.get::<Vec<u32>>("trail").unwrap(), Some(after));
-    assert_eq!(version(&store).unwrap(), Some(3));
+    assert_eq!(version(&store).unwrap(), Some(4));
 }
 
 #[test]

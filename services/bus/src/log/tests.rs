@@ -14,6 +14,7 @@ fn find_reads_one_topics_range_through_the_index() {
             retain: false,
             at_ms: 1,
             seq: Some(seq),
+            handled: None,
         };
         batch.insert(store::seq_key(OUTBOX, key), entry.encode());
         batch.insert(index_key(topic, seq), key.to_be_bytes().to_vec());

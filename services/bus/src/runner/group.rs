@@ -14,7 +14,7 @@ use super::{hooks, Rejection, Service, HANDLER_ATTEMPTS};
 use crate::dlq::{self, DeadLetter};
 use crate::fingerprint;
 use crate::link::{Delivery, LinkCommand};
-use crate::store::{self, Store, StoreError, DEAD, INBOX};
+use crate::store::{self, Seen, Store, StoreError, DEAD, INBOX};
 use crate::tx::{Overlay, Tx};
 
 /// The messages of one group commit and what to do once it is durable.
@@ -148,7 +148,7 @@ impl<'a> Group<'a> {
         }
         let inbox_key = format!("{INBOX}{}", env.id);
         let print = fingerprint(payload);
-        match self.tx().get::<u64>(&inbox_key)? {
+        match self.tx().get::<Seen>(&inbox_key)?.map(Seen::print) {
             Some(seen) if seen == print => {
                 debug!(event_id = %env.id, topic, "Repeat event acked without effect.");
                 return Ok(Outcome::Repeat);
@@ -161,7 +161,7 @@ impl<'a> Group<'a> {
         }
         let mut attempt = 1;
         let outcome = loop {
-            let mut tx = self.tx();
+            let mut tx = self.tx().handling(env.id);
             match service.on_event(&mut tx, topic, &env) {
                 Ok(()) => break Ok(tx),
                 // A failing read (a corrupt record...) may be passing; if it is not, the
@@ -180,7 +180,7 @@ impl<'a> Group<'a> {
         };
         match outcome {
             Ok(mut tx) => {
-                tx.put(&inbox_key, &print);
+                tx.put(&inbox_key, &Seen::Handled(print, self.store.next_id()?));
                 Ok(self.commit(tx).map(|()| Outcome::Applied)?)
             }
             Err(r) => {

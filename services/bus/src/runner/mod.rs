@@ -19,6 +19,7 @@ mod group;
 pub mod hooks;
 pub mod marks;
 mod requests;
+pub mod rerun;
 use crate::{BusError, MqttConfig};
 use group::Group;
 use marks::Marks;

@@ -19,7 +19,7 @@ use super::group::{Group, Outcome};
 use super::{Rejection, Service};
 use crate::dlq::{self, DeadLetter};
 use crate::fingerprint;
-use crate::store::{self, StoreError, DEAD, INBOX};
+use crate::store::{self, Seen, StoreError, DEAD, INBOX};
 
 /// Most letters in one page of a list.
 pub const LIST_PAGE: usize = 500;
@@ -84,7 +84,7 @@ impl Group<'_> {
         };
         if request.op.changes() {
             let mut tx = self.tx();
-            tx.put(&inbox_key, &print);
+            tx.put(&inbox_key, &Seen::Print(print));
             self.commit(tx)?;
         }
         let payload = self.reply(&request, answer).to_json();
@@ -103,7 +103,7 @@ impl Group<'_> {
     /// Whether a request that changes the store came before (acked without effect; with
     /// other content it is dead-lettered as a conflicting duplicate).
     fn seen(&mut self, inbox_key: &str, print: u64, payload: &[u8]) -> Result<bool, StoreError> {
-        match self.tx().get::<u64>(inbox_key)? {
+        match self.tx().get::<Seen>(inbox_key)?.map(Seen::print) {
             None => Ok(false),
             Some(seen) if seen == print => {
                 debug!(
