@@ -88,6 +88,10 @@ pub enum Command {
     /// did with each event: read from the stores of stopped parts, asked over MQTT of
     /// running ones.
     Trace(crate::cmd::trace::TraceArgs),
+    /// Re-run a period's events from the parts' logs with this Milo, into scratch stores,
+    /// and show which orders' outcome would differ (after a fix, or with another
+    /// configuration). Reads a stopped data directory.
+    Replay(crate::cmd::replay::ReplayArgs),
     /// The store's credentials: one secret per service, station, POS terminal and operator.
     Credentials {
         #[command(subcommand)]

@@ -18,6 +18,7 @@ pub mod bench;
 pub mod chaos;
 pub mod dlq;
 pub mod http;
+pub mod replay;
 pub mod shop;
 pub mod systemd;
 pub mod trace;

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             }
             | Command::Bench { .. }
             | Command::Trace(_)
+            | Command::Replay(_)
             | Command::Config { .. }
             | Command::Chaos { .. }
     );
@@ -249,6 +250,7 @@ async fn dispatch(
         Command::Inventory { command } => return cmd::inventory::run(command, config).await,
         Command::Dlq { command } => return cmd::dlq::run(command, config).await,
         Command::Trace(args) => return cmd::trace::run(args, config).await,
+        Command::Replay(args) => return cmd::replay::run(args, config),
         Command::Config { command } => match command {
             ConfigCommand::Validate => println!("configuration is valid"),
             ConfigCommand::Print => print!("{}", config.to_toml()),

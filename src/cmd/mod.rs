@@ -5,5 +5,6 @@ pub mod credentials;
 pub mod dlq;
 pub mod inventory;
 pub mod pos;
+pub mod replay;
 pub mod trace;
 pub mod up;
