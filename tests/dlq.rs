@@ -2,25 +2,19 @@
 //! letters listed, shown, replayed and purged over MQTT; on a stopped part's store; and the
 //! one sentence it says when the store is held and nobody answers.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+use common::cli::{output, Out, MILO};
 use milo::MiloConfig;
 use milo_bus::{ShutdownTrigger, Store};
 use milo_contracts::topics;
 use milo_testkit::{eventually, free_port, Observer, PATIENCE};
 
-const MILO: &str = env!("CARGO_BIN_EXE_milo");
 const GARBAGE: &[u8] = b"{\"id\": nope";
-
-/// What a `milo` run printed, and how it ended.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// `milo dlq ARGS --service PART` against `config`'s data and broker (no other configuration,
 /// no `RUST_LOG`).
@@ -38,14 +32,7 @@ async fn dlq(config: &MiloConfig, args: &[&str]) -> Out {
         .arg("--data-dir")
         .arg(&config.data_dir)
         .args(["--mqtt", &config.mqtt.address]);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    output(cmd).await
 }
 
 async fn payment_dlq(config: &MiloConfig, args: &[&str]) -> Out {

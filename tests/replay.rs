@@ -5,54 +5,20 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::rig::{all_parts, Rig};
+use common::cli::{milo, Out};
+use common::rig::Rig;
 use milo::MiloConfig;
 use milo_contracts::SagaMode;
-use milo_testkit::{eventually, PATIENCE};
 use serde_json::Value;
 use uuid::Uuid;
 
-const MILO: &str = env!("CARGO_BIN_EXE_milo");
 const ESPRESSO: &str = r#"[{"item":"espresso"}]"#;
 const ORDERS: usize = 6;
 
-/// What a `milo` run printed, and how it ended.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// `milo replay ARGS` with `config` as its configuration file, written as `name`.
-async fn replay(config: &MiloConfig, name: &str, args: &[&str]) -> Out {
-    let file = config.data_dir.join(name);
-    std::fs::write(&file, config.to_toml()).unwrap();
-    let mut cmd = Command::new(MILO);
-    cmd.env_remove("RUST_LOG")
-        .arg("--config")
-        .arg(file)
-        .arg("replay")
-        .args(args);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Waits until no handle holds the store in `dir`.
-async fn free(dir: &Path) {
-    let db = dir.join("db");
-    let free = || std::fs::File::open(&db).is_ok_and(|f| f.try_lock().is_ok());
-    let freed = eventually(PATIENCE, || std::future::ready(free())).await;
-    assert!(freed, "{} still held", dir.display());
+/// `milo replay ARGS` with `config` as its configuration file, written as `file`.
+async fn replay(config: &MiloConfig, file: &str, args: &[&str]) -> Out {
+    let args: Vec<&str> = ["replay"].into_iter().chain(args.iter().copied()).collect();
+    milo(config, file, &args).await
 }
 
 /// The report of a JSON run.
@@ -86,17 +52,7 @@ async fn replay_finds_exactly_what_a_change_would_change(mode: SagaMode) {
         "{running:?}"
     );
 
-    for p in all_parts(mode) {
-        r.down(p, false).await;
-    }
-    for p in all_parts(mode) {
-        let p = if p == "device" {
-            "barista-device-bar-1"
-        } else {
-            p
-        };
-        free(&r.config.data_of(p)).await;
-    }
+    r.stop_all().await;
 
     // The same Milo and configuration: every answer and kept record is the same.
     let same = replay(&r.config, "same.toml", &["--into", &into("same"), "--json"]).await;
@@ -264,18 +220,7 @@ async fn a_busy_period_replays_with_no_difference() {
         })
         .await;
     }
-    let mode = SagaMode::Choreography;
-    for p in all_parts(mode) {
-        r.down(p, false).await;
-    }
-    for p in all_parts(mode) {
-        let p = if p == "device" {
-            "barista-device-bar-1"
-        } else {
-            p
-        };
-        free(&r.config.data_of(p)).await;
-    }
+    r.stop_all().await;
     let scratch = tempfile::tempdir().unwrap();
     let into = scratch.path().join("busy").display().to_string();
     let out = replay(&r.config, "same.toml", &["--into", &into]).await;

@@ -5,55 +5,20 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::rig::{all_parts, Rig};
+use common::cli::{free, milo, Out};
+use common::rig::Rig;
 use milo::MiloConfig;
 use milo_bus::Store;
 use milo_contracts::SagaMode;
-use milo_testkit::{eventually, PATIENCE};
 use serde_json::Value;
 use uuid::Uuid;
 
-const MILO: &str = env!("CARGO_BIN_EXE_milo");
 const ESPRESSO: &str = r#"[{"item":"espresso"}]"#;
 
-/// What a `milo` run printed, and how it ended.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// `milo trace ARGS` with `config` as its configuration file (no `RUST_LOG`).
+/// `milo trace ARGS` with `config` as its configuration file.
 async fn trace(config: &MiloConfig, args: &[&str]) -> Out {
-    let file = config.data_dir.join("milo.toml");
-    std::fs::write(&file, config.to_toml()).unwrap();
-    let mut cmd = Command::new(MILO);
-    cmd.env_remove("RUST_LOG")
-        .arg("--config")
-        .arg(file)
-        .arg("trace")
-        .args(args);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Waits until no handle holds the store in `dir`: sled's flusher keeps a database dropped in
-/// this process (and its file lock) alive for a moment.
-async fn free(dir: &Path) {
-    let db = dir.join("db");
-    let free = || std::fs::File::open(&db).is_ok_and(|f| f.try_lock().is_ok());
-    let freed = eventually(PATIENCE, || std::future::ready(free())).await;
-    assert!(freed, "{} still held", dir.display());
+    let args: Vec<&str> = ["trace"].into_iter().chain(args.iter().copied()).collect();
+    milo(config, "milo.toml", &args).await
 }
 
 /// The event types of a timeline, in the order printed.
@@ -206,17 +171,7 @@ async fn declined_order_is_traced_running_and_stopped(mode: SagaMode) {
         .unwrap();
     assert!(released.ends_with("  compensation"), "{released}");
 
-    for part in all_parts(mode) {
-        r.down(part, false).await;
-    }
-    for part in all_parts(mode) {
-        let part = if part == "device" {
-            "barista-device-bar-1"
-        } else {
-            part
-        };
-        free(&r.config.data_of(part)).await;
-    }
+    r.stop_all().await;
     let stopped = trace(&r.config, &[&order, "--json"]).await;
     assert_eq!(
         (stopped.code, stopped.stderr.as_str()),

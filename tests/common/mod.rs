@@ -1,6 +1,7 @@
 //! Shared setup of the in-process store tests.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod rig;
 
 use milo::shop::{Shop, ShopError};

@@ -159,6 +159,22 @@ impl Rig {
         }
     }
 
+    /// Stops every part (the broker stays) and waits until no handle holds their stores: a
+    /// stopped data directory, as `milo trace` and `milo replay` read it.
+    pub async fn stop_all(&mut self) {
+        let parts = all_parts(self.config.saga.mode);
+        for part in &parts {
+            self.down(part, false).await;
+        }
+        for part in parts {
+            let part = match part {
+                "device" => milo_barista_device::service_name(&self.config.device.station),
+                p => p.to_owned(),
+            };
+            super::cli::free(&self.config.data_of(&part)).await;
+        }
+    }
+
     /// The publishes the broker's gate refused, with their reasons.
     pub fn refused(&self) -> Vec<milo_bus::DeadLetter> {
         let gate = self.gate.as_ref().expect("security on");
