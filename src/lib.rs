@@ -17,6 +17,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod dlq;
+pub mod health;
 pub mod http;
 pub mod replay;
 pub mod shop;

@@ -197,6 +197,8 @@ async fn dispatch(
             let part = shop::start_service(&name, &config, menu, &trigger.subscribe())?;
             let mut server = None;
             if let Some(router) = part.router.clone() {
+                let health = milo::health::Health::new(vec![Check::part(&part)]);
+                let router = router.merge(milo::health::router(health));
                 // Each service its own address: under systemd they run side by side.
                 let listen = http.unwrap_or_else(|| config.http.of(&name));
                 let (addr, task) =

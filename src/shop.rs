@@ -20,6 +20,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
+use crate::health::Health;
+use crate::systemd::Check;
+
 /// The broker's own store: the publishes its gate refused (`milo dlq list --service broker`).
 pub const BROKER_PART: &str = "broker";
 
@@ -359,10 +362,12 @@ impl Shop {
             parts.push(start_service(name, config, menu.clone(), &sd)?);
         }
         parts.push(start_device(config, menu.clone(), display, &sd)?);
+        let mut checks: Vec<Check> = parts.iter().map(Check::part).collect();
+        checks.extend(broker.health.clone().map(Check::broker));
         let router = parts
             .iter()
             .filter_map(|p| p.router.clone())
-            .fold(Router::new(), Router::merge);
+            .fold(crate::health::router(Health::new(checks)), Router::merge);
         let (http, http_task) = crate::http::serve(config.http.listen, router, &config.http, sd)
             .await
             .map_err(|error| ShopError::Http {

@@ -62,8 +62,13 @@ impl Check {
         }
     }
 
+    /// What it vouches for: a part's name, or `broker`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Why it is unhealthy, if it is; `seen` says whether it has been ready before.
-    fn verdict(&self, seen: &mut bool) -> Option<String> {
+    pub(crate) fn verdict(&self, seen: &mut bool) -> Option<String> {
         if !*self.ready.borrow() {
             return Some(if *seen { self.lost } else { self.waiting }.to_owned());
         }

@@ -7,70 +7,19 @@
 
 mod common;
 
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::broker::Broker;
 use common::rig::{all_parts, Rig};
 use milo_analytics::Summary;
 use milo_bus::runner::marks::Marks;
 use milo_contracts::{topics, SagaMode};
-use milo_testkit::{eventually, eventually_blocking, free_port, Observer, PATIENCE};
+use milo_testkit::{eventually, free_port, Observer, PATIENCE};
 use uuid::Uuid;
 
-const MILO: &str = env!("CARGO_BIN_EXE_milo");
 const ESPRESSO: &str = r#"[{"item":"espresso"}]"#;
 /// What the owners of retained topics must have put back after a broker restart.
 const WITHIN: Duration = Duration::from_secs(5);
-
-/// `milo broker` as its own process.
-struct Broker(Child);
-
-impl Broker {
-    /// Starts it on `port` and waits until it listens (again while a killed one's port is
-    /// still held: it is tried until one stays up).
-    fn start(file: &Path, port: u16) -> Broker {
-        let mut started = None;
-        let up = eventually_blocking(PATIENCE, || {
-            let mut child = Command::new(MILO)
-                .arg("--config")
-                .arg(file)
-                .arg("broker")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("milo broker");
-            let listening = eventually_blocking(Duration::from_secs(10), || {
-                matches!(child.try_wait(), Ok(Some(_)))
-                    || TcpStream::connect(("127.0.0.1", port)).is_ok()
-            });
-            let alive = matches!(child.try_wait(), Ok(None));
-            if listening && alive {
-                started = Some(child);
-                true
-            } else {
-                let _ = child.kill();
-                let _ = child.wait();
-                false
-            }
-        });
-        assert!(up, "milo broker never listened on {port}");
-        Broker(started.unwrap())
-    }
-
-    fn kill(mut self) {
-        self.0.kill().expect("SIGKILL the broker");
-        self.0.wait().expect("the broker's exit");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn place_all(rig: &Rig, n: usize) -> Vec<Uuid> {
     let mut ids = Vec::with_capacity(n);

@@ -1,6 +1,7 @@
 //! Shared setup of the in-process store tests.
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod cli;
 pub mod rig;
 

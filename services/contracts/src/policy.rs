@@ -175,7 +175,8 @@ impl Identity {
             // Services run on the store's own board and need the whole flow; the operator and
             // an observer (loopback only) read everything.
             Role::Service | Role::Operator | Role::Observer => true,
-            Role::Broker => filter_within(filter, topics::PROBES_ALL),
+            // The watchdog pings; it reads no topic.
+            Role::Broker => false,
             Role::Station => self
                 .names()
                 .iter()
@@ -313,8 +314,6 @@ pub enum Producer {
     Named(usize),
     /// The station the topic names at this level: `devices/<station>/status`.
     NamedStation(usize),
-    /// The broker's watchdog.
-    Broker,
     /// Any part that keeps an outbox (services, stations, POS terminals).
     AnyPart,
 }
@@ -335,7 +334,6 @@ impl Producer {
                 who.role == Role::Station
                     && topic.split('/').nth(level).is_some_and(|n| n == who.name)
             }
-            Producer::Broker => who.role == Role::Broker,
             Producer::AnyPart => matches!(who.role, Role::Service | Role::Station | Role::Pos),
         }
     }
@@ -561,7 +559,7 @@ pub const POLICY: &[Rule] = &[
         &["RestockRequested"],
         &[Operator],
     ),
-    // Housekeeping: presence, dead letters, replays, the watchdog's probe.
+    // Housekeeping: presence, dead letters, replays.
     rule(topics::SERVICE_STATUS_ALL, &[], &[Named(1)]),
     rule(topics::DLQ_ALL, &["DeadLettered"], &[Named(1)]),
     rule(
@@ -580,7 +578,6 @@ pub const POLICY: &[Rule] = &[
         &["EventsUnavailable"],
         &[AnyPart],
     ),
-    rule(topics::PROBES_ALL, &[], &[Producer::Broker]),
 ];
 
 const fn rule(

@@ -156,9 +156,6 @@ pub const SERVICE_STATUS_ALL: &str = "services/+/status";
 /// Filter matching the presence of every device.
 pub const DEVICE_STATUS_ALL: &str = "devices/+/status";
 
-/// Filter matching every watchdog probe.
-pub const PROBES_ALL: &str = "probes/+";
-
 /// Everything under one device: `devices/<id>/#`.
 pub fn device_all(id: &str) -> String {
     format!("devices/{id}/#")
@@ -200,11 +197,6 @@ pub fn dead_letter_replies(part: &str, request: Uuid) -> String {
 
 /// Filter matching every answer to dead-letter requests.
 pub const DEAD_LETTER_REPLIES_ALL: &str = "replies/+/dead-letters/+";
-
-/// Round-trip probe topic of the broker watchdog: `probes/<client id>`.
-pub fn probe(client_id: &str) -> String {
-    format!("probes/{client_id}")
-}
 
 /// Filter matching every dead-letter topic.
 pub const DLQ_ALL: &str = "dlq/#";
