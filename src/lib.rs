@@ -19,6 +19,7 @@ pub mod chaos;
 pub mod dlq;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod replay;
 pub mod shop;
 pub mod systemd;

@@ -1,6 +1,5 @@
 //! `milo`: parses arguments, loads configuration, wires signals and runs a part of the store.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -39,12 +38,6 @@ fn main() -> ExitCode {
             | Command::Config { .. }
             | Command::Chaos { .. }
     );
-    // rumqttd logs every ordinary disconnect as an ERROR: off unless RUST_LOG asks for it.
-    init_tracing(if quiet {
-        "warn,rumqttd=off"
-    } else {
-        "info,rumqttd=off,sled=warn"
-    });
     let config = match milo::load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -52,6 +45,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_CONFIG);
         }
     };
+    // rumqttd logs every ordinary disconnect as an ERROR: off unless RUST_LOG asks for it.
+    let default = if quiet {
+        "warn,rumqttd=off"
+    } else {
+        "info,rumqttd=off,sled=warn"
+    };
+    milo::logging::init(config.log.format, default);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -73,17 +73,6 @@ fn main() -> ExitCode {
             ExitCode::from(if config_error { EX_CONFIG } else { 1 })
         }
     }
-}
-
-fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colour codes only for a person at a terminal: never in a redirected log or the journal.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 /// Applies `--data-dir`, `--mqtt` and `--http`.

@@ -279,6 +279,33 @@ pub struct MiloConfig {
     pub device: milo_barista_device::Config,
     /// POS terminal.
     pub pos: milo_pos::Config,
+    /// How log lines are written.
+    pub log: LogConfig,
+}
+
+/// How log lines are written (`[log]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `auto`: for the journal when stderr is systemd's journal stream (`JOURNAL_STREAM`),
+    /// else text; `text`: a time, the level and the message; `journal`: a syslog priority
+    /// prefix (`<4>` for a warning) and no time (the journal keeps its own); `json`: one JSON
+    /// object per line (with the priority prefix when stderr is the journal).
+    pub format: LogFormat,
+}
+
+/// A log line format (`log.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// The journal's under systemd, text otherwise.
+    Auto,
+    /// Time, level, message.
+    Text,
+    /// Priority prefix, no time.
+    Journal,
+    /// JSON lines.
+    Json,
 }
 
 /// Loads the configuration: defaults, then `file` (or `/etc/milo/milo.toml` if present), then

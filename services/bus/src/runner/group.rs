@@ -143,6 +143,9 @@ impl<'a> Group<'a> {
             Ok(env) => env,
             Err(e) => return Ok(self.dead_letter(topic, payload, None, &e.to_string())?),
         };
+        // Every line logged while this event is handled names its order and itself.
+        let span = tracing::info_span!("event", order_id = %env.correlation_id, event_id = %env.id);
+        let _in = span.enter();
         if let Some(seq) = env.seq.filter(|_| env.source != self.name) {
             self.marks.see(&env.source, topic, seq);
         }
