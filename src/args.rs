@@ -92,6 +92,9 @@ pub enum Command {
     /// and show which orders' outcome would differ (after a fix, or with another
     /// configuration). Reads a stopped data directory.
     Replay(crate::cmd::replay::ReplayArgs),
+    /// The live event stream, one readable line per event (time, topic, type, order, customer,
+    /// key fields, producer), filtered by order, type or part.
+    Tail(crate::cmd::tail::TailArgs),
     /// The store's credentials: one secret per service, station, POS terminal and operator.
     Credentials {
         #[command(subcommand)]

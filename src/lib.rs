@@ -23,6 +23,7 @@ pub mod logging;
 pub mod replay;
 pub mod shop;
 pub mod systemd;
+pub mod tail;
 pub mod trace;
 
 pub use milo_config::{load as load_config, ConfigError, MiloConfig};

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             | Command::Bench { .. }
             | Command::Trace(_)
             | Command::Replay(_)
+            | Command::Tail(_)
             | Command::Config { .. }
             | Command::Chaos { .. }
     );
@@ -242,6 +243,7 @@ async fn dispatch(
         Command::Dlq { command } => return cmd::dlq::run(command, config).await,
         Command::Trace(args) => return cmd::trace::run(args, config).await,
         Command::Replay(args) => return cmd::replay::run(args, config),
+        Command::Tail(args) => return cmd::tail::run(args, config).await,
         Command::Config { command } => match command {
             ConfigCommand::Validate => println!("configuration is valid"),
             ConfigCommand::Print => print!("{}", config.to_toml()),

@@ -6,5 +6,6 @@ pub mod dlq;
 pub mod inventory;
 pub mod pos;
 pub mod replay;
+pub mod tail;
 pub mod trace;
 pub mod up;
