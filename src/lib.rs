@@ -20,6 +20,7 @@ pub mod dlq;
 pub mod health;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod replay;
 pub mod shop;
 pub mod systemd;

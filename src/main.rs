@@ -184,11 +184,14 @@ async fn dispatch(
             let config = place(config, at)?;
             let trigger = signals()?;
             let menu = Arc::new(config.menu()?);
+            milo::metrics::install();
             let part = shop::start_service(&name, &config, menu, &trigger.subscribe())?;
             let mut server = None;
             if let Some(router) = part.router.clone() {
                 let health = milo::health::Health::new(vec![Check::part(&part)]);
-                let router = router.merge(milo::health::router(health));
+                let router = router
+                    .merge(milo::health::router(health))
+                    .merge(milo::metrics::router(None));
                 // Each service its own address: under systemd they run side by side.
                 let listen = http.unwrap_or_else(|| config.http.of(&name));
                 let (addr, task) =

@@ -354,6 +354,8 @@ impl Shop {
         shutdown: &ShutdownTrigger,
         on_broker_failure: impl FnOnce() + Send + 'static,
     ) -> Result<Shop, ShopError> {
+        // Before any part counts anything.
+        crate::metrics::install();
         let menu = Arc::new(config.menu()?);
         let sd = shutdown.subscribe();
         let broker = start_broker(config, &sd, on_broker_failure)?;
@@ -367,7 +369,8 @@ impl Shop {
         let router = parts
             .iter()
             .filter_map(|p| p.router.clone())
-            .fold(crate::health::router(Health::new(checks)), Router::merge);
+            .fold(crate::health::router(Health::new(checks)), Router::merge)
+            .merge(crate::metrics::router(broker.gate.clone()));
         let (http, http_task) = crate::http::serve(config.http.listen, router, &config.http, sd)
             .await
             .map_err(|error| ShopError::Http {

@@ -45,7 +45,8 @@ impl Default for BrokerConfig {
 }
 
 impl BrokerConfig {
-    /// rumqttd's settings: one MQTT 3.1.1 listener, no console, no metrics, bounded logs.
+    /// rumqttd's settings: one MQTT 3.1.1 listener, no console, its router's meters, bounded
+    /// logs.
     pub fn to_rumqttd(&self, max_payload: usize, listen: SocketAddr) -> rumqttd::Config {
         let mut connections = rumqttd::ConnectionSettings {
             connection_timeout_ms: 5000,
@@ -86,6 +87,15 @@ impl BrokerConfig {
                 shared_subscriptions_strategy: Default::default(),
             },
             v4: Some(HashMap::from([("1".to_owned(), server)])),
+            // The router's meters every few seconds (when something was published), read by
+            // `crate::meters` into Milo's metrics; no HTTP exporter of rumqttd's own. rumqttd's
+            // timer unwraps both intervals whichever is set (it panicked with meters alone):
+            // alerts too, hourly, read by nobody.
+            metrics: serde_json::from_value(serde_json::json!({
+                "meters": { "push_interval": crate::meters::EVERY_SECS },
+                "alerts": { "push_interval": 3600 }
+            }))
+            .ok(),
             ..Default::default()
         }
     }

@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod gate;
+pub mod meters;
 pub mod watchdog;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -117,6 +118,7 @@ fn start_rumqttd(addr: SocketAddr, settings: rumqttd::Config) -> Result<BrokerHa
         .name("broker".into())
         .spawn(move || {
             let mut broker = rumqttd::Broker::new(settings);
+            meters::forward(&broker);
             if let Err(e) = broker.start() {
                 tracing::error!(error = %e, "Embedded broker stopped.");
             }

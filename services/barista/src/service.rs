@@ -71,6 +71,9 @@ impl BaristaService {
     /// Writes the station records `bar` changed and keeps it for the next handler. Only as
     /// the last step of a handler that succeeds.
     pub(crate) fn keep(&self, tx: &mut Tx, bar: Bar) {
+        for (station, n) in bar.queue_lengths() {
+            metrics::gauge!("milo_station_queue", "station" => station.to_owned()).set(n as f64);
+        }
         bar.save(tx);
         *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
     }
@@ -131,6 +134,10 @@ impl BaristaService {
         } else {
             let fault = t.fault.as_deref().unwrap_or("");
             warn!(station, fault, "Barista station takes no tickets.");
+            if t.fault.is_some() {
+                let labels = [("station", station.to_owned())];
+                metrics::counter!("milo_machine_faults_total", &labels).increment(1);
+            }
         }
         self.keep(tx, bar);
         Ok(())

@@ -107,6 +107,11 @@ impl Bar {
         })
     }
 
+    /// Each station's queue as this view loaded it: station and tickets.
+    pub fn queue_lengths(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.queues.iter().map(|(id, q)| (id.as_str(), q.len()))
+    }
+
     /// Makes a kept view current for the next handler: its "now", nothing changed yet.
     pub fn begin(&mut self) {
         self.now_ms = milo_bus::retry::now_ms();

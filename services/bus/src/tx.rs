@@ -373,6 +373,8 @@ impl Tx {
     pub(crate) fn commit(mut self) -> Result<(Option<u64>, Vec<AfterCommit>), StoreError> {
         let mut last = None;
         for out in &self.outgoing {
+            let labels = [("part", self.source.clone()), ("topic", out.topic.clone())];
+            metrics::counter!("milo_events_published_total", &labels).increment(1);
             let id = self.store.next_id()?;
             self.writes
                 .push((store::seq_key(OUTBOX, id), Some(out.encode())));

@@ -580,6 +580,12 @@ pub const POLICY: &[Rule] = &[
     ),
 ];
 
+/// True when `kind` is an event type some topic of the [`POLICY`] carries: a label a metric
+/// may use (a made-up type from a client past no gate must not grow a process's metrics).
+pub fn is_known_type(kind: &str) -> bool {
+    POLICY.iter().any(|r| r.types.contains(&kind))
+}
+
 const fn rule(
     topic: &'static str,
     types: &'static [&'static str],

@@ -44,6 +44,11 @@ impl InventoryService {
         cause: Uuid,
     ) -> Result<(), Rejection> {
         tx.put(STOCK_KEY, stock);
+        let changed: Vec<&String> = changed.into_iter().collect();
+        for ing in &changed {
+            let level = stock.get(*ing).copied().unwrap_or(0);
+            metrics::gauge!("milo_stock_level", "ingredient" => (*ing).clone()).set(level as f64);
+        }
         let change = self.tracker.update(stock, changed);
         for alert in change.crossings.iter().cloned() {
             let (ing, left, threshold) = (&alert.ingredient, alert.remaining, alert.threshold);

@@ -336,6 +336,8 @@ impl LinkTask {
     }
 
     fn on_connected(&mut self, session_present: bool) {
+        let client = [("client", self.config.client_id.clone())];
+        metrics::counter!("milo_mqtt_connects_total", &client).increment(1);
         self.epoch += 1;
         self.connected = true;
         self.fifo.clear();

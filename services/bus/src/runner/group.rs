@@ -117,12 +117,37 @@ impl<'a> Group<'a> {
         Ok(pending.len())
     }
 
-    /// Hands one message to the service (through the inbox); what became of it.
+    /// Hands one message to the service (through the inbox); what became of it, counted in
+    /// `milo_events_handled_total` by part, type and outcome.
     pub(super) fn message<S: Service>(
         &mut self,
         service: &mut S,
         topic: &str,
         payload: &[u8],
+    ) -> Result<Outcome, Rejection> {
+        let mut kind = String::from("raw");
+        let outcome = self.handle(service, topic, payload, &mut kind)?;
+        let what = match outcome {
+            Outcome::Applied => "applied",
+            Outcome::Repeat => "repeat",
+            Outcome::DeadLettered(..) => "dead_lettered",
+        };
+        let labels = [
+            ("part", self.name.to_owned()),
+            ("type", kind),
+            ("outcome", what.to_owned()),
+        ];
+        metrics::counter!("milo_events_handled_total", &labels).increment(1);
+        Ok(outcome)
+    }
+
+    /// [`Group::message`] itself; `kind` is set to the event's type once it is read.
+    fn handle<S: Service>(
+        &mut self,
+        service: &mut S,
+        topic: &str,
+        payload: &[u8],
+        kind: &mut String,
     ) -> Result<Outcome, Rejection> {
         if payload.len() > self.max_payload {
             let reason = DecodeError::Oversized {
@@ -139,10 +164,16 @@ impl<'a> Group<'a> {
                 Err(r) => Ok(self.dead_letter(topic, payload, None, &r.to_string())?),
             };
         }
+        *kind = String::from("unreadable");
         let env = match RawEnvelope::parse(payload) {
             Ok(env) => env,
             Err(e) => return Ok(self.dead_letter(topic, payload, None, &e.to_string())?),
         };
+        if milo_contracts::policy::is_known_type(&env.kind) {
+            kind.clone_from(&env.kind);
+        } else {
+            *kind = String::from("other");
+        }
         // Every line logged while this event is handled names its order and itself.
         let span = tracing::info_span!("event", order_id = %env.correlation_id, event_id = %env.id);
         let _in = span.enter();
@@ -256,6 +287,9 @@ impl<'a> Group<'a> {
             reason,
             "Message dead-lettered."
         );
+        // By part only: a topic may be anyone's choice on a broker with no gate.
+        let labels = [("part", self.name.to_owned())];
+        metrics::counter!("milo_dead_letters_total", &labels).increment(1);
         let letter = DeadLetter {
             id,
             topic: topic.to_owned(),

@@ -304,7 +304,11 @@ pub async fn run<S: Service>(
         // that wrote nothing (repeats, idle timer ticks) has nothing to make durable.
         group.write_marks();
         let batch = group.overlay.take_batch();
+        let part = [("part", name.clone())];
+        metrics::histogram!("milo_group_size", &part).record((n + m) as f64);
+        metrics::gauge!("milo_backlog", &part).set(link.deliveries.len() as f64);
         if batch.is_some() || group.flushed {
+            let synced = std::time::Instant::now();
             let s = store.clone();
             tokio::task::spawn_blocking(move || {
                 if let Some(batch) = batch {
@@ -317,6 +321,8 @@ pub async fn run<S: Service>(
                 path: store.path().to_owned(),
                 error: std::io::Error::other(e.to_string()),
             })??;
+            metrics::histogram!("milo_commit_seconds", &part)
+                .record(synced.elapsed().as_secs_f64());
         }
         group.finish(&publisher.commands, &link.commands, deliveries.drain(..));
         debug!(service = %name, deliveries = n, commands = m, took = ?started.elapsed(), "Group committed.");

@@ -115,16 +115,47 @@ fn set_status(tx: &mut Tx, order: &mut OrderRecord, status: Status, reason: Opti
             order.order_id
         ));
     }
+    let previous = order.history.last().map(|c| (c.status, c.at));
+    let first = order.history.first().map(|c| c.at);
     order.status = status;
     if reason.is_some() {
         order.reason = reason;
     }
-    order.history.push(StatusChange {
-        status,
-        at: OffsetDateTime::now_utc(),
-    });
+    let now = OffsetDateTime::now_utc();
+    order.history.push(StatusChange { status, at: now });
+    // Counted once durable: a handler that fails on the store runs again.
+    tx.after_commit(move || metrics_of(previous, first, status, now));
     tx.put(&format!("{}{}", status_prefix(status), order.order_id), &());
     tx.put(&order_key(order.order_id), order);
+}
+
+/// An order's move to `status` (from `previous`, the order created at `first`) in the
+/// metrics: the time each stage took (`milo_order_stage_seconds{stage="created_ready"}`), and
+/// for an order's end its count by state and its whole time.
+fn metrics_of(
+    previous: Option<(Status, OffsetDateTime)>,
+    first: Option<OffsetDateTime>,
+    status: Status,
+    now: OffsetDateTime,
+) {
+    let secs = |since: OffsetDateTime| (now - since).as_seconds_f64().max(0.0);
+    if let Some((from, at)) = previous {
+        let stage = format!("{}_{}", from.as_str(), status.as_str());
+        metrics::histogram!("milo_order_stage_seconds", "stage" => stage).record(secs(at));
+    }
+    if matches!(
+        status,
+        Status::Prepared | Status::Canceled | Status::Rejected
+    ) {
+        metrics::counter!("milo_orders_total", "state" => status.as_str()).increment(1);
+        if let Some(first) = first {
+            let stage = format!("created_{}", status.as_str());
+            if previous.is_some_and(|(from, _)| from != Status::Created) {
+                metrics::histogram!("milo_order_stage_seconds", "stage" => stage)
+                    .record(secs(first));
+            }
+        }
+    }
 }
 
 /// Topics both modes listen to.
