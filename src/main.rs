@@ -47,7 +47,10 @@ fn main() -> ExitCode {
         }
     };
     // rumqttd logs every ordinary disconnect as an ERROR: off unless RUST_LOG asks for it.
-    let default = if quiet {
+    // A replay re-runs handlers: what they would log (a stock alert of the past) is not news.
+    let default = if matches!(cli.command, Command::Replay(_)) {
+        "error,rumqttd=off"
+    } else if quiet {
         "warn,rumqttd=off"
     } else {
         "info,rumqttd=off,sled=warn"
