@@ -362,7 +362,8 @@ impl Shop {
         let router = parts
             .iter()
             .filter_map(|p| p.router.clone())
-            .fold(Router::new(), Router::merge);
+            .fold(Router::new(), Router::merge)
+            .merge(crate::web::router(config, &parts, &sd));
         let (http, http_task) = crate::http::serve(config.http.listen, router, &config.http, sd)
             .await
             .map_err(|error| ShopError::Http {
