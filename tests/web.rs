@@ -6,6 +6,7 @@
 mod common;
 
 use std::ffi::OsStr;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use common::{open_with, TestShop};
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use milo::http::client;
-use milo_bus::Secret;
+use milo_bus::{Secret, ShutdownTrigger};
 use milo_contracts::topics;
 use milo_testkit::{eventually, Observer, PATIENCE};
 use serde_json::Value;
@@ -44,8 +45,13 @@ async fn off<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 
 /// Opens `path` of the store's HTTP server in a new tab.
 async fn open(browser: &Browser, shop: &TestShop, path: &str) -> Arc<Tab> {
+    open_at(browser, shop.shop.http, path).await
+}
+
+/// Opens `path` of the HTTP server at `http` in a new tab.
+async fn open_at(browser: &Browser, http: SocketAddr, path: &str) -> Arc<Tab> {
     let tab = browser.new_tab().expect("tab");
-    let url = format!("http://{}{path}", shop.shop.http);
+    let url = format!("http://{http}{path}");
     let t = tab.clone();
     off(move || {
         t.set_default_timeout(PATIENCE);
@@ -125,23 +131,26 @@ const TOKEN: &str = "bar-tablet-token-0123456789";
 
 /// POST with the bar's token.
 async fn post(shop: &TestShop, path: &str, body: &str) -> client::FullReply {
+    post_at(shop.shop.http, path, body).await
+}
+
+async fn post_at(http: SocketAddr, path: &str, body: &str) -> client::FullReply {
     let auth = format!("Bearer {TOKEN}");
     let headers = [("authorization", auth.as_str())];
-    client::send(
-        shop.shop.http,
-        "POST",
-        path,
-        &headers,
-        Some(body.as_bytes()),
-    )
-    .await
-    .unwrap()
+    let body = Some(body.as_bytes());
+    client::send(http, "POST", path, &headers, body)
+        .await
+        .unwrap()
 }
 
 /// Places an order over HTTP for `customer`; its id.
 async fn http_order(shop: &TestShop, customer: &str) -> Uuid {
+    order_at(shop.shop.http, customer).await
+}
+
+async fn order_at(http: SocketAddr, customer: &str) -> Uuid {
     let body = format!(r#"{{"items":[{{"item":"latte"}}],"customer":"{customer}"}}"#);
-    let reply = post(shop, "/orders", &body).await;
+    let reply = post_at(http, "/orders", &body).await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     reply.body["order_id"].as_str().unwrap().parse().unwrap()
 }
@@ -382,4 +391,42 @@ async fn the_dashboard_counts_todays_orders_and_revenue() {
     })
     .await;
     screenshot(&dash, "dashboard").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_board_reconnects_by_itself_after_the_store_restarts() {
+    let (scratch, again) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config = milo_testkit::config(scratch.path());
+    config.device.auto_bump = false;
+    let trigger = ShutdownTrigger::new().0;
+    let shop = common::start_shop(&config, &trigger).await.unwrap();
+    let http = shop.http;
+    let browser = browser(800, 480);
+    let board = open_at(&browser, http, "/board").await;
+    order_at(http, "Gus").await;
+    page_until(&board, &text_of("preparing"), "Gus", |s| s.contains("Gus")).await;
+
+    trigger.trigger();
+    shop.run(&trigger).await.unwrap();
+    let conn = "document.getElementById('conn').className";
+    page_until(&board, conn, "the stream down", |s| s.contains("down")).await;
+
+    // The same data and HTTP address; a new broker (the embedded one of this process keeps
+    // its port), as after a power cut.
+    let mut second = milo_testkit::config(again.path());
+    second.data_dir = config.data_dir.clone();
+    second.http.listen = http;
+    second.device.auto_bump = false;
+    let trigger = ShutdownTrigger::new().0;
+    let start = || common::start_shop(&second, &trigger);
+    let shop = milo_testkit::when_unlocked_async(start).await.unwrap();
+    page_until(&board, conn, "the stream back", |s| s.contains("live")).await;
+    page_until(&board, &text_of("preparing"), "Gus again", |s| {
+        s.contains("Gus")
+    })
+    .await;
+    order_at(shop.http, "Hal").await;
+    page_until(&board, &text_of("preparing"), "Hal", |s| s.contains("Hal")).await;
+    screenshot(&board, "board-after-restart").await;
+    trigger.trigger();
 }
