@@ -362,8 +362,8 @@ async fn the_dashboard_counts_todays_orders_and_revenue() {
         .await;
     eprintln!("today: {}", day["day"]);
 
-    let browser = browser(1366, 1900);
-    let dash = open(&browser, &shop, "/").await;
+    let desktop = browser(1366, 1900);
+    let dash = open(&desktop, &shop, "/").await;
     let value = |id: &str| format!("document.getElementById('{id}').dataset.value");
     page_until(&dash, &value("orders-today"), "3 orders today", |s| {
         s == "3"
@@ -391,6 +391,21 @@ async fn the_dashboard_counts_todays_orders_and_revenue() {
     })
     .await;
     screenshot(&dash, "dashboard").await;
+
+    // On a phone: the same screens, nothing wider than the screen.
+    let phone = browser(390, 844);
+    for (path, name) in [("/", "dashboard-phone"), ("/board", "board-phone")] {
+        let tab = open(&phone, &shop, path).await;
+        let conn = "document.getElementById('conn').className";
+        page_until(&tab, conn, "live", |s| s.contains("live")).await;
+        let fits = "document.documentElement.scrollWidth <= window.innerWidth";
+        assert_eq!(
+            eval(&tab, fits).await,
+            "true",
+            "{path} fits a phone's width"
+        );
+        screenshot(&tab, name).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

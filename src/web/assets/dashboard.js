@@ -23,23 +23,25 @@
     return e;
   }
 
-  // Bars of `values` (one per quarter hour of the day, local time), labels every 3 hours.
+  // Bars of `values` (one per quarter hour of the day, local time; null: nothing), labels
+  // every 3 hours.
   function bars(id, values, unit) {
-    const W = 960, H = 200, PAD = 24;
+    const W = 960, H = 200, PAD = 28;
     const max = Math.max(1, ...values.filter((v) => v !== null));
     const box = svg('svg', { viewBox: `0 0 ${W} ${H + PAD}`, role: 'img', class: 'bars' });
     const w = W / values.length;
     values.forEach((v, i) => {
-      if (!v) return;
-      const h = (v / max) * (H - 16);
+      if (v === null) return;
+      const h = Math.max(2, (v / max) * (H - 16));
       const r = svg('rect', { x: i * w + 1, y: H - h, width: Math.max(1, w - 2), height: h });
       r.append(svg('title', {}, `${String(Math.floor(i / 4)).padStart(2, '0')}:${String((i % 4) * 15).padStart(2, '0')} ${v}${unit}`));
       box.append(r);
     });
     for (let hour = 0; hour <= 24; hour += 3) {
-      box.append(svg('text', { x: Math.min(W - 12, hour * 4 * w), y: H + 18, class: 'axis' }, String(hour)));
+      const end = hour === 24 ? { 'text-anchor': 'end' } : {};
+      box.append(svg('text', { x: hour * 4 * w, y: H + 24, class: 'axis', ...end }, String(hour)));
     }
-    box.append(svg('text', { x: 4, y: 12, class: 'axis' }, 'max ' + max + unit));
+    box.append(svg('text', { x: 4, y: 18, class: 'axis' }, 'max ' + max + unit));
     box.append(svg('line', { x1: 0, y1: H, x2: W, y2: H, class: 'base' }));
     Milo.fill(document.getElementById(id), [box]);
   }
@@ -56,7 +58,7 @@
       count[i] += 1;
       if (prep !== null) { sum[i] += prep; made[i] += 1; }
     }
-    bars('chart-orders', count, '');
+    bars('chart-orders', count.map((c) => c || null), '');
     bars('chart-prep', sum.map((s, i) => (made[i] ? Math.round(s / made[i] / 100) / 10 : null)), ' s');
   }
 
