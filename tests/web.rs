@@ -279,6 +279,10 @@ async fn the_bar_tablet_bumps_and_recalls_like_the_cli() {
     assert_eq!((status, body["error"].is_string()), (404, true), "{body}");
     let (status, _) = shop.post("/bar/bar-1/bump", "").await;
     assert_eq!(status, 401, "a bump needs the bar's token");
+    let (status, body) = shop.get("/bar/bar-1/bump").await;
+    assert_eq!((status, body["error"].is_string()), (405, true), "{body}");
+    let (status, body) = shop.get("/web/../Cargo.toml").await;
+    assert_eq!((status, body["error"].is_string()), (404, true), "{body}");
 
     let browser = browser(1024, 768);
     let bar = open(&browser, &shop, &format!("/bar/bar-1?token={TOKEN}")).await;

@@ -121,6 +121,9 @@ pub fn router(config: &MiloConfig, parts: &[Part], shutdown: &Shutdown) -> Route
         .route("/bar/{station}/bump", post(bump))
         .route("/bar/{station}/recall", post(recall))
         .route("/web/{file}", get(assets::file))
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
+        })
         .with_state(web)
 }
 
