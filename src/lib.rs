@@ -11,6 +11,7 @@
 //! - [`chaos`]: `milo chaos`, the fault-injection harness over separate processes.
 //! - [`dlq`]: `milo dlq`, the dead-letter commands.
 //! - [`trace`]: `milo trace`, an order's timeline across every part.
+//! - [`web`]: the web screens: pickup board, the bar's tablet, the manager's dashboard.
 //! - [`systemd`]: readiness, health-gated watchdog pings and status for systemd (`sd_notify`).
 #![forbid(unsafe_code)]
 
@@ -26,5 +27,6 @@ pub mod shop;
 pub mod systemd;
 pub mod tail;
 pub mod trace;
+pub mod web;
 
 pub use milo_config::{load as load_config, ConfigError, MiloConfig};

@@ -370,7 +370,8 @@ impl Shop {
             .iter()
             .filter_map(|p| p.router.clone())
             .fold(crate::health::router(Health::new(checks)), Router::merge)
-            .merge(crate::metrics::router(broker.gate.clone()));
+            .merge(crate::metrics::router(broker.gate.clone()))
+            .merge(crate::web::router(config, &parts, &sd));
         let (http, http_task) = crate::http::serve(config.http.listen, router, &config.http, sd)
             .await
             .map_err(|error| ShopError::Http {

@@ -1,0 +1,153 @@
+//! The web layer's own MQTT client: one clean-session link with the operator's credential,
+//! subscribed to the shop's retained state (pickup board, availability, telemetry, presence)
+//! and to the flow topics whose events change what a screen shows. It keeps the last payload
+//! of each retained topic and counts changes; the screens' event streams wake on that count.
+//!
+//! Why the operator's credential: the gate lets the operator read every topic (a station or a
+//! POS terminal may read only its own and the public ones, an anonymous observer exists only
+//! on a loopback-only store), and `milo barista bump|recall` already publishes device commands
+//! as the operator. The link reads only what authenticated parts published: the gate refuses a
+//! forged `boards/pickup` or telemetry before it reaches the broker.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use milo_bus::link::{self, Delivery, Link, LinkCommand, LinkConfig};
+use milo_bus::{BusError, MqttConfig, Shutdown};
+use milo_contracts::topics;
+use tokio::sync::watch;
+
+/// How often the screens are woken even with no event (ticket ages, the day's chart).
+const TICK: Duration = Duration::from_secs(5);
+
+/// The filters the web layer reads: retained state first, then the flow.
+fn subscriptions() -> Vec<String> {
+    [
+        topics::BOARDS_PICKUP,
+        topics::MENU_AVAILABILITY,
+        topics::DEVICE_TELEMETRY_ALL,
+        topics::DEVICE_STATUS_ALL,
+        topics::SERVICE_STATUS_ALL,
+        topics::ORDERS_ALL,
+        "tickets/#",
+        "inventory/#",
+        topics::DLQ_ALL,
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// True for the topics whose last payload is the state (retained topics).
+fn is_state(topic: &str) -> bool {
+    topic == topics::BOARDS_PICKUP
+        || topic == topics::MENU_AVAILABILITY
+        || topics::device_of_telemetry(topic).is_some()
+        || topics::device_of_status(topic).is_some()
+        || (topic.starts_with("services/") && topic.ends_with("/status"))
+}
+
+/// What the link has seen: the retained state and a change counter.
+#[derive(Clone)]
+pub struct Live {
+    state: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    changes: watch::Receiver<u64>,
+}
+
+impl Live {
+    /// Connects (and reconnects by itself) with `mqtt` until `shutdown`; with no connection
+    /// to make, or a bad one, the screens show only what the stores hold.
+    pub fn start(mqtt: Option<MqttConfig>, shutdown: Shutdown) -> Live {
+        let state: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+        let (tx, changes) = watch::channel(0u64);
+        let live = Live {
+            state: state.clone(),
+            changes,
+        };
+        let link = match mqtt.map(|m| Live::link(m, &shutdown)).transpose() {
+            Ok(link) => link,
+            Err(e) => {
+                tracing::warn!(error = %e, "Web screens: no live data.");
+                None
+            }
+        };
+        tokio::spawn(follow(link, state, tx, shutdown));
+        live
+    }
+
+    fn link(mqtt: MqttConfig, shutdown: &Shutdown) -> Result<Link, BusError> {
+        let config = LinkConfig {
+            client_id: "milo-operator-web".to_owned(),
+            mqtt,
+            subscriptions: subscriptions(),
+            presence: None,
+            clean_session: true,
+        };
+        link::spawn(config, shutdown.clone())
+    }
+
+    /// The last payload on `topic`, if any.
+    pub fn get(&self, topic: &str) -> Option<Vec<u8>> {
+        self.state.lock().ok()?.get(topic).cloned()
+    }
+
+    /// Every retained topic seen under a filter's prefix and suffix (`devices/`, `/status`).
+    pub fn matching(&self, prefix: &str, suffix: &str) -> Vec<(String, Vec<u8>)> {
+        let Ok(s) = self.state.lock() else {
+            return Vec::new();
+        };
+        s.range(prefix.to_owned()..)
+            .take_while(|(t, _)| t.starts_with(prefix))
+            .filter(|(t, _)| t.ends_with(suffix))
+            .map(|(t, p)| (t.clone(), p.clone()))
+            .collect()
+    }
+
+    /// A receiver that changes whenever something arrived (or the tick passed).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.clone()
+    }
+}
+
+/// Keeps the retained state and counts changes until `shutdown` (with no link, only ticks).
+async fn follow(
+    mut link: Option<Link>,
+    state: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    changes: watch::Sender<u64>,
+    mut shutdown: Shutdown,
+) {
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = tick.tick() => {}
+            Some(d) = next(&mut link) => {
+                let topic = d.publish.topic.clone();
+                if is_state(&topic) {
+                    if let Ok(mut s) = state.lock() {
+                        s.insert(topic, d.publish.payload.to_vec());
+                    }
+                }
+                if let Some(l) = &link {
+                    let _ = l.commands.send(LinkCommand::Ack(d));
+                }
+            }
+        }
+        changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// The link's next delivery; never, with no link (or once it ended).
+async fn next(link: &mut Option<Link>) -> Option<Delivery> {
+    match link {
+        Some(l) => match l.deliveries.recv().await {
+            Some(d) => Some(d),
+            None => {
+                *link = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
