@@ -146,12 +146,15 @@ pub fn start_service(
         }
         "payment" => {
             let (deps, _, ready) = deps(&config.mqtt, &store);
-            let gateway = Arc::new(SimulatedGateway::new(config.payment.clone()));
-            (
-                tokio::spawn(milo_payment::run(deps, gateway, mode, sd)),
-                None,
-                ready,
-            )
+            let zone = config.zone()?;
+            let clock = Arc::new(move || zone.seconds_of_day());
+            let payment = config.payment.clone();
+            let gateway = Arc::new(SimulatedGateway::with_clock(payment.clone(), clock));
+            let task =
+                tokio::spawn(
+                    async move { milo_payment::run(&payment, deps, gateway, mode, sd).await },
+                );
+            (task, None, ready)
         }
         "inventory" => {
             let (deps, _, ready) = deps(&config.mqtt, &store);

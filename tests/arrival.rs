@@ -114,6 +114,7 @@ fn paid(id: Uuid) -> PaymentCompleted {
         order_id: id,
         amount_cents: 250,
         transaction_id: "t".into(),
+        payment: Default::default(),
     }
 }
 
@@ -216,6 +217,7 @@ async fn a_late_request_after_the_order_failed_charges_and_reserves_nothing() {
         total_cents: 250,
         ingredients: [("beans_g".to_owned(), 9)].into(),
         customer: None,
+        payment: Default::default(),
     };
     assert!(
         eventually(PATIENCE, || async {
@@ -279,6 +281,7 @@ async fn ten_thousand_items_and_oversized_payloads_are_refused_clearly() {
             10_000
         ],
         customer: None,
+        payment: Default::default(),
     };
     let sd = r.trigger.subscribe();
     // Gives up rather than retrying forever (a bound, not a speed claim).

@@ -313,6 +313,7 @@ async fn a_handler_that_keeps_failing_dead_letters_its_message_and_the_topic_mov
         order_id: id,
         amount_cents: 1,
         transaction_id: "t".into(),
+        payment: Default::default(),
     };
     pusher.publish(
         topics::PAYMENTS_COMPLETED,

@@ -28,6 +28,7 @@ async fn twenty_pos_orders_all_end_prepared_with_stock_and_analytics_adding_up()
             order_id: Uuid::now_v7(),
             items: vec![line(items[i % items.len()], None, 1)],
             customer: Some(format!("customer {i}")),
+            payment: Default::default(),
         };
         let terminal = &t.config.pos.terminal;
         let (mqtt, pos, sd) = (
@@ -224,6 +225,7 @@ fn pos_order(r: &Rig, item: &str, milk: Option<&str>) -> tokio::task::JoinHandle
         order_id: Uuid::now_v7(),
         items: vec![line(item, milk, 1)],
         customer: Some("Bea".into()),
+        payment: Default::default(),
     };
     let (mqtt, pos) = (
         mqtt_as(&r.config, &r.config.pos.terminal),

@@ -59,6 +59,7 @@ fn order(item: &str, milk: Option<&str>, mods: &[&str], customer: &str) -> Reque
             modifiers: mods.iter().map(|m| m.to_string()).collect(),
         }],
         customer: Some(customer.into()),
+        payment: Default::default(),
     }
 }
 

@@ -63,6 +63,7 @@ fn paid(order: Uuid, cents: u64) -> PaymentCompleted {
         order_id: order,
         amount_cents: cents,
         transaction_id: "forged-1".into(),
+        payment: Default::default(),
     }
 }
 

@@ -225,6 +225,7 @@ async fn a_data_directory_from_before_the_stamp_opens_with_every_order_as_it_was
         order_id: Uuid::now_v7(),
         items: vec![common::line("flat_white", Some("oat"), 1)],
         customer: Some("Ed".into()),
+        payment: Default::default(),
     };
     let new = request.order_id;
     let terminal = &running.config.pos.terminal;

@@ -188,6 +188,7 @@ async fn the_pickup_board_shows_orders_preparing_then_ready() {
         order_id: ana,
         items: vec![common::line("latte", Some("oat"), 1)],
         customer: Some("Ana Lopez".into()),
+        payment: Default::default(),
     };
     let sd = shop.shutdown();
     let pos = tokio::spawn(async move {

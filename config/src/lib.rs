@@ -472,6 +472,9 @@ impl MiloConfig {
                 "must be 0 or more seconds",
             )?;
         }
+        if let Err((key, why)) = self.payment.check() {
+            return Err(ConfigError::new(format!("payment.{key}"), why));
+        }
         let (lo, hi) = (self.payment.min_latency_ms, self.payment.max_latency_ms);
         check(
             lo <= hi,
@@ -754,6 +757,19 @@ mod tests {
         assert!(err.to_string().contains("listen_port"), "{err}");
         let err = load(Some(write("[payment]\nsuccess_rate = 2.0\n").path())).unwrap_err();
         assert_eq!(err.key, "payment.success_rate");
+        let err = load(Some(write("[payment]\noutages = [\"10:00-9\"]\n").path())).unwrap_err();
+        assert_eq!(err.key, "payment.outages[0]", "{err}");
+        let err = load(Some(write("[payment.breaker]\nfailures = 0\n").path())).unwrap_err();
+        assert_eq!(err.key, "payment.breaker.failures", "{err}");
+        let err = load(Some(write("[payment.breaker]\nopen_after = 3\n").path())).unwrap_err();
+        assert!(err.to_string().contains("open_after"), "{err}");
+        let err = load(Some(write("[payment]\nwhen_offline = \"pray\"\n").path())).unwrap_err();
+        assert_eq!(err.key, "payment.when_offline", "{err}");
+        let c = load(Some(
+            write("[payment]\noutages = [\"23:50-00:10\"]\n").path(),
+        ))
+        .unwrap();
+        assert_eq!(c.payment.outages, ["23:50-00:10"]);
         let err = load(Some(write("[mqtt]\nkeep_alive_secs = \"soon\"\n").path())).unwrap_err();
         assert_eq!(err.key, "mqtt.keep_alive_secs", "{err}");
     }

@@ -101,6 +101,7 @@ pub(super) async fn counter(
             order_id,
             items: vec![line],
             customer: Some(format!("pos{n}")),
+            payment: Default::default(),
         };
         let payload = Envelope::new(&terminal, order_id, None, placed).to_json();
         let (tx, rx) = oneshot::channel();

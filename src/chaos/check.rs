@@ -7,6 +7,7 @@ use std::time::Duration;
 use milo_analytics::Summary;
 use milo_bus::{Store, StoreConfig};
 use milo_contracts::events::Ingredients;
+use milo_contracts::payments::PaymentMethod;
 use milo_contracts::SagaMode;
 use milo_inventory::{Reservation, ReservationState};
 use milo_order::{OrderRecord, Status};
@@ -218,6 +219,11 @@ pub fn check(config: &MiloConfig, placed: &[Uuid]) -> Result<Report, ChaosError>
         .sum();
     compare("cents charged", summary.charged_cents, charged);
     compare("cents refunded", summary.refunded_cents, refunded);
+    let cash: u64 = (txns.values())
+        .filter(|t| t.method == PaymentMethod::Cash && t.transaction_id.is_some())
+        .map(|t| t.amount_cents)
+        .sum();
+    compare("cents taken in cash", summary.cash_charged_cents, cash);
     let revenue = summary.charged_cents.saturating_sub(summary.refunded_cents);
     compare("cents of revenue", revenue, prepared_cents);
     let mut items: BTreeMap<&String, (u64, u64)> = BTreeMap::new();

@@ -10,6 +10,7 @@ use clap::Subcommand;
 use milo::MiloConfig;
 use milo_bus::Shutdown;
 use milo_contracts::events::OrderLine;
+use milo_contracts::payments::PaymentMethod;
 use milo_contracts::policy::Role;
 use milo_pos::menu_view::line_text;
 use milo_pos::{describe, unreachable_note, Followed, Pos, PosError, Settings, Update};
@@ -112,6 +113,10 @@ pub struct OrderArgs {
     /// Name to call out at pickup.
     #[arg(long)]
     customer: Option<String>,
+    /// Paid in cash at the till: recorded as paid without the card processor (taken even
+    /// while card payments are offline).
+    #[arg(long)]
+    cash: bool,
     /// Order id (UUID) to use; placing the same id twice makes one order.
     #[arg(long)]
     order_id: Option<Uuid>,
@@ -132,6 +137,11 @@ impl OrderArgs {
                 modifiers: self.extras,
             }],
             customer: self.customer,
+            payment: if self.cash {
+                PaymentMethod::Cash
+            } else {
+                PaymentMethod::Card
+            },
         }
     }
 }
@@ -230,8 +240,13 @@ async fn order(
     let id = request.order_id;
     println!("order {id}");
     // Availability is retained: right after connecting it is known, if inventory published it.
-    if pos.wait_connected(CONNECT_WAIT).await {
+    let connected = pos.wait_connected(CONNECT_WAIT).await;
+    if connected {
         pos.wait_availability(AVAILABILITY_WAIT).await;
+    }
+    // Said before the customer pays (retained, like availability).
+    if connected && pos.wait_cards(AVAILABILITY_WAIT).await {
+        println!("card payments offline: take cash (--cash) or try again");
     }
     let mut updates = pos.updates();
     match pos.take_order(request).await {

@@ -168,6 +168,7 @@ mod tests {
             total_cents: 480,
             ingredients: Default::default(),
             customer: Some("Ana\u{1b}[31m".into()),
+            payment: Default::default(),
         };
         Envelope::new("order", order, None, data).to_json_seq(17)
     }

@@ -62,7 +62,8 @@ fn service(config: &MiloConfig, menu: &Arc<Menu>, name: &str) -> Reader {
         ),
         "payment" => {
             let gateway = Arc::new(SimulatedGateway::new(config.payment.clone()));
-            Reader::of(part, milo_payment::PaymentService::new(gateway, mode))
+            let payment = milo_payment::PaymentService::new(gateway, mode, &config.payment);
+            Reader::of(part, payment)
         }
         "inventory" => Reader::of(
             part,

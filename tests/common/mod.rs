@@ -76,6 +76,7 @@ impl TestShop {
             order_id: Uuid::now_v7(),
             items: vec![line(item, milk, 1)],
             customer: Some(customer.into()),
+            payment: Default::default(),
         };
         let id = request.order_id;
         let update = milo_pos::place(
@@ -148,6 +149,7 @@ pub fn placed_payload(order_id: Uuid, items: Vec<OrderLine>) -> Vec<u8> {
         order_id,
         items,
         customer: Some("Ana".into()),
+        payment: Default::default(),
     };
     Envelope::new("pos", order_id, None, placed).to_json()
 }

@@ -10,6 +10,7 @@ use std::io::{self, BufRead, Write};
 use milo_contracts::counter::MenuAvailability;
 use milo_contracts::events::OrderLine;
 use milo_contracts::menu::Item;
+use milo_contracts::payments::PaymentMethod;
 use milo_contracts::Menu;
 use uuid::Uuid;
 
@@ -23,6 +24,10 @@ pub trait Counter {
     fn availability(&self) -> Option<MenuAvailability>;
     /// Takes a confirmed order: the line to show, or why it was not taken.
     fn place(&mut self, request: Request) -> Result<String, String>;
+    /// True while card payments are offline (the payment service's breaker is not closed).
+    fn cards_offline(&self) -> bool {
+        false
+    }
 }
 
 /// Why a dialogue stops.
@@ -173,10 +178,22 @@ impl<R: BufRead, W: Write> Dialogue<'_, R, W> {
             self.say("order dropped")?;
             return Ok(false);
         }
+        // Said before the customer pays: with cards offline, the order is taken in cash or not
+        // at all.
+        let mut payment = PaymentMethod::Card;
+        if counter.cards_offline() {
+            self.say("card payments offline: take cash or try again")?;
+            if !self.yes_no("paid in cash? [y/N] ", false)? {
+                self.say("order dropped")?;
+                return Ok(false);
+            }
+            payment = PaymentMethod::Cash;
+        }
         let request = Request {
             order_id: Uuid::now_v7(),
             items: lines,
             customer,
+            payment,
         };
         match counter.place(request) {
             Ok(text) => self.say(&text).map(|()| true),

@@ -27,6 +27,7 @@ pub async fn place(
         order_id,
         items: request.items,
         customer: request.customer,
+        payment: request.payment,
     };
     // Every send is the same event, byte for byte: the order service answers an exact repeat
     // with its recorded answer (a different event for a known order changes nothing).

@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use milo_bus::{BusError, StoreError};
 use milo_contracts::events::OrderLine;
+use milo_contracts::payments::PaymentMethod;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -97,6 +98,8 @@ pub struct Request {
     pub items: Vec<OrderLine>,
     /// Name to call out.
     pub customer: Option<String>,
+    /// How the customer pays (`--cash` at the till; card by default).
+    pub payment: PaymentMethod,
 }
 
 /// POS errors.

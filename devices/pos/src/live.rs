@@ -38,6 +38,10 @@ impl Counter for LiveCounter {
         self.pos.availability()
     }
 
+    fn cards_offline(&self) -> bool {
+        self.pos.cards_offline()
+    }
+
     fn place(&mut self, request: Request) -> Result<String, String> {
         let id = request.order_id;
         let label = request.customer.clone().unwrap_or_else(|| "no name".into());

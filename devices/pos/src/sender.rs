@@ -15,6 +15,7 @@ use std::time::Duration;
 use milo_bus::link::{self, Delivery, LinkCommand, LinkConfig};
 use milo_bus::{BusError, Commands, Shutdown};
 use milo_contracts::counter::MenuAvailability;
+use milo_contracts::payments::GatewayStatus;
 use milo_contracts::{topics, Envelope, RawEnvelope};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -72,6 +73,8 @@ impl Book {
 pub(crate) enum Incoming {
     /// What the shop can sell now.
     Availability(MenuAvailability),
+    /// Whether card payments work now.
+    Cards(GatewayStatus),
     /// A status change of an order.
     Update(OrderUpdate),
     /// Nothing the POS shows.
@@ -91,6 +94,11 @@ pub(crate) fn read(topic: &str, payload: &[u8]) -> Incoming {
     let Ok(env) = env else {
         return Incoming::Nothing;
     };
+    if topic == topics::PAYMENTS_GATEWAY {
+        return env
+            .decode::<GatewayStatus>()
+            .map_or(Incoming::Nothing, Incoming::Cards);
+    }
     match update_of(&env) {
         Some(update) => Incoming::Update(OrderUpdate {
             order_id: env.correlation_id,
@@ -108,6 +116,8 @@ pub(crate) struct Wiring {
     pub updates: broadcast::Sender<OrderUpdate>,
     /// The latest availability.
     pub availability: Arc<watch::Sender<Option<MenuAvailability>>>,
+    /// The latest card processor status.
+    pub cards: Arc<watch::Sender<Option<GatewayStatus>>>,
     /// Orders newly queued (durable).
     pub added: mpsc::UnboundedReceiver<Queued>,
 }
@@ -204,6 +214,9 @@ impl Sender {
             Incoming::Availability(a) => {
                 self.wiring.availability.send_replace(Some(a));
             }
+            Incoming::Cards(c) => {
+                self.wiring.cards.send_replace(Some(c));
+            }
             Incoming::Update(u) if self.followed.contains(&u.order_id) => {
                 if u.update.is_final() {
                     self.followed.remove(&u.order_id);
@@ -222,10 +235,12 @@ impl Sender {
     }
 }
 
-/// Filters of the sender: the order flow (but the requests POSes send) and availability.
+/// Filters of the sender: the order flow (but the requests POSes send), availability and
+/// whether card payments work.
 pub(crate) fn subscriptions() -> Vec<String> {
     let mut subs = crate::direct::flow_subscriptions();
     subs.push(topics::MENU_AVAILABILITY.to_owned());
+    subs.push(topics::PAYMENTS_GATEWAY.to_owned());
     subs
 }
 

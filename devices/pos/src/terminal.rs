@@ -10,6 +10,7 @@ use milo_bus::link::LinkConfig;
 use milo_bus::{BusError, Commands, MqttConfig, RunDeps, Shutdown, ShutdownTrigger, StoreConfig};
 use milo_contracts::counter::MenuAvailability;
 use milo_contracts::events::OrderPlaced;
+use milo_contracts::payments::{BreakerState, GatewayStatus, PaymentMethod};
 use milo_contracts::{topics, Envelope, Menu};
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -46,6 +47,7 @@ pub struct Pos {
     added: mpsc::UnboundedSender<Queued>,
     updates: broadcast::Sender<OrderUpdate>,
     availability: watch::Receiver<Option<MenuAvailability>>,
+    cards: watch::Receiver<Option<GatewayStatus>>,
     connected: watch::Receiver<bool>,
     len: watch::Receiver<usize>,
     trigger: ShutdownTrigger,
@@ -74,10 +76,12 @@ impl Pos {
         let (added, added_rx) = mpsc::unbounded_channel();
         let (updates, _) = broadcast::channel(1024);
         let (avail_tx, availability) = watch::channel(None);
+        let (cards_tx, cards) = watch::channel(None);
         let wiring = Wiring {
             queue: queue.clone(),
             updates: updates.clone(),
             availability: Arc::new(avail_tx),
+            cards: Arc::new(cards_tx),
             added: added_rx,
         };
         let link = LinkConfig {
@@ -96,6 +100,7 @@ impl Pos {
             added,
             updates,
             availability,
+            cards,
             connected,
             len,
             trigger,
@@ -111,10 +116,14 @@ impl Pos {
         if let Some(why) = self.refusal(&request) {
             return Err(PosError::Refused(why));
         }
+        if let Some(why) = self.cards_refused(request.payment) {
+            return Err(PosError::Refused(why.to_owned()));
+        }
         let placed = OrderPlaced {
             order_id: request.order_id,
             items: request.items,
             customer: request.customer,
+            payment: request.payment,
         };
         let envelope = Envelope::new(
             &self.settings.pos.terminal,
@@ -180,6 +189,32 @@ impl Pos {
     /// What the shop can sell, as last published; `None` until heard.
     pub fn availability(&self) -> Option<MenuAvailability> {
         self.availability.borrow().clone()
+    }
+
+    /// True if the payment service says card payments are offline now (its breaker is open
+    /// or probing): the counter says so before the customer pays.
+    pub fn cards_offline(&self) -> bool {
+        let cards = self.cards.borrow();
+        cards
+            .as_ref()
+            .is_some_and(|c| c.state != BreakerState::Closed)
+    }
+
+    /// Waits up to `limit` to hear whether card payments work; true if offline.
+    pub async fn wait_cards(&self, limit: Duration) -> bool {
+        let mut c = self.cards.clone();
+        let _ = tokio::time::timeout(limit, c.wait_for(Option::is_some)).await;
+        self.cards_offline()
+    }
+
+    /// Why an order paid by `method` would be refused now (card while the store refuses card
+    /// orders offline); `None` if it can be taken.
+    pub fn cards_refused(&self, method: PaymentMethod) -> Option<&'static str> {
+        let cards = self.cards.borrow();
+        let status = cards.as_ref()?;
+        (method == PaymentMethod::Card)
+            .then(|| status.refuses_cards())
+            .flatten()
     }
 
     /// Waits up to `limit` for the broker; true if reachable.

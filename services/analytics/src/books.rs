@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
+use milo_contracts::payments::PaymentMethod;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -53,10 +54,10 @@ pub enum Change {
     Status(&'static str),
     /// `orders/prepared`: time at the machine, ms.
     Prepared(u64),
-    /// `payments/completed`, cents.
-    Charged(u64),
-    /// `payments/refunded`, cents.
-    Refunded(u64),
+    /// `payments/completed`: cents, and how they were paid.
+    Charged(u64, PaymentMethod),
+    /// `payments/refunded`: cents, and how they had been paid.
+    Refunded(u64, PaymentMethod),
 }
 
 /// The figures one event may change: the all-time summary and the days read for it.
@@ -111,14 +112,22 @@ impl Tracked {
                 books.day(date).preparation.record(ms);
                 (Some("prepared"), false)
             }
-            Change::Charged(c) => {
-                books.summary.charged_cents += c;
-                books.day(date).charged_cents += c;
+            Change::Charged(c, method) => {
+                for s in [&mut books.summary, books.days.entry(date).or_default()] {
+                    s.charged_cents += c;
+                    if method == PaymentMethod::Cash {
+                        s.cash_charged_cents += c;
+                    }
+                }
                 (None, false)
             }
-            Change::Refunded(c) => {
-                books.summary.refunded_cents += c;
-                books.day(date).refunded_cents += c;
+            Change::Refunded(c, method) => {
+                for s in [&mut books.summary, books.days.entry(date).or_default()] {
+                    s.refunded_cents += c;
+                    if method == PaymentMethod::Cash {
+                        s.cash_refunded_cents += c;
+                    }
+                }
                 (None, false)
             }
         };

@@ -129,6 +129,13 @@ impl Zone {
         self.tz.to_datetime(ts).date()
     }
 
+    /// The shop-local time of day now, in seconds since local midnight.
+    pub fn seconds_of_day(&self) -> u32 {
+        let t = self.tz.to_datetime(Timestamp::now()).time();
+        let (h, m, s) = (t.hour(), t.minute(), t.second());
+        u32::try_from(i32::from(h) * 3600 + i32::from(m) * 60 + i32::from(s)).unwrap_or(0)
+    }
+
     /// The shop-local date now.
     pub fn today(&self) -> Date {
         self.tz.to_datetime(Timestamp::now()).date()

@@ -121,11 +121,11 @@ impl Service for AnalyticsService {
             }
             topics::PAYMENTS_COMPLETED => {
                 let e: PaymentCompleted = env.decode()?;
-                (e.order_id, Change::Charged(e.amount_cents))
+                (e.order_id, Change::Charged(e.amount_cents, e.payment))
             }
             topics::PAYMENTS_REFUNDED => {
                 let e: PaymentRefunded = env.decode()?;
-                (e.order_id, Change::Refunded(e.amount_cents))
+                (e.order_id, Change::Refunded(e.amount_cents, e.payment))
             }
             _ => return Err(env.unexpected().into()),
         };

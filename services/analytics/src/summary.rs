@@ -93,6 +93,12 @@ pub struct Summary {
     pub charged_cents: u64,
     /// Refunded, cents.
     pub refunded_cents: u64,
+    /// Of `charged_cents`, taken in cash.
+    #[serde(default)]
+    pub cash_charged_cents: u64,
+    /// Of `refunded_cents`, given back in cash.
+    #[serde(default)]
+    pub cash_refunded_cents: u64,
     /// Drinks made per item.
     pub drinks_by_item: BTreeMap<String, u64>,
     /// Time at the machine (from `orders/prepared`).
@@ -129,6 +135,8 @@ impl Summary {
         }
         self.charged_cents += other.charged_cents;
         self.refunded_cents += other.refunded_cents;
+        self.cash_charged_cents += other.cash_charged_cents;
+        self.cash_refunded_cents += other.cash_refunded_cents;
         self.preparation.merge(&other.preparation);
         self.lead_time.merge(&other.lead_time);
     }
@@ -142,7 +150,6 @@ impl Summary {
     /// One day's (or one range's) figures, shaped as [`Summary::to_json`]. The revenue may be
     /// negative: a refund counts on the day it is made, which may follow the day of the charge.
     pub fn day_json(&self) -> Value {
-        let signed = |c: u64| i64::try_from(c).unwrap_or(i64::MAX);
         let revenue = signed(self.charged_cents).saturating_sub(signed(self.refunded_cents));
         self.json_with(json!(revenue))
     }
@@ -156,11 +163,19 @@ impl Summary {
             "revenue_cents": revenue,
             "charged_cents": self.charged_cents,
             "refunded_cents": self.refunded_cents,
+            "cash_cents": signed(self.cash_charged_cents) - signed(self.cash_refunded_cents),
+            "card_cents": (signed(self.charged_cents) - signed(self.cash_charged_cents))
+                - (signed(self.refunded_cents) - signed(self.cash_refunded_cents)),
             "drinks_by_item": self.drinks_by_item,
             "preparation_ms": self.preparation.to_json(),
             "lead_time_ms": self.lead_time.to_json(),
         })
     }
+}
+
+/// Cents as a signed amount (saturating: no till holds 2^63 cents).
+fn signed(c: u64) -> i64 {
+    i64::try_from(c).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::envelope::{DecodeError, Event};
+use crate::payments::PaymentMethod;
 use crate::topics;
 
 /// Ingredient name → quantity in the ingredient's unit.
@@ -75,6 +76,11 @@ pub struct OrderPlaced {
     /// Name to call out at pickup.
     #[serde(default)]
     pub customer: Option<String>,
+    /// How the customer pays: card unless the till says cash. Left out of the JSON for a card
+    /// order, so a card order reads byte for byte as before cash existed (see
+    /// [`PaymentMethod`]).
+    #[serde(default, skip_serializing_if = "PaymentMethod::is_card")]
+    pub payment: PaymentMethod,
 }
 event!(OrderPlaced, "OrderPlaced", 1, topics::ORDERS_PLACED);
 
@@ -93,6 +99,9 @@ pub struct OrderCreated {
     pub ingredients: Ingredients,
     /// Name to call out at pickup.
     pub customer: Option<String>,
+    /// How the customer pays (card when absent; see [`OrderPlaced::payment`]).
+    #[serde(default, skip_serializing_if = "PaymentMethod::is_card")]
+    pub payment: PaymentMethod,
 }
 
 impl Event for OrderCreated {
@@ -159,6 +168,7 @@ impl From<OrderCreatedV1> for OrderCreated {
             total_cents: v1.total_cents,
             ingredients: v1.ingredients,
             customer: None,
+            payment: PaymentMethod::Card,
         }
     }
 }
@@ -261,8 +271,11 @@ pub struct PaymentCompleted {
     pub order_id: Uuid,
     /// Amount charged, in cents.
     pub amount_cents: u64,
-    /// The gateway's transaction id.
+    /// The gateway's transaction id (`cash` for a cash payment).
     pub transaction_id: String,
+    /// How it was paid (card when absent, as before cash existed).
+    #[serde(default, skip_serializing_if = "PaymentMethod::is_card")]
+    pub payment: PaymentMethod,
 }
 event!(
     PaymentCompleted,
@@ -292,6 +305,9 @@ pub struct PaymentRefunded {
     pub amount_cents: u64,
     /// The charge's transaction id.
     pub transaction_id: String,
+    /// How it had been paid (card when absent): cash goes back over the counter.
+    #[serde(default, skip_serializing_if = "PaymentMethod::is_card")]
+    pub payment: PaymentMethod,
 }
 event!(
     PaymentRefunded,

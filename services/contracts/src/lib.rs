@@ -11,6 +11,9 @@
 //! - [`saga`]: [`SagaMode`], coordinator commands, cancellation and bar events.
 //! - [`bar`]: tickets handed back, bumped, recalled and aged; ETAs; device commands and
 //!   telemetry.
+//! - [`payments`]: how an order is paid (card or cash), the card processor's state as the
+//!   payment service's circuit breaker sees it (`payments/gateway`), what to do while it is
+//!   offline.
 //! - [`counter`]: menu availability (86'ing), low stock, restocking, orders collected.
 //! - [`dead_letters`]: dead letters and the operator's requests about them (list, show,
 //!   replay, purge) with their bounded answers.
@@ -27,6 +30,7 @@ pub mod dead_letters;
 pub mod envelope;
 pub mod events;
 pub mod menu;
+pub mod payments;
 pub mod policy;
 pub mod replay;
 pub mod saga;

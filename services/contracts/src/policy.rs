@@ -446,6 +446,11 @@ pub const POLICY: &[Rule] = &[
         &[Service("payment")],
     ),
     rule(
+        topics::PAYMENTS_GATEWAY,
+        &["GatewayStatus"],
+        &[Service("payment")],
+    ),
+    rule(
         topics::INVENTORY_RESERVED,
         &["InventoryReserved"],
         &[Service("inventory")],
@@ -627,6 +632,7 @@ fn common_reads() -> Vec<String> {
     vec![
         topics::MENU_AVAILABILITY.to_owned(),
         topics::BOARDS_PICKUP.to_owned(),
+        topics::PAYMENTS_GATEWAY.to_owned(),
         topics::REPLAY_REQUESTS.to_owned(),
         topics::REPLAY_UNAVAILABLE.to_owned(),
         topics::SERVICE_STATUS_ALL.to_owned(),

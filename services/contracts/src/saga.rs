@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::envelope::Event;
 use crate::events::{Ingredients, PricedLine};
+use crate::payments::PaymentMethod;
 use crate::topics;
 
 /// Who drives an order's saga (`saga.mode`).
@@ -84,6 +85,9 @@ pub struct ChargePayment {
     pub order_id: Uuid,
     /// Amount in cents.
     pub amount_cents: u64,
+    /// How the customer pays (card when absent: a cash order is recorded, not charged).
+    #[serde(default, skip_serializing_if = "PaymentMethod::is_card")]
+    pub payment: PaymentMethod,
 }
 event!(
     ChargePayment,

@@ -47,6 +47,9 @@ pub const PAYMENTS_COMPLETED: &str = "payments/completed";
 pub const PAYMENTS_FAILED: &str = "payments/failed";
 /// A charge was given back.
 pub const PAYMENTS_REFUNDED: &str = "payments/refunded";
+/// Retained: whether card payments work right now (the payment service's circuit breaker
+/// around the card processor).
+pub const PAYMENTS_GATEWAY: &str = "payments/gateway";
 /// Inventory set the order's ingredients aside.
 pub const INVENTORY_RESERVED: &str = "inventory/reserved";
 /// Inventory could not set the order's ingredients aside.

@@ -1,8 +1,10 @@
 //! The orders HTTP API. Every error answers with a JSON body `{"error": ...}`.
 //!
 //! `POST /orders` answers 202 once the order is durable, 422 when the menu refuses it (the
-//! order is kept, rejected), and 409 when the shop cannot make it right now by the latest
-//! `menu/availability` (nothing is kept: the same order id may be placed again later).
+//! order is kept, rejected), 409 when the shop cannot make it right now by the latest
+//! `menu/availability`, and 503 when it is a card order while card payments are offline (the
+//! retained `payments/gateway`; `"payment": "cash"` in the body is taken): in both last cases
+//! nothing is kept, so the same order id may be placed again later.
 //! Every wait for the order service is bounded by the router's `wait`: `POST /orders` with no
 //! answer by then says 504 with the order id and `"status": "unknown"` (the POS may send the
 //! same order again: its id makes that harmless); a cancellation not decided by then, 202.
@@ -15,6 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use milo_bus::{Commands, Store};
 use milo_contracts::events::{OrderLine, OrderPlaced};
+use milo_contracts::payments::PaymentMethod;
 use milo_contracts::saga::CancelRequested;
 use serde::Deserialize;
 use serde_json::json;
@@ -62,6 +65,9 @@ struct PlaceBody {
     customer: Option<String>,
     #[serde(default)]
     order_id: Option<Uuid>,
+    /// `"card"` (the default) or `"cash"`.
+    #[serde(default)]
+    payment: PaymentMethod,
 }
 
 async fn place(
@@ -80,6 +86,7 @@ async fn place(
         order_id,
         items: body.items,
         customer: body.customer,
+        payment: body.payment,
     };
     let deadline = Instant::now() + app.wait;
     let (reply, answer) = oneshot::channel();
@@ -96,6 +103,10 @@ async fn place(
     };
     if let Some(reason) = outcome.unavailable {
         return error(StatusCode::CONFLICT, reason);
+    }
+    if let Some(reason) = outcome.cards_offline {
+        let body = json!({ "error": reason, "order_id": order_id, "payment": "card" });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
     let order = outcome.order;
     if order.status == Status::Rejected {

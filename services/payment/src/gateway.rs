@@ -9,6 +9,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+use crate::outage::{self, utc_clock, LocalClock, Outages};
 use crate::{Config, Latency};
 
 /// A gateway's answer to a charge.
@@ -43,6 +44,9 @@ pub trait Gateway: Send + Sync + 'static {
     /// Cancels a charge in flight with this idempotency key; once it resolves, that charge
     /// will never be taken (whether or not the charge itself ever answers).
     fn void(&self, order_id: Uuid) -> GatewayFuture<()>;
+    /// Asks whether the processor is reachable (a health check, no money moves): true if it
+    /// answered well. The circuit breaker's probes.
+    fn probe(&self) -> GatewayFuture<bool>;
 }
 
 /// The reason a simulated charge gives when it was voided before it ended.
@@ -50,11 +54,13 @@ pub const VOIDED_REASON: &str = "voided";
 
 /// A seeded simulation: the same seed and order id always give the same outcome and delay.
 ///
-/// Clones share the set of voided orders (kept in memory only).
+/// Clones share the set of voided orders (kept in memory only). During an outage
+/// ([`Outages`]) it answers nothing: every call hangs, as behind a dead internet line.
 #[derive(Debug, Clone)]
 pub struct SimulatedGateway {
     config: Config,
     voided: Arc<Mutex<HashSet<Uuid>>>,
+    outages: Arc<Outages>,
 }
 
 /// What the simulation will do with one order, drawn from the seed and the order id.
@@ -66,12 +72,38 @@ struct Plan {
 }
 
 impl SimulatedGateway {
-    /// A simulation with these settings.
+    /// A simulation with these settings, its outage windows read in UTC (windows that do not
+    /// read are left out: configuration is validated before).
     pub fn new(config: Config) -> Self {
+        Self::with_clock(config, utc_clock())
+    }
+
+    /// A simulation with these settings, its outage windows read in the local time `clock`
+    /// gives (the shop's time zone).
+    pub fn with_clock(config: Config, clock: LocalClock) -> Self {
+        let windows = outage::windows(&config.outages).unwrap_or_default();
+        let outages = Outages::new(windows, config.outage_switch.clone(), clock);
         SimulatedGateway {
             config,
             voided: Arc::default(),
+            outages: Arc::new(outages),
         }
+    }
+
+    /// True while the simulated processor is cut.
+    pub fn in_outage(&self) -> bool {
+        self.outages.now()
+    }
+
+    /// `answer` unless the processor is cut now: then a call that never ends.
+    fn reachable<T: Send + 'static>(
+        &self,
+        answer: impl Future<Output = T> + Send + 'static,
+    ) -> GatewayFuture<T> {
+        if self.in_outage() {
+            return Box::pin(std::future::pending());
+        }
+        Box::pin(answer)
     }
 
     fn voided(&self) -> MutexGuard<'_, HashSet<Uuid>> {
@@ -124,7 +156,7 @@ impl Gateway for SimulatedGateway {
     fn charge(&self, order_id: Uuid, _amount_cents: u64) -> GatewayFuture<ChargeResult> {
         let plan = self.plan(order_id);
         let this = self.clone();
-        Box::pin(async move {
+        self.reachable(async move {
             if plan.hangs {
                 return std::future::pending().await;
             }
@@ -151,13 +183,20 @@ impl Gateway for SimulatedGateway {
         _transaction_id: String,
         _amount_cents: u64,
     ) -> GatewayFuture<()> {
-        Box::pin(wait(self.plan(order_id).delay))
+        self.reachable(wait(self.plan(order_id).delay))
     }
 
     fn void(&self, order_id: Uuid) -> GatewayFuture<()> {
+        if self.in_outage() {
+            return Box::pin(std::future::pending());
+        }
         // Voided as soon as asked: a charge whose delay ends from now on declines.
         self.voided().insert(order_id);
         Box::pin(wait(self.plan(order_id).delay))
+    }
+
+    fn probe(&self) -> GatewayFuture<bool> {
+        self.reachable(async { true })
     }
 }
 
@@ -173,6 +212,7 @@ mod tests {
             max_latency_ms,
             latency: Latency::Uniform,
             seed: 3,
+            ..Config::default()
         }
     }
 

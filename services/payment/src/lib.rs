@@ -16,23 +16,42 @@
 //! lets the order be compensated. After a restart, unfinished charges, voids and refunds are
 //! asked again with the same key.
 //!
+//! Every call to the processor goes through a circuit breaker ([`breaker`], [`guard`]): with
+//! a timeout, counted when it fails; after `payment.breaker.failures` failures within the
+//! window the breaker opens, charges fail at once with "card payments unavailable" (those in
+//! flight too, voided with their key), probes ask the processor again after a cool-down, and
+//! it closes by itself once they succeed. Its state is the retained `payments/gateway`,
+//! which the order service and the POS read. A cash order never touches the processor: it is
+//! recorded as paid at once, whatever the breaker says.
+//!
 //! # Layout
 //! - [`gateway`]: the [`Gateway`] trait and the seeded [`SimulatedGateway`] (latency shapes,
-//!   declines, hangs).
+//!   declines, hangs, outages).
+//! - [`outage`]: when the simulated processor is cut (local windows, a switch file).
+//! - [`breaker`]: the circuit breaker's state machine and its settings.
+//! - [`guard`]: the processor's calls behind the breaker, with timeouts and probes.
 //! - [`txn`]: the recorded [`Transaction`], its [`TxnState`] and the gateway's [`Command`]s.
 //! - [`service`]: the handlers and the subscriptions of each mode.
+//! - [`status`]: the breaker's changes, logged and published.
 #![forbid(unsafe_code)]
 
+pub mod breaker;
 pub mod gateway;
+pub mod guard;
+pub mod outage;
 pub mod service;
+pub mod status;
 pub mod txn;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use milo_bus::{Rejection, RunDeps, Shutdown};
+use milo_contracts::payments::WhenOffline;
 use milo_contracts::SagaMode;
 use serde::{Deserialize, Serialize};
 
+pub use breaker::BreakerConfig;
 pub use gateway::{ChargeResult, Gateway, SimulatedGateway};
 pub use service::PaymentService;
 pub use txn::{Command, Transaction, TxnState};
@@ -66,6 +85,30 @@ pub struct Config {
     pub latency: Latency,
     /// Seed: the same seed and order id always give the same outcome and delay.
     pub seed: u64,
+    /// Windows of local wall-clock time (the shop's time zone) when the simulated processor
+    /// is cut: `"HH:MM-HH:MM"` or `"HH:MM:SS-HH:MM:SS"`, past midnight when the end is
+    /// earlier.
+    pub outages: Vec<String>,
+    /// A file whose existence cuts the simulated processor (`touch` it to start an outage,
+    /// remove it to end it); none by default.
+    pub outage_switch: Option<PathBuf>,
+    /// What to do with card orders while the breaker is not closed.
+    pub when_offline: WhenOffline,
+    /// The circuit breaker around the processor.
+    pub breaker: BreakerConfig,
+}
+
+impl Config {
+    /// The first setting of this section out of bounds that the types do not already rule
+    /// out: its key (under `payment`) and why.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        if let Err((i, e)) = outage::windows(&self.outages) {
+            return Err((format!("outages[{i}]"), e.to_string()));
+        }
+        self.breaker
+            .check()
+            .map_err(|(key, why)| (format!("breaker.{key}"), why.to_owned()))
+    }
 }
 
 impl Default for Config {
@@ -77,16 +120,23 @@ impl Default for Config {
             max_latency_ms: 150,
             latency: Latency::Uniform,
             seed: 7,
+            outages: Vec::new(),
+            outage_switch: None,
+            when_offline: WhenOffline::Refuse,
+            breaker: BreakerConfig::default(),
         }
     }
 }
 
-/// Runs the payment service with `gateway` in saga `mode` until `shutdown`.
+/// Runs the payment service with `gateway` (behind the breaker `config` sets) in saga `mode`
+/// until `shutdown`.
 pub async fn run<G: Gateway>(
+    config: &Config,
     deps: RunDeps<Command>,
     gateway: Arc<G>,
     mode: SagaMode,
     shutdown: Shutdown,
 ) -> Result<(), Rejection> {
-    milo_bus::run(PaymentService::new(gateway, mode), deps, shutdown).await
+    let service = PaymentService::new(gateway, mode, config);
+    milo_bus::run(service, deps, shutdown).await
 }

@@ -9,13 +9,16 @@ use std::sync::Arc;
 
 use milo_bus::{Commands, Rejection, Service, Store, Tx};
 use milo_contracts::events::{OrderCreated, OrderFailed};
+use milo_contracts::payments::{BreakerState, PaymentMethod, WhenOffline};
 use milo_contracts::saga::{ChargePayment, RefundPayment};
 use milo_contracts::{topics, RawEnvelope, SagaMode};
 use tracing::info;
 use uuid::Uuid;
 
 use crate::gateway::{ChargeResult, Gateway};
+use crate::guard::{Guard, Guarded};
 use crate::txn::{announce, compensated, txn_key, Command, Transaction, TxnState};
+use crate::Config;
 
 /// The topics the payment service takes in `mode`: (charge, compensate).
 fn triggers(mode: SagaMode) -> [&'static str; 2] {
@@ -30,40 +33,52 @@ fn triggers(mode: SagaMode) -> [&'static str; 2] {
 
 /// The payment service.
 pub struct PaymentService<G> {
-    gateway: Arc<G>,
+    pub(crate) guard: Guard<G>,
     mode: SagaMode,
+    pub(crate) when_offline: WhenOffline,
+    /// The breaker's state as last published.
+    pub(crate) published: BreakerState,
     commands: Option<Commands<Command>>,
 }
 
 impl<G: Gateway> PaymentService<G> {
-    /// A payment service over `gateway`, triggered as saga `mode` says.
-    pub fn new(gateway: Arc<G>, mode: SagaMode) -> Self {
+    /// A payment service over `gateway` (behind the breaker `config` sets), triggered as saga
+    /// `mode` says.
+    pub fn new(gateway: Arc<G>, mode: SagaMode, config: &Config) -> Self {
         PaymentService {
-            gateway,
+            guard: Guard::new(gateway, config.breaker.clone()),
             mode,
+            when_offline: config.when_offline,
+            published: BreakerState::Closed,
             commands: None,
         }
     }
 
     fn ask_charge(&self, order_id: Uuid, amount: u64) -> impl FnOnce() + Send + 'static {
-        let (gateway, commands) = (self.gateway.clone(), self.commands.clone());
+        let (guard, commands) = (self.guard.clone(), self.commands.clone());
         move || {
             tokio::spawn(async move {
-                let result = gateway.charge(order_id, amount).await;
+                let cmd = match guard.charge(order_id, amount).await {
+                    Guarded::Answered(result) => Command::Charged { order_id, result },
+                    Guarded::Unavailable { asked } => Command::Unavailable { order_id, asked },
+                };
                 if let Some(c) = commands {
-                    c.send(Command::Charged { order_id, result }).await;
+                    c.send(cmd).await;
                 }
             });
         }
     }
 
     fn ask_refund(&self, t: &Transaction) -> impl FnOnce() + Send + 'static {
-        let (gateway, commands) = (self.gateway.clone(), self.commands.clone());
+        let (guard, commands) = (self.guard.clone(), self.commands.clone());
         let (order_id, amount) = (t.order_id, t.amount_cents);
         let txid = t.transaction_id.clone().unwrap_or_default();
         move || {
             tokio::spawn(async move {
-                gateway.refund(order_id, txid, amount).await;
+                let gateway = guard.gateway();
+                guard
+                    .patiently(|| gateway.refund(order_id, txid.clone(), amount))
+                    .await;
                 if let Some(c) = commands {
                     c.send(Command::Refunded { order_id }).await;
                 }
@@ -71,13 +86,19 @@ impl<G: Gateway> PaymentService<G> {
         }
     }
 
-    fn ask_void(&self, order_id: Uuid) -> impl FnOnce() + Send + 'static {
-        let (gateway, commands) = (self.gateway.clone(), self.commands.clone());
+    /// Voids the charge with this key, asked until the processor answers; then `done`.
+    pub(crate) fn ask_void(
+        &self,
+        order_id: Uuid,
+        done: fn(Uuid) -> Command,
+    ) -> impl FnOnce() + Send + 'static {
+        let (guard, commands) = (self.guard.clone(), self.commands.clone());
         move || {
             tokio::spawn(async move {
-                gateway.void(order_id).await;
+                let gateway = guard.gateway();
+                guard.patiently(|| gateway.void(order_id)).await;
                 if let Some(c) = commands {
-                    c.send(Command::Voided { order_id }).await;
+                    c.send(done(order_id)).await;
                 }
             });
         }
@@ -85,11 +106,13 @@ impl<G: Gateway> PaymentService<G> {
 
     /// Charges an order once (`orders/created`, `commands/payment/charge`). A repeat is
     /// answered with the recorded outcome.
+    /// A cash order is recorded as paid at once: the processor is never asked.
     fn charge(
         &self,
         tx: &mut Tx,
         order_id: Uuid,
         amount_cents: u64,
+        method: PaymentMethod,
         cause: Uuid,
     ) -> Result<(), Rejection> {
         if let Some(mut t) = tx.get::<Transaction>(&txn_key(order_id))? {
@@ -97,7 +120,7 @@ impl<G: Gateway> PaymentService<G> {
             tx.put(&txn_key(order_id), &t);
             return Ok(());
         }
-        let t = Transaction {
+        let mut t = Transaction {
             order_id,
             amount_cents,
             state: TxnState::Charging,
@@ -105,11 +128,20 @@ impl<G: Gateway> PaymentService<G> {
             reason: None,
             order_failed: false,
             cause,
+            method,
+            reversing: false,
             announced: None,
             compensated: None,
         };
+        if method == PaymentMethod::Cash {
+            info!(order_id = %order_id, amount_cents, "Paid in cash.");
+            t.state = TxnState::Charged;
+            t.transaction_id = Some(PaymentMethod::Cash.as_str().to_owned());
+            announce(tx, &mut t)?;
+        } else {
+            tx.after_commit(self.ask_charge(order_id, amount_cents));
+        }
         tx.put(&txn_key(order_id), &t);
-        tx.after_commit(self.ask_charge(order_id, amount_cents));
         Ok(())
     }
 
@@ -128,11 +160,20 @@ impl<G: Gateway> PaymentService<G> {
                 reason: None,
                 order_failed: true,
                 cause,
+                method: PaymentMethod::Card,
+                reversing: false,
                 announced: None,
                 compensated: None,
             });
         t.order_failed = true;
         match t.state {
+            // Cash goes back over the counter: nothing to ask the processor.
+            TxnState::Charged if t.method == PaymentMethod::Cash => {
+                info!(order_id = %order_id, amount_cents = t.amount_cents, "Cash to give back.");
+                t.state = TxnState::Refunded;
+                let amount = t.amount_cents;
+                compensated(tx, &mut t, amount)?
+            }
             TxnState::Charged => {
                 t.state = TxnState::Refunding;
                 tx.after_commit(self.ask_refund(&t));
@@ -141,7 +182,7 @@ impl<G: Gateway> PaymentService<G> {
             TxnState::Charging => {
                 info!(order_id = %order_id, "Voiding the charge in flight.");
                 t.state = TxnState::Voiding;
-                tx.after_commit(self.ask_void(order_id));
+                tx.after_commit(self.ask_void(order_id, |order_id| Command::Voided { order_id }));
             }
             TxnState::Declined | TxnState::Voided => compensated(tx, &mut t, 0)?,
             TxnState::Refunded => {
@@ -230,14 +271,14 @@ impl<G: Gateway> Service for PaymentService<G> {
         match (self.mode, topic) {
             (SagaMode::Choreography, topics::ORDERS_CREATED) => {
                 let e: OrderCreated = env.decode()?;
-                self.charge(tx, e.order_id, e.total_cents, env.id)
+                self.charge(tx, e.order_id, e.total_cents, e.payment, env.id)
             }
             (SagaMode::Choreography, topics::ORDERS_FAILED) => {
                 self.compensate(tx, env.decode::<OrderFailed>()?.order_id, env.id)
             }
             (SagaMode::Orchestration, topics::COMMANDS_PAYMENT_CHARGE) => {
                 let c: ChargePayment = env.decode()?;
-                self.charge(tx, c.order_id, c.amount_cents, env.id)
+                self.charge(tx, c.order_id, c.amount_cents, c.payment, env.id)
             }
             (SagaMode::Orchestration, topics::COMMANDS_PAYMENT_REFUND) => {
                 self.compensate(tx, env.decode::<RefundPayment>()?.order_id, env.id)
@@ -254,17 +295,33 @@ impl<G: Gateway> Service for PaymentService<G> {
             Command::Charged { order_id, result } => self.charged(tx, order_id, result),
             Command::Refunded { order_id } => self.refunded(tx, order_id),
             Command::Voided { order_id } => self.voided(tx, order_id),
+            Command::Unavailable { order_id, asked } => self.unavailable(tx, order_id, asked),
+            Command::Reversed { order_id } => self.reversed(tx, order_id),
+            Command::Breaker { state, reason } => self.breaker_changed(tx, state, reason),
+            Command::Announce => {
+                let state = self.guard.state();
+                self.announce_gateway(tx, state, None)
+            }
         }
     }
 
     fn on_start(&mut self, store: &Store, commands: &Commands<Command>) -> Result<(), Rejection> {
         self.commands = Some(commands.clone());
+        self.guard.connect(commands.clone());
+        tokio::spawn(self.guard.clone().probe_forever());
+        let announce = commands.clone();
+        tokio::spawn(async move { announce.send(Command::Announce).await });
         // Resume what a crash interrupted, with the same idempotency keys.
         for (_, t) in store.scan::<Transaction>("txn/", None, usize::MAX)? {
             match t.state {
                 TxnState::Charging => self.ask_charge(t.order_id, t.amount_cents)(),
                 TxnState::Refunding => self.ask_refund(&t)(),
-                TxnState::Voiding => self.ask_void(t.order_id)(),
+                TxnState::Voiding => {
+                    self.ask_void(t.order_id, |order_id| Command::Voided { order_id })()
+                }
+                _ if t.reversing => {
+                    self.ask_void(t.order_id, |order_id| Command::Reversed { order_id })()
+                }
                 _ => {}
             }
         }

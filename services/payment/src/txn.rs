@@ -3,6 +3,7 @@
 
 use milo_bus::{Published, Rejection, Tx};
 use milo_contracts::events::{PaymentCompleted, PaymentFailed, PaymentRefunded};
+use milo_contracts::payments::{BreakerState, PaymentMethod};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -47,6 +48,13 @@ pub struct Transaction {
     pub order_failed: bool,
     /// The event that asked for the charge (`orders/created` or `commands/payment/charge`).
     pub cause: Uuid,
+    /// How the order is paid (card for records from before cash existed).
+    #[serde(default)]
+    pub method: PaymentMethod,
+    /// The processor was asked for a charge it did not answer: a void with the same key is
+    /// still due (asked until it answers, again after a restart).
+    #[serde(default)]
+    pub reversing: bool,
     /// The outcome as announced, to answer a repeat with the same event.
     #[serde(default)]
     pub announced: Option<Published>,
@@ -80,6 +88,28 @@ pub enum Command {
         /// Order.
         order_id: Uuid,
     },
+    /// The charge was not taken: the breaker was open, or opened, or the processor did not
+    /// answer in time (`asked`: it may have heard the request, so a void is due).
+    Unavailable {
+        /// Order.
+        order_id: Uuid,
+        /// The processor was asked.
+        asked: bool,
+    },
+    /// The void after an unanswered charge was confirmed.
+    Reversed {
+        /// Order.
+        order_id: Uuid,
+    },
+    /// The breaker changed state: log it and publish it.
+    Breaker {
+        /// The new state.
+        state: BreakerState,
+        /// Why it opened, if it did.
+        reason: Option<String>,
+    },
+    /// Publish the breaker's state as it is (at start).
+    Announce,
 }
 
 /// Announces what a failed order got back (`payments/refunded`, 0 when nothing was charged);
@@ -90,11 +120,12 @@ pub(crate) fn compensated(
     amount_cents: u64,
 ) -> Result<(), Rejection> {
     let txid = t.transaction_id.clone().unwrap_or_default();
-    let (id, cause) = (t.order_id, Some(t.cause));
+    let (id, cause, payment) = (t.order_id, Some(t.cause), t.method);
     tx.answer(&mut t.compensated, id, cause, || PaymentRefunded {
         order_id: id,
         amount_cents,
         transaction_id: txid,
+        payment,
     })?;
     Ok(())
 }
@@ -114,11 +145,13 @@ pub(crate) fn announce(tx: &mut Tx, t: &mut Transaction) -> Result<(), Rejection
             })?
         }
         TxnState::Charged | TxnState::Refunding | TxnState::Refunded => {
-            let transaction_id = t.transaction_id.clone().unwrap_or_default();
+            let (transaction_id, payment) =
+                (t.transaction_id.clone().unwrap_or_default(), t.method);
             tx.answer(&mut t.announced, id, cause, || PaymentCompleted {
                 order_id: id,
                 amount_cents,
                 transaction_id,
+                payment,
             })?
         }
     }

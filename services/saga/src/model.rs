@@ -2,6 +2,7 @@
 
 use milo_bus::{Published, Timer};
 use milo_contracts::events::{Ingredients, PricedLine};
+use milo_contracts::payments::PaymentMethod;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -135,6 +136,9 @@ pub struct Saga {
     pub lines: Vec<PricedLine>,
     /// Name to call out.
     pub customer: Option<String>,
+    /// How the customer pays (card for sagas from before cash existed).
+    #[serde(default)]
+    pub payment: PaymentMethod,
     /// Every step, in the order taken.
     pub steps: Vec<StepRecord>,
     /// Compensation steps still to do, next first.
@@ -180,6 +184,7 @@ impl Saga {
             ingredients: Ingredients::new(),
             lines: Vec::new(),
             customer: None,
+            payment: PaymentMethod::Card,
             steps: Vec::new(),
             to_undo: Vec::new(),
             started: false,

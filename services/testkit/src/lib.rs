@@ -155,6 +155,7 @@ pub fn espresso_created() -> (Uuid, Vec<u8>) {
         total_cents: 250,
         ingredients: Ingredients::from([("beans_g".into(), 9)]),
         customer: None,
+        payment: Default::default(),
     };
     (id, Envelope::new("order", id, None, created).to_json())
 }

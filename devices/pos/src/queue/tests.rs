@@ -85,6 +85,7 @@ fn request(customer: &str) -> Request {
             modifiers: Vec::new(),
         }],
         customer: Some(customer.into()),
+        payment: Default::default(),
     }
 }
 
@@ -268,6 +269,7 @@ async fn an_order_leaves_the_queue_only_on_the_stores_answer() {
         total_cents: 250,
         ingredients: Default::default(),
         customer: a.customer.clone(),
+        payment: Default::default(),
     };
     store.publish(a.order_id, created);
     let mut len = pos.queue_len();

@@ -11,6 +11,7 @@ fn placed() -> Queued {
             order_id: Uuid::now_v7(),
             items: Vec::new(),
             customer: None,
+            payment: Default::default(),
         },
         queued_at: time::OffsetDateTime::now_utc(),
         envelope: String::new(),
@@ -52,6 +53,7 @@ fn only_the_stores_answer_counts_as_one() {
         total_cents: 450,
         ingredients: Default::default(),
         customer: None,
+        payment: Default::default(),
     };
     let rejected = OrderRejected {
         order_id: id,

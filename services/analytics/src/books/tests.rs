@@ -6,6 +6,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::*;
 use crate::day::Zone;
+use milo_contracts::payments::PaymentMethod;
 
 /// The books of a whole shop in memory, fed as the service feeds them: each event reads the
 /// order's record and the days it touches, and writes them back.
@@ -71,11 +72,19 @@ fn an_order_at_2330_local_is_on_that_day_and_its_money_on_the_day_it_moved() {
     let mut shop = Shop::new();
     // 23:30 EST on 7 January (04:30 UTC on the 8th); charged at 23:59, made after midnight.
     shop.event(1, datetime!(2026-01-08 04:30 UTC), latte());
-    shop.event(1, datetime!(2026-01-08 04:59 UTC), Change::Charged(900));
+    shop.event(
+        1,
+        datetime!(2026-01-08 04:59 UTC),
+        Change::Charged(900, PaymentMethod::Card),
+    );
     shop.event(1, datetime!(2026-01-08 05:00 UTC), Change::Status("ready"));
     shop.event(1, datetime!(2026-01-08 05:10 UTC), Change::Prepared(70_000));
     // Refunded the next evening.
-    shop.event(1, datetime!(2026-01-09 01:00 UTC), Change::Refunded(900));
+    shop.event(
+        1,
+        datetime!(2026-01-09 01:00 UTC),
+        Change::Refunded(900, PaymentMethod::Card),
+    );
     let (jan7, jan8) = (shop.day(date(2026, 1, 7)), shop.day(date(2026, 1, 8)));
     assert_eq!(jan7.by_status, BTreeMap::from([("prepared".into(), 1)]));
     assert_eq!(jan7.drinks_by_item["latte"], 2);
@@ -102,7 +111,11 @@ fn an_order_heard_of_before_its_creation_moves_to_its_creation_day() {
     let created = datetime!(2026-03-08 04:58 UTC); // 23:58 EST on 7 March
                                                    // Analytics hears each topic on its own: the bar's and the till's news come first.
     shop.event(7, datetime!(2026-03-08 05:03 UTC), Change::Prepared(30_000));
-    shop.event(7, datetime!(2026-03-08 05:01 UTC), Change::Charged(450));
+    shop.event(
+        7,
+        datetime!(2026-03-08 05:01 UTC),
+        Change::Charged(450, PaymentMethod::Card),
+    );
     shop.event(7, datetime!(2026-03-08 05:02 UTC), Change::Status("ready"));
     let (mar7, mar8) = (date(2026, 3, 7), date(2026, 3, 8));
     assert_eq!(
@@ -189,11 +202,15 @@ fn days_add_up_to_the_all_time_figures_whatever_the_order_of_events() {
         let paid = later(rng.below(3));
         *expected_charged.entry(zone.date_of(paid)).or_default() += cents;
         events.push((order, at, Change::Created(vec![("latte".into(), 1)])));
-        events.push((order, paid, Change::Charged(cents)));
+        events.push((order, paid, Change::Charged(cents, PaymentMethod::Card)));
         events.push((order, later(3), Change::Status("ready")));
         if rng.below(5) == 0 {
             events.push((order, later(60), Change::Status("canceled")));
-            events.push((order, later(60 * 20), Change::Refunded(cents)));
+            events.push((
+                order,
+                later(60 * 20),
+                Change::Refunded(cents, PaymentMethod::Card),
+            ));
         } else {
             let ms = 20_000 + rng.below(200_000);
             events.push((order, later(4 + rng.below(90)), Change::Prepared(ms)));

@@ -120,6 +120,11 @@ impl<C: Send + 'static> Commands<C> {
     pub async fn send(&self, cmd: C) -> bool {
         self.0.send(cmd).await.is_ok()
     }
+    /// Resolves once the service has stopped (its receiver is gone): a helper task waiting
+    /// on something else ends with it.
+    pub async fn stopped(&self) {
+        self.0.closed().await
+    }
 }
 
 /// What [`run`] needs besides the service.

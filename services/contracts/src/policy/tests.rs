@@ -162,3 +162,29 @@ fn filters() {
     assert!(!topic_matches("devices/+/status", "devices/x/y/status"));
     assert!(topic_matches("dlq/+/#", "dlq/order/orders/placed"));
 }
+
+#[test]
+fn only_payment_says_whether_cards_work() {
+    let topic = topics::PAYMENTS_GATEWAY;
+    for (name, role) in [
+        ("pos-1", Role::Pos),
+        ("order", Role::Service),
+        ("bar-1", Role::Station),
+        ("operator", Role::Operator),
+        ("anonymous", Role::Observer),
+    ] {
+        let err = who(name, role).may_publish(topic).unwrap_err();
+        assert!(matches!(err, Denied::Topic { .. }), "{name}: {err}");
+    }
+    let payment = who("payment", Role::Service);
+    let rule = payment.may_publish(topic).unwrap();
+    payment
+        .may_emit(rule, topic, "GatewayStatus", "payment")
+        .unwrap();
+    let err = payment
+        .may_emit(rule, topic, "PaymentCompleted", "payment")
+        .unwrap_err();
+    assert!(matches!(err, Denied::Type { .. }), "{err}");
+    // A POS reads it, to say "card payments offline" before the customer pays.
+    assert!(who("pos-1", Role::Pos).may_subscribe(topic));
+}

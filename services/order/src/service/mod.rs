@@ -24,6 +24,7 @@ use crate::model::{order_key, status_prefix, OrderRecord, Status, StatusChange, 
 use crate::Config;
 
 mod cancel;
+mod cards;
 mod counter;
 mod flow;
 mod mirror;
@@ -62,6 +63,7 @@ pub struct OrderService {
     menu: Arc<Menu>,
     mode: SagaMode,
     availability: counter::Availability,
+    cards: cards::Cards,
 }
 
 impl OrderService {
@@ -72,6 +74,7 @@ impl OrderService {
             menu,
             mode,
             availability: Default::default(),
+            cards: Default::default(),
         }
     }
 
@@ -164,6 +167,7 @@ const ALWAYS: &[&str] = &[
     topics::ORDERS_PREPARED,
     topics::ORDERS_STARTED,
     topics::MENU_AVAILABILITY,
+    topics::PAYMENTS_GATEWAY,
     topics::CANCELLATIONS_REQUESTED,
 ];
 
@@ -203,12 +207,16 @@ impl Service for OrderService {
     /// the same event, which must be taken again: it is kept in memory only), and
     /// `orders/placed`, whose exact repeats are answered (see `place`).
     fn is_raw(&self, topic: &str) -> bool {
-        matches!(topic, topics::MENU_AVAILABILITY | topics::ORDERS_PLACED)
+        matches!(
+            topic,
+            topics::MENU_AVAILABILITY | topics::PAYMENTS_GATEWAY | topics::ORDERS_PLACED
+        )
     }
 
     fn on_raw(&mut self, tx: &mut Tx, topic: &str, payload: &[u8]) -> Result<(), Rejection> {
         match topic {
             topics::MENU_AVAILABILITY => self.availability.take(payload),
+            topics::PAYMENTS_GATEWAY => self.cards.take(payload),
             topics::ORDERS_PLACED => self.placed(tx, payload),
             _ => Ok(()),
         }

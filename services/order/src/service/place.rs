@@ -12,6 +12,7 @@
 
 use milo_bus::{fingerprint, Published, Rejection, Tx};
 use milo_contracts::events::{OrderCreated, OrderPlaced, OrderRejected};
+use milo_contracts::payments::PaymentMethod;
 use milo_contracts::{PricedOrder, RawEnvelope};
 use tracing::{debug, info};
 use uuid::Uuid;
@@ -29,6 +30,9 @@ pub struct PlaceOutcome {
     /// Why the shop cannot make it right now (`POST /orders` only): nothing was recorded,
     /// and `order` is what would have been rejected.
     pub unavailable: Option<String>,
+    /// Card payments are offline and card orders are refused (`POST /orders` only): nothing
+    /// was recorded; the same order id may be placed again, in cash or later.
+    pub cards_offline: Option<String>,
 }
 
 /// Where an order was placed.
@@ -92,6 +96,7 @@ impl OrderService {
                 order,
                 existed: true,
                 unavailable: None,
+                cards_offline: None,
             });
         }
         let customer = placed
@@ -109,7 +114,20 @@ impl OrderService {
             self.availability
                 .refusal(&self.menu, &placed.items, &p.ingredients)
         });
+        let method = placed.payment;
+        let offline = priced.is_ok().then(|| self.cards.refusal(method)).flatten();
         let mut order = OrderRecord::new(id, customer);
+        if let (Some(reason), Via::Http) = (offline, via) {
+            info!(order_id = %id, %reason, "Order refused: card payments offline.");
+            (order.status, order.reason) = (Status::Rejected, Some(reason.to_owned()));
+            return Ok(PlaceOutcome {
+                order,
+                existed: false,
+                unavailable: None,
+                cards_offline: Some(reason.to_owned()),
+            });
+        }
+        let unavailable = unavailable.or(offline.map(str::to_owned));
         if let (Some(reason), Via::Http) = (&unavailable, via) {
             // Refused, not rejected: nothing is kept, so the same id may be placed again once
             // the shop can make it.
@@ -119,11 +137,12 @@ impl OrderService {
                 order,
                 existed: false,
                 unavailable,
+                cards_offline: None,
             });
         }
         let mut answer: Option<Published> = None;
         match unavailable.map_or(priced, Err) {
-            Ok(p) => self.create(tx, &mut order, p, cause, &mut answer)?,
+            Ok(p) => self.create(tx, &mut order, (p, method), cause, &mut answer)?,
             Err(reason) => {
                 let data = OrderRejected {
                     order_id: id,
@@ -139,6 +158,7 @@ impl OrderService {
             order,
             existed: false,
             unavailable: None,
+            cards_offline: None,
         })
     }
 
@@ -147,7 +167,7 @@ impl OrderService {
         &self,
         tx: &mut Tx,
         order: &mut OrderRecord,
-        p: PricedOrder,
+        (p, payment): (PricedOrder, PaymentMethod),
         cause: Option<Uuid>,
         answer: &mut Option<Published>,
     ) -> Result<(), Rejection> {
@@ -160,6 +180,7 @@ impl OrderService {
             total_cents: p.total_cents,
             ingredients: p.ingredients,
             customer: order.customer.clone(),
+            payment,
         };
         tx.answer(answer, id, cause, || data.clone())?;
         order.created = Some(data);

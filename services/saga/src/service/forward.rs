@@ -31,6 +31,7 @@ impl Coordinator {
             ingredients: e.ingredients,
             lines: e.lines,
             customer: e.customer,
+            payment: e.payment,
             ..Saga::new(e.order_id, SagaState::Reserving, Some(cause))
         };
         info!(order_id = %saga.order_id, "Saga started.");

@@ -103,6 +103,7 @@ fn send(tx: &mut Tx, saga: &Saga, step: StepName) -> Result<(), Rejection> {
             ChargePayment {
                 order_id: id,
                 amount_cents: saga.amount_cents,
+                payment: saga.payment,
             },
         ))?,
         StepName::Prepare => tx.publish(&tx.event(
