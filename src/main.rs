@@ -272,6 +272,7 @@ async fn dispatch(
                 rate,
                 kill_every: std::time::Duration::from_millis(kill_every),
                 seed,
+                outage: None,
             };
             let exe = std::env::current_exe().context("where is milo?")?;
             let report = milo::chaos::run(&exe, &config, options).await?;

@@ -10,6 +10,7 @@
 
 pub mod check;
 mod fleet;
+pub mod outage;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use uuid::Uuid;
 use crate::http::client;
 use crate::MiloConfig;
 use fleet::Fleet;
+use outage::Outage;
 
 pub use check::Report;
 
@@ -35,6 +37,8 @@ pub struct ChaosOptions {
     pub kill_every: Duration,
     /// Seed of every random choice (items, victims).
     pub seed: u64,
+    /// A card processor outage: when after the start, and how long (none by default).
+    pub outage: Option<(Duration, Duration)>,
 }
 
 /// Harness errors (not invariant violations: those are in the report).
@@ -58,6 +62,10 @@ pub fn chaos_config(base: &MiloConfig, dir: &Path) -> std::io::Result<MiloConfig
     c.payment.success_rate = 0.9;
     c.payment.min_latency_ms = 2;
     c.payment.max_latency_ms = 20;
+    // The harness may cut the processor (`ChaosOptions::outage`); a quick breaker then.
+    c.payment.outage_switch = Some(outage::switch_path(dir));
+    c.payment.breaker.timeout_ms = 1_000;
+    c.payment.breaker.cool_down_ms = 500;
     c.order.retry.first_ms = 400;
     c.order.retry.max_ms = 2_000;
     c.order.retry.attempts = 60;
@@ -105,9 +113,10 @@ pub async fn run(
     let mut placed = Vec::with_capacity(options.orders);
     let pace = Duration::from_secs_f64(1.0 / options.rate.max(0.1));
     let mut next_kill = Instant::now() + options.kill_every;
+    let mut outage = Outage::new(dir.path(), options.outage);
     for _ in 0..options.orders {
         let id = Uuid::now_v7();
-        let body = format!(
+        let mut body = format!(
             r#"{{"order_id":"{id}","items":[{{"item":"{}","qty":{}}}],"customer":"chaos"}}"#,
             ITEMS[rng.gen_range(0..ITEMS.len())],
             rng.gen_range(1..=2)
@@ -119,8 +128,14 @@ pub async fn run(
                 next_kill += options.kill_every;
             }
             fleet.revive()?;
+            outage.tick()?;
             match client::post(http, "/orders", &body).await {
                 Ok((202 | 422, _)) => break,
+                // Card payments offline: the café takes it in cash.
+                Ok((503, reply)) if reply["payment"] == "card" => {
+                    outage.refused += 1;
+                    body = body.replace(r#""customer""#, r#""payment":"cash","customer""#);
+                }
                 _ if Instant::now() > deadline => {
                     return Err(ChaosError::Harness(format!(
                         "order {id} could not be placed in 60 s"
@@ -133,6 +148,7 @@ pub async fn run(
         tokio::time::sleep(pace).await;
     }
     fleet.revive()?;
+    outage.end()?;
     let settled = settle(http, &placed, Duration::from_secs(180)).await;
     // Analytics hears of the last orders after the order service, and of what it missed
     // through the producers' logs (a gap is asked for after a second, replays are coalesced):
@@ -144,6 +160,7 @@ pub async fn run(
     report.kills = kills;
     report.unsettled_at_deadline = settled;
     report.elapsed = started.elapsed();
+    report.observations.extend(outage.observation());
     Ok(report)
 }
 
