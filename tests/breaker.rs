@@ -10,6 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::cli;
 use common::rig::Rig;
 use milo::http::client;
 use milo_contracts::events::{OrderPlaced, OrderRejected};
@@ -144,6 +145,14 @@ async fn fail_fast_then_back(mode: SagaMode) {
     let cash: Uuid = serde_json::from_value(body["order_id"].clone()).unwrap();
     r.wait_status(cash, "prepared").await;
     assert_eq!(r.settled_money(cash).await, r.total(ESPRESSO));
+    // At the counter: said before the customer pays; a card order refused, cash taken.
+    let out = cli::milo(&r.config, "pos.toml", &["pos", "order", "espresso"]).await;
+    assert!(out.stdout.contains("card payments offline"), "{out:?}");
+    assert!(out.stdout.contains(CARDS_UNAVAILABLE), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
+    let cash = ["pos", "order", "espresso", "--cash", "--customer", "Cy"];
+    let out = cli::milo(&r.config, "pos.toml", &cash).await;
+    assert_eq!(out.code, 0, "{out:?}");
 
     // The processor is back: the probes close the breaker, card orders are made again.
     std::fs::remove_file(&switch).unwrap();

@@ -14,6 +14,17 @@ use crate::topics;
 /// what a charge in flight fails with when the breaker opens or the processor does not answer.
 pub const CARDS_UNAVAILABLE: &str = "card payments unavailable: take cash or try again";
 
+/// Why an order failed when its payment did, as the flow's owner records it: "payment
+/// declined: …" for a decline, the reason itself when card payments were unavailable (nobody
+/// declined anything).
+pub fn failure_reason(payment_reason: &str) -> String {
+    if payment_reason == CARDS_UNAVAILABLE {
+        payment_reason.to_owned()
+    } else {
+        format!("payment declined: {payment_reason}")
+    }
+}
+
 /// How the customer pays. Card is the default, so events from before cash existed read as
 /// card orders.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

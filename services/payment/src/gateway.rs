@@ -187,12 +187,11 @@ impl Gateway for SimulatedGateway {
     }
 
     fn void(&self, order_id: Uuid) -> GatewayFuture<()> {
-        if self.in_outage() {
-            return Box::pin(std::future::pending());
+        // Voided as soon as asked (unless cut): a charge whose delay ends from now on declines.
+        if !self.in_outage() {
+            self.voided().insert(order_id);
         }
-        // Voided as soon as asked: a charge whose delay ends from now on declines.
-        self.voided().insert(order_id);
-        Box::pin(wait(self.plan(order_id).delay))
+        self.reachable(wait(self.plan(order_id).delay))
     }
 
     fn probe(&self) -> GatewayFuture<bool> {

@@ -201,3 +201,6 @@ impl<G: Gateway> Guard<G> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

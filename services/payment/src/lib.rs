@@ -31,10 +31,12 @@
 //! - [`breaker`]: the circuit breaker's state machine and its settings.
 //! - [`guard`]: the processor's calls behind the breaker, with timeouts and probes.
 //! - [`txn`]: the recorded [`Transaction`], its [`TxnState`] and the gateway's [`Command`]s.
-//! - [`service`]: the handlers and the subscriptions of each mode.
+//! - [`service`]: the handlers and the subscriptions of each mode; `ask`: the calls to the
+//!   processor they make once their transaction is durable.
 //! - [`status`]: the breaker's changes, logged and published.
 #![forbid(unsafe_code)]
 
+mod ask;
 pub mod breaker;
 pub mod gateway;
 pub mod guard;

@@ -164,4 +164,26 @@ mod tests {
         std::fs::remove_file(&dir).unwrap();
         assert!(!switched.now());
     }
+
+    #[tokio::test]
+    async fn the_simulated_processor_answers_nothing_while_cut() {
+        use crate::gateway::{Gateway, SimulatedGateway};
+        let switch = std::env::temp_dir().join(format!("milo-cut-{}", uuid::Uuid::now_v7()));
+        let config = crate::Config {
+            min_latency_ms: 0,
+            max_latency_ms: 0,
+            outage_switch: Some(switch.clone()),
+            ..crate::Config::default()
+        };
+        let g = SimulatedGateway::new(config);
+        let soon = std::time::Duration::from_millis(30);
+        assert_eq!(tokio::time::timeout(soon, g.probe()).await, Ok(true));
+        std::fs::write(&switch, b"").unwrap();
+        let id = uuid::Uuid::now_v7();
+        assert!(tokio::time::timeout(soon, g.charge(id, 100)).await.is_err());
+        assert!(tokio::time::timeout(soon, g.probe()).await.is_err());
+        assert!(tokio::time::timeout(soon, g.void(id)).await.is_err());
+        std::fs::remove_file(&switch).unwrap();
+        assert!(tokio::time::timeout(soon, g.charge(id, 100)).await.is_ok());
+    }
 }

@@ -16,7 +16,7 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::gateway::{ChargeResult, Gateway};
-use crate::guard::{Guard, Guarded};
+use crate::guard::Guard;
 use crate::txn::{announce, compensated, txn_key, Command, Transaction, TxnState};
 use crate::Config;
 
@@ -38,7 +38,7 @@ pub struct PaymentService<G> {
     pub(crate) when_offline: WhenOffline,
     /// The breaker's state as last published.
     pub(crate) published: BreakerState,
-    commands: Option<Commands<Command>>,
+    pub(crate) commands: Option<Commands<Command>>,
 }
 
 impl<G: Gateway> PaymentService<G> {
@@ -51,56 +51,6 @@ impl<G: Gateway> PaymentService<G> {
             when_offline: config.when_offline,
             published: BreakerState::Closed,
             commands: None,
-        }
-    }
-
-    fn ask_charge(&self, order_id: Uuid, amount: u64) -> impl FnOnce() + Send + 'static {
-        let (guard, commands) = (self.guard.clone(), self.commands.clone());
-        move || {
-            tokio::spawn(async move {
-                let cmd = match guard.charge(order_id, amount).await {
-                    Guarded::Answered(result) => Command::Charged { order_id, result },
-                    Guarded::Unavailable { asked } => Command::Unavailable { order_id, asked },
-                };
-                if let Some(c) = commands {
-                    c.send(cmd).await;
-                }
-            });
-        }
-    }
-
-    fn ask_refund(&self, t: &Transaction) -> impl FnOnce() + Send + 'static {
-        let (guard, commands) = (self.guard.clone(), self.commands.clone());
-        let (order_id, amount) = (t.order_id, t.amount_cents);
-        let txid = t.transaction_id.clone().unwrap_or_default();
-        move || {
-            tokio::spawn(async move {
-                let gateway = guard.gateway();
-                guard
-                    .patiently(|| gateway.refund(order_id, txid.clone(), amount))
-                    .await;
-                if let Some(c) = commands {
-                    c.send(Command::Refunded { order_id }).await;
-                }
-            });
-        }
-    }
-
-    /// Voids the charge with this key, asked until the processor answers; then `done`.
-    pub(crate) fn ask_void(
-        &self,
-        order_id: Uuid,
-        done: fn(Uuid) -> Command,
-    ) -> impl FnOnce() + Send + 'static {
-        let (guard, commands) = (self.guard.clone(), self.commands.clone());
-        move || {
-            tokio::spawn(async move {
-                let gateway = guard.gateway();
-                guard.patiently(|| gateway.void(order_id)).await;
-                if let Some(c) = commands {
-                    c.send(done(order_id)).await;
-                }
-            });
         }
     }
 

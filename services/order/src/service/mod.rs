@@ -233,7 +233,7 @@ impl Service for OrderService {
             }
             topics::PAYMENTS_FAILED => {
                 let e = env.decode::<PaymentFailed>()?;
-                let reason = format!("payment declined: {}", e.reason);
+                let reason = milo_contracts::payments::failure_reason(&e.reason);
                 self.settle(tx, e.order_id, cause, flow::Outcome::Failed(reason))?;
             }
             topics::INVENTORY_RESERVED => {

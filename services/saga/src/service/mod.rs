@@ -201,7 +201,7 @@ impl Service for Coordinator {
                 self.charged(
                     tx,
                     e.order_id,
-                    Err(format!("payment declined: {}", e.reason)),
+                    Err(milo_contracts::payments::failure_reason(&e.reason)),
                 )
             }
             topics::ORDERS_STARTED => self.started(tx, env.decode::<OrderStarted>()?.order_id),
