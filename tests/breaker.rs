@@ -153,6 +153,16 @@ async fn fail_fast_then_back(mode: SagaMode) {
     let cash = ["pos", "order", "espresso", "--cash", "--customer", "Cy"];
     let out = cli::milo(&r.config, "pos.toml", &cash).await;
     assert_eq!(out.code, 0, "{out:?}");
+    // Analytics books the two cash orders apart from the cards, inside the revenue.
+    let two = 2 * r.total(ESPRESSO);
+    let booked = eventually(PATIENCE, || async {
+        let (_, s) = client::get(r.http("analytics"), "/analytics/summary")
+            .await
+            .unwrap();
+        s["cash_cents"].as_i64() == Some(two)
+    })
+    .await;
+    assert!(booked, "cash not booked apart");
 
     // The processor is back: the probes close the breaker, card orders are made again.
     std::fs::remove_file(&switch).unwrap();

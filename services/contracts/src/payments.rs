@@ -133,4 +133,30 @@ mod tests {
         assert_eq!(json, r#"{"state":"half_open","when_offline":"refuse"}"#);
         assert_eq!(serde_json::from_str::<GatewayStatus>(&json).unwrap(), s);
     }
+
+    #[test]
+    fn a_card_order_reads_and_writes_as_before_cash_existed() {
+        use crate::events::OrderPlaced;
+        let old =
+            r#"{"order_id":"0190a5a4-5b8e-7000-8000-000000000001","items":[],"customer":null}"#;
+        let placed: OrderPlaced = serde_json::from_str(old).unwrap();
+        assert_eq!(placed.payment, PaymentMethod::Card);
+        assert_eq!(
+            serde_json::to_string(&placed).unwrap(),
+            old,
+            "byte for byte"
+        );
+        let cash = OrderPlaced {
+            payment: PaymentMethod::Cash,
+            ..placed
+        };
+        let json = serde_json::to_string(&cash).unwrap();
+        assert!(json.ends_with(r#","payment":"cash"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<OrderPlaced>(&json).unwrap(), cash);
+        assert_eq!(failure_reason(CARDS_UNAVAILABLE), CARDS_UNAVAILABLE);
+        assert_eq!(
+            failure_reason("stolen card"),
+            "payment declined: stolen card"
+        );
+    }
 }

@@ -4,6 +4,7 @@ use std::io::Cursor;
 
 use milo_contracts::counter::MenuAvailability;
 use milo_contracts::events::{Ingredients, OrderLine};
+use milo_contracts::payments::PaymentMethod;
 use milo_contracts::Menu;
 
 use super::{session, Counter};
@@ -65,6 +66,7 @@ const MENU: &str = r#"
 struct Scripted {
     avail: Option<MenuAvailability>,
     placed: Vec<Request>,
+    cards_offline: bool,
 }
 
 impl Counter for Scripted {
@@ -75,6 +77,9 @@ impl Counter for Scripted {
         let text = format!("order {} placed", request.order_id);
         self.placed.push(request);
         Ok(text)
+    }
+    fn cards_offline(&self) -> bool {
+        self.cards_offline
     }
 }
 
@@ -254,4 +259,23 @@ fn end_of_input_ends_the_session_cleanly_mid_order() {
     let (placed, out) = run(&mut counter, "");
     assert_eq!(placed, 0);
     assert!(out.contains("Menu"), "{out}");
+}
+
+#[test]
+fn with_cards_offline_an_order_is_taken_in_cash_or_dropped() {
+    let mut counter = Scripted {
+        cards_offline: true,
+        ..Default::default()
+    };
+    let one = "espresso\n\n\n\nn\n\ny\n";
+    let (placed, out) = run(&mut counter, &format!("{one}y\n{one}n\n"));
+    assert_eq!(placed, 1, "{out}");
+    assert!(out.contains("card payments offline"), "{out}");
+    assert_eq!(counter.placed[0].payment, PaymentMethod::Cash);
+    assert!(out.contains("order dropped"), "{out}");
+    let mut online = Scripted::default();
+    let (placed, out) = run(&mut online, one);
+    assert_eq!(placed, 1, "{out}");
+    assert!(!out.contains("card payments offline"), "{out}");
+    assert_eq!(online.placed[0].payment, PaymentMethod::Card);
 }
