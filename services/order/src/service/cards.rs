@@ -10,7 +10,7 @@ use milo_bus::Rejection;
 use milo_contracts::payments::{GatewayStatus, PaymentMethod};
 use milo_contracts::RawEnvelope;
 use time::OffsetDateTime;
-use tracing::info;
+use tracing::debug;
 
 /// The latest card processor status heard, and when payment published it.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +24,8 @@ impl Cards {
         if self.0.as_ref().is_none_or(|(at, _)| env.occurred_at >= *at) {
             let before = self.0.as_ref().map(|(_, s)| s.state);
             if before != Some(latest.state) {
-                info!(state = latest.state.as_str(), "Card processor status.");
+                // Payment logs each change once; the probes repeat it all through an outage.
+                debug!(state = latest.state.as_str(), "Card processor status.");
             }
             self.0 = Some((env.occurred_at, latest));
         }
