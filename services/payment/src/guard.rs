@@ -117,8 +117,22 @@ impl<G: Gateway> Guard<G> {
     }
 
     /// Runs `call` (a refund or a void) until the processor answers it: each attempt within
-    /// the timeout while the breaker is closed, waiting for it to close otherwise.
+    /// the timeout while the breaker is closed, waiting for it to close otherwise. Gives up
+    /// when the service stops (it asks again at its next start).
     pub async fn patiently(&self, call: impl Fn() -> GatewayFuture<()>) {
+        let stopped = async {
+            match &self.commands {
+                Some(c) => c.stopped().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.until_answered(call) => {}
+            () = stopped => {}
+        }
+    }
+
+    async fn until_answered(&self, call: impl Fn() -> GatewayFuture<()>) {
         let mut state = self.state.subscribe();
         loop {
             if state
