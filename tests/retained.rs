@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use milo_contracts::bar::Telemetry;
 use milo_contracts::counter::MenuAvailability;
 use milo_contracts::events::PickupBoard;
+use milo_contracts::payments::GatewayStatus;
 use milo_contracts::{topics, Envelope};
 use milo_pos::Update;
 use milo_testkit::{eventually, Observer, PATIENCE};
@@ -42,8 +43,8 @@ impl Owned {
     }
 }
 
-/// Every retained topic of the store in `shop`: the pickup board, the availability, each
-/// service's presence, the station's presence and telemetry.
+/// Every retained topic of the store in `shop`: the pickup board, the availability, whether
+/// card payments work, each service's presence, the station's presence and telemetry.
 fn owned(shop: &common::TestShop) -> Vec<Owned> {
     let station = &shop.config.device.station;
     let mut all = vec![
@@ -52,6 +53,9 @@ fn owned(shop: &common::TestShop) -> Vec<Owned> {
         }),
         Owned::new(topics::MENU_AVAILABILITY, |p| {
             serde_json::from_slice::<Envelope<MenuAvailability>>(p).is_ok()
+        }),
+        Owned::new(topics::PAYMENTS_GATEWAY, |p| {
+            serde_json::from_slice::<Envelope<GatewayStatus>>(p).is_ok()
         }),
         Owned::new(topics::device_status(station), online),
         Owned {
