@@ -27,8 +27,8 @@ pub struct Where {
     /// MQTT address: where the embedded broker listens and every part connects.
     #[arg(long)]
     pub mqtt: Option<String>,
-    /// HTTP API address (default: http.listen; for `milo service analytics` and
-    /// `milo service saga`, http.analytics and http.saga).
+    /// HTTP address (default: http.listen for `milo up` and `milo service order`; each other
+    /// part its own, http.<part>: `milo broker` http.broker, `milo barista` http.station).
     #[arg(long)]
     pub http: Option<SocketAddr>,
 }
