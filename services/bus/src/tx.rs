@@ -368,13 +368,16 @@ impl Tx {
         Ok(())
     }
 
+    /// The topic of every event this transaction will publish.
+    pub(crate) fn topics(&self) -> impl Iterator<Item = &str> {
+        self.outgoing.iter().map(|o| o.topic.as_str())
+    }
+
     /// Moves the writes and outbox entries into the group's overlay (all or nothing). Returns
     /// the last outbox key (if any) and what to run once durable.
     pub(crate) fn commit(mut self) -> Result<(Option<u64>, Vec<AfterCommit>), StoreError> {
         let mut last = None;
         for out in &self.outgoing {
-            let labels = [("part", self.source.clone()), ("topic", out.topic.clone())];
-            metrics::counter!("milo_events_published_total", &labels).increment(1);
             let id = self.store.next_id()?;
             self.writes
                 .push((store::seq_key(OUTBOX, id), Some(out.encode())));
