@@ -30,8 +30,8 @@ fn subscriptions() -> Vec<String> {
         topics::DEVICE_STATUS_ALL,
         topics::SERVICE_STATUS_ALL,
         topics::ORDERS_ALL,
-        "tickets/#",
-        "inventory/#",
+        topics::TICKETS_ALL,
+        topics::INVENTORY_ALL,
         topics::DLQ_ALL,
     ]
     .into_iter()
@@ -45,7 +45,7 @@ fn is_state(topic: &str) -> bool {
         || topic == topics::MENU_AVAILABILITY
         || topics::device_of_telemetry(topic).is_some()
         || topics::device_of_status(topic).is_some()
-        || (topic.starts_with("services/") && topic.ends_with("/status"))
+        || topics::service_of_status(topic).is_some()
 }
 
 /// What the link has seen: the retained state and a change counter.
@@ -92,15 +92,13 @@ impl Live {
         self.state.lock().ok()?.get(topic).cloned()
     }
 
-    /// Every retained topic seen under a filter's prefix and suffix (`devices/`, `/status`).
-    pub fn matching(&self, prefix: &str, suffix: &str) -> Vec<(String, Vec<u8>)> {
+    /// Every state topic seen that `name` names (e.g. `topics::device_of_status`): by name.
+    pub fn matching(&self, name: impl Fn(&str) -> Option<&str>) -> Vec<(String, Vec<u8>)> {
         let Ok(s) = self.state.lock() else {
             return Vec::new();
         };
-        s.range(prefix.to_owned()..)
-            .take_while(|(t, _)| t.starts_with(prefix))
-            .filter(|(t, _)| t.ends_with(suffix))
-            .map(|(t, p)| (t.clone(), p.clone()))
+        s.iter()
+            .filter_map(|(t, p)| Some((name(t)?.to_owned(), p.clone())))
             .collect()
     }
 
