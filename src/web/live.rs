@@ -53,6 +53,8 @@ fn is_state(topic: &str) -> bool {
 pub struct Live {
     state: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     changes: watch::Receiver<u64>,
+    /// True while the link is connected and subscribed (none: no link to make).
+    connected: Option<watch::Receiver<bool>>,
 }
 
 impl Live {
@@ -61,10 +63,6 @@ impl Live {
     pub fn start(mqtt: Option<MqttConfig>, shutdown: Shutdown) -> Live {
         let state: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
         let (tx, changes) = watch::channel(0u64);
-        let live = Live {
-            state: state.clone(),
-            changes,
-        };
         let link = match mqtt.map(|m| Live::link(m, &shutdown)).transpose() {
             Ok(link) => link,
             Err(e) => {
@@ -72,7 +70,13 @@ impl Live {
                 None
             }
         };
-        tokio::spawn(follow(link, state, tx, shutdown));
+        let connected = link.as_ref().map(|l| l.ready.clone());
+        let live = Live {
+            state: state.clone(),
+            changes,
+            connected: connected.clone(),
+        };
+        tokio::spawn(follow(link, connected, state, tx, shutdown));
         live
     }
 
@@ -102,7 +106,14 @@ impl Live {
             .collect()
     }
 
-    /// A receiver that changes whenever something arrived (or the tick passed).
+    /// True while the screens' link to the broker is up: otherwise what they show of the
+    /// retained state (presence, the pickup board, telemetry) is as last seen.
+    pub fn connected(&self) -> bool {
+        self.connected.as_ref().is_some_and(|c| *c.borrow())
+    }
+
+    /// A receiver that changes whenever something arrived, the link went up or down, or the
+    /// tick passed.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
     }
@@ -111,6 +122,7 @@ impl Live {
 /// Keeps the retained state and counts changes until `shutdown` (with no link, only ticks).
 async fn follow(
     mut link: Option<Link>,
+    mut connected: Option<watch::Receiver<bool>>,
     state: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     changes: watch::Sender<u64>,
     mut shutdown: Shutdown,
@@ -120,6 +132,7 @@ async fn follow(
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = tick.tick() => {}
+            () = flips(&mut connected) => {}
             Some(d) = next(&mut link) => {
                 let topic = d.publish.topic.clone();
                 if is_state(&topic) {
@@ -133,6 +146,18 @@ async fn follow(
             }
         }
         changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Resolves when the link goes up or down; never, with no link (or once it ended).
+async fn flips(connected: &mut Option<watch::Receiver<bool>>) {
+    let changed = match connected {
+        Some(c) => c.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        *connected = None;
+        std::future::pending::<()>().await
     }
 }
 

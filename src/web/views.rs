@@ -183,6 +183,7 @@ pub fn dashboard(web: &Web) -> Result<Value, StoreError> {
         "stations": shown,
         "stock": stock,
         "dead_letters": dead_letters(s)?,
+        "broker": if web.live.connected() { "connected" } else { "unreachable" },
         "services": presence(topics::service_of_status),
         "devices": presence(topics::device_of_status),
     }))
