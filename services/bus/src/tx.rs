@@ -151,6 +151,8 @@ pub struct Tx {
     after: Vec<AfterCommit>,
     /// The event this `Tx` handles, named by each log entry it makes.
     handling: Option<Uuid>,
+    /// Retained states to publish once the group is durable, without the outbox.
+    states: Vec<(String, Vec<u8>)>,
 }
 
 impl Tx {
@@ -165,6 +167,7 @@ impl Tx {
             seqs: BTreeMap::new(),
             after: Vec::new(),
             handling: None,
+            states: Vec::new(),
         }
     }
 
@@ -322,6 +325,35 @@ impl Tx {
     /// part, like a device's telemetry, that consumers read raw.
     pub fn publish_raw_retained(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), BusError> {
         self.stage(topic, payload, true)
+    }
+
+    /// Publishes a retained state that its owner publishes again by itself (a device's
+    /// telemetry, the menu's availability): once the group is durable, straight to the
+    /// broker (QoS 1, kept in the link's memory and put back after a broker restart), never
+    /// through the outbox, so it costs no disk write and an idle store writes nothing. A
+    /// crash may lose the last one: the owner publishes again as it starts, and periodically.
+    pub fn publish_state(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        if payload.len() > self.max_payload {
+            return Err(BusError::Oversized {
+                topic: topic.to_owned(),
+                size: payload.len(),
+                limit: self.max_payload,
+            });
+        }
+        self.states.retain(|(t, _)| t != topic);
+        self.states.push((topic.to_owned(), payload));
+        Ok(())
+    }
+
+    /// [`Tx::publish_state`] of an event on its own topic (signed by nobody but this part's
+    /// credential, as every publish).
+    pub fn publish_state_event<E: Event>(&mut self, event: &Envelope<E>) -> Result<(), BusError> {
+        self.publish_state(E::TOPIC, event.to_json())
+    }
+
+    /// The retained states this transaction publishes ([`Tx::publish_state`]), taken.
+    pub(crate) fn take_states(&mut self) -> Vec<(String, Vec<u8>)> {
+        std::mem::take(&mut self.states)
     }
 
     /// A new event from this part, caused by `cause` (if any).

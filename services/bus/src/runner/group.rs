@@ -37,6 +37,8 @@ pub(super) struct Group<'a> {
     pub(super) marks: Marks,
     /// This part's metrics.
     pub(super) meters: Meters,
+    /// Retained states to publish once the group is durable ([`Tx::publish_state`]).
+    pub(super) states: Vec<(String, Vec<u8>)>,
 }
 
 /// What became of one message.
@@ -64,6 +66,7 @@ impl<'a> Group<'a> {
             flushed: false,
             marks,
             meters: Meters::new(name),
+            states: Vec::new(),
         }
     }
 
@@ -76,9 +79,14 @@ impl<'a> Group<'a> {
         )
     }
 
-    pub(super) fn commit(&mut self, tx: Tx) -> Result<(), StoreError> {
+    pub(super) fn commit(&mut self, mut tx: Tx) -> Result<(), StoreError> {
         for topic in tx.topics() {
             self.meters.published(topic);
+        }
+        for (topic, payload) in tx.take_states() {
+            // The latest of a group only: an older one would be overwritten at once.
+            self.states.retain(|(t, _)| *t != topic);
+            self.states.push((topic, payload));
         }
         let (last, after) = tx.commit()?;
         self.last_outbox = last.or(self.last_outbox);
@@ -348,6 +356,9 @@ impl<'a> Group<'a> {
         }
         for (topic, payload) in self.replies.drain(..) {
             let _ = publisher.send(LinkCommand::Publish { topic, payload });
+        }
+        for (topic, payload) in self.states.drain(..) {
+            let _ = publisher.send(LinkCommand::PublishState { topic, payload });
         }
         self.flushed = false;
         for f in self.after.drain(..) {
