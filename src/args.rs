@@ -124,6 +124,10 @@ pub enum Command {
         /// coordinator is one of the processes killed.
         #[arg(long, value_parser = ["choreography", "orchestration"])]
         mode: Option<String>,
+        /// Run this mosquitto as the broker process instead of `milo broker` (with
+        /// persistence, killed like any part), e.g. /usr/sbin/mosquitto.
+        #[arg(long)]
+        mosquitto: Option<std::path::PathBuf>,
     },
     /// Load the store in-process and print completed orders/s, latency, CPU, disk and memory.
     Bench {

@@ -293,6 +293,7 @@ async fn dispatch(
             rate,
             seed,
             mode,
+            mosquitto,
         } => {
             let mut config = config;
             match mode.as_deref() {
@@ -305,6 +306,7 @@ async fn dispatch(
                 rate,
                 kill_every: std::time::Duration::from_millis(kill_every),
                 seed,
+                mosquitto,
             };
             let exe = std::env::current_exe().context("where is milo?")?;
             let report = milo::chaos::run(&exe, &config, options).await?;
