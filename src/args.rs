@@ -27,8 +27,8 @@ pub struct Where {
     /// MQTT address: where the embedded broker listens and every part connects.
     #[arg(long)]
     pub mqtt: Option<String>,
-    /// HTTP API address (default: http.listen; for `milo service analytics` and
-    /// `milo service saga`, http.analytics and http.saga).
+    /// HTTP address (default: http.listen for `milo up` and `milo service order`; each other
+    /// part its own, http.<part>: `milo broker` http.broker, `milo barista` http.station).
     #[arg(long)]
     pub http: Option<SocketAddr>,
 }
@@ -124,6 +124,10 @@ pub enum Command {
         /// coordinator is one of the processes killed.
         #[arg(long, value_parser = ["choreography", "orchestration"])]
         mode: Option<String>,
+        /// Run this mosquitto as the broker process instead of `milo broker` (with
+        /// persistence, killed like any part), e.g. /usr/sbin/mosquitto.
+        #[arg(long)]
+        mosquitto: Option<std::path::PathBuf>,
     },
     /// Load the store in-process and print completed orders/s, latency, CPU, disk and memory.
     Bench {

@@ -14,6 +14,7 @@ use milo::shop::{self, Shop, ShopError};
 use milo::systemd::{self, Check, Supervisor};
 use milo::MiloConfig;
 use milo_barista_device::{Display, MemoryDisplay, TerminalDisplay};
+use milo_broker::gate::Gate;
 use milo_bus::ShutdownTrigger;
 use milo_contracts::SagaMode;
 
@@ -141,6 +142,33 @@ fn up_display(wanted: bool) -> Box<dyn Display> {
     Box::new(MemoryDisplay::default())
 }
 
+/// What a part run alone serves over HTTP: its own routes (if any), `/healthz` and `/readyz`
+/// over its checks, and `/metrics`.
+struct Routes(axum::Router);
+
+impl Routes {
+    fn new(own: Option<axum::Router>, checks: Vec<Check>, gate: Option<Arc<Gate>>) -> Routes {
+        let health = milo::health::router(milo::health::Health::new(checks));
+        let router = own.unwrap_or_default().merge(health);
+        Routes(router.merge(milo::metrics::router(gate)))
+    }
+
+    /// Serves them on `listen` until shutdown; the task ends once the server has.
+    async fn serve(
+        self,
+        name: &str,
+        listen: std::net::SocketAddr,
+        config: &MiloConfig,
+        trigger: &ShutdownTrigger,
+    ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let (addr, task) = milo::http::serve(listen, self.0, &config.http, trigger.subscribe())
+            .await
+            .with_context(|| format!("cannot serve HTTP on {listen}"))?;
+        println!("{name}: HTTP on http://{addr}");
+        Ok(task)
+    }
+}
+
 fn broker_failed() {
     std::process::exit(EX_SOFTWARE);
 }
@@ -171,16 +199,22 @@ async fn dispatch(
             result?;
         }
         Command::Broker(at) => {
+            let at_http = at.http;
             let mut config = place(config, at)?;
             config.broker.embedded = true;
             let trigger = signals()?;
+            milo::metrics::install();
             let broker = shop::start_broker(&config, &trigger.subscribe(), broker_failed)?;
             println!("Milo broker listening on {}", config.broker.listen);
             let listening = format!("listening on {}", config.broker.listen);
-            let checks = broker.health.map(Check::broker).into_iter().collect();
+            let checks: Vec<Check> = broker.health.map(Check::broker).into_iter().collect();
+            let listen = at_http.unwrap_or(config.http.broker);
+            let routes = Routes::new(None, checks.clone(), broker.gate);
+            let server = routes.serve("broker", listen, &config, &trigger).await?;
             let supervisor = Supervisor::start(&systemd, checks, listening, &trigger);
             trigger.subscribe().wait().await;
             supervisor.stopped().await;
+            let _ = server.await;
         }
         Command::Service { name, at } => {
             let http = at.http;
@@ -189,30 +223,17 @@ async fn dispatch(
             let menu = Arc::new(config.menu()?);
             milo::metrics::install();
             let part = shop::start_service(&name, &config, menu, &trigger.subscribe())?;
-            let mut server = None;
-            if let Some(router) = part.router.clone() {
-                let health = milo::health::Health::new(vec![Check::part(&part)]);
-                let router = router
-                    .merge(milo::health::router(health))
-                    .merge(milo::metrics::router(None));
-                // Each service its own address: under systemd they run side by side.
-                let listen = http.unwrap_or_else(|| config.http.of(&name));
-                let (addr, task) =
-                    milo::http::serve(listen, router, &config.http, trigger.subscribe())
-                        .await
-                        .with_context(|| format!("cannot serve HTTP on {listen}"))?;
-                println!("{name}: HTTP on http://{addr}");
-                server = Some(task);
-            }
+            // Each part its own address: under systemd they run side by side.
+            let listen = http.unwrap_or_else(|| config.http.of(&name));
+            let routes = Routes::new(part.router.clone(), vec![Check::part(&part)], None);
+            let server = routes.serve(&name, listen, &config, &trigger).await?;
             let connected = format!("{name} connected to {}", config.mqtt.address);
             let supervisor =
                 Supervisor::start(&systemd, vec![Check::part(&part)], connected, &trigger);
             let result = shop::wait_parts(vec![part], &trigger).await;
             supervisor.stopped().await;
             result?;
-            if let Some(t) = server {
-                let _ = t.await;
-            }
+            let _ = server.await;
         }
         Command::Barista {
             station,
@@ -224,6 +245,7 @@ async fn dispatch(
             at,
             command: None,
         } => {
+            let at_http = at.http;
             let mut config = place(config, at)?;
             if let Some(s) = station {
                 config.device.station = s;
@@ -232,7 +254,15 @@ async fn dispatch(
             let trigger = signals()?;
             let menu = Arc::new(config.menu()?);
             let display = display(&config);
+            milo::metrics::install();
             let part = shop::start_device(&config, menu, display, &trigger.subscribe())?;
+            // A station serves HTTP only where told: two on one board would share a default.
+            let mut server = None;
+            if let Some(listen) = at_http.or(config.http.station) {
+                let routes = Routes::new(None, vec![Check::part(&part)], None);
+                let name = format!("station {}", config.device.station);
+                server = Some(routes.serve(&name, listen, &config, &trigger).await?);
+            }
             let station = format!(
                 "station {} connected to {}",
                 config.device.station, config.mqtt.address
@@ -242,6 +272,9 @@ async fn dispatch(
             let result = shop::wait_parts(vec![part], &trigger).await;
             supervisor.stopped().await;
             result?;
+            if let Some(server) = server {
+                let _ = server.await;
+            }
         }
         Command::Pos { command } => return cmd::pos::run(command, config).await,
         Command::Credentials { command } => return cmd::credentials::run(command, &config),
@@ -260,6 +293,7 @@ async fn dispatch(
             rate,
             seed,
             mode,
+            mosquitto,
         } => {
             let mut config = config;
             match mode.as_deref() {
@@ -272,6 +306,7 @@ async fn dispatch(
                 rate,
                 kill_every: std::time::Duration::from_millis(kill_every),
                 seed,
+                mosquitto,
                 outage: None,
             };
             let exe = std::env::current_exe().context("where is milo?")?;

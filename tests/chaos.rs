@@ -3,6 +3,7 @@
 //! order is lost or left hanging, none is charged twice, stock adds up, nothing applied twice.
 //! The same runs in orchestration mode with the saga coordinator among the processes killed.
 //! `milo chaos --orders N --kill-every MS --seed S [--mode orchestration]` runs longer soaks.
+//! With `TEST_BROKER=mosquitto` the broker process is Debian's mosquitto (with persistence).
 
 use std::time::Duration;
 
@@ -55,6 +56,10 @@ async fn run_with(
         rate: 25.0,
         kill_every: Duration::from_millis(300),
         seed,
+        // `TEST_BROKER=mosquitto` (`.ci/test`): Debian's mosquitto is the broker process.
+        mosquitto: std::env::var("TEST_BROKER")
+            .is_ok_and(|b| b == "mosquitto")
+            .then(|| "/usr/sbin/mosquitto".into()),
         outage,
     };
     let report = chaos::run(env!("CARGO_BIN_EXE_milo").as_ref(), &base, options)

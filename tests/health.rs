@@ -115,3 +115,105 @@ async fn the_broker_watchdog_shows_nothing_under_hash() {
         "the observer saw the retained presence at least"
     );
 }
+
+/// `milo ARGS` as its own process on `file`, killed on drop.
+struct Alone(std::process::Child);
+
+impl Alone {
+    fn start(file: &std::path::Path, args: &[&str]) -> Alone {
+        let child = std::process::Command::new(common::cli::MILO)
+            .env_remove("RUST_LOG")
+            .arg("--config")
+            .arg(file)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("milo");
+        Alone(child)
+    }
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until `GET /readyz` on `addr` answers `code`; its body.
+async fn ready_at(addr: std::net::SocketAddr, code: u16) -> Value {
+    let last = std::sync::Mutex::new(Value::Null);
+    let seen = milo_testkit::eventually(PATIENCE, || {
+        let last = &last;
+        async move {
+            match milo::http::client::get(addr, "/readyz").await {
+                Ok((status, body)) => {
+                    *last.lock().unwrap() = body;
+                    status == code
+                }
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    let last = last.into_inner().unwrap();
+    assert!(
+        seen,
+        "/readyz of {addr} never answered {code}; last: {last}"
+    );
+    last
+}
+
+/// `GET /metrics` on `addr`: the value of every sample named `name`, summed.
+async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
+    let reply = milo::http::client::send(addr, "GET", "/metrics", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let text = reply.body.as_str().expect("text").to_owned();
+    text.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_part_run_alone_serves_its_own_readyz_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, http) = (free_port(), free_port());
+    let file = milo_testkit::config_file(dir.path(), port, http);
+    let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let (b, p, s) = (at(free_port()), at(free_port()), at(free_port()));
+    let broker = Alone::start(&file, &["broker", "--http", &b.to_string()]);
+    let _payment = Alone::start(&file, &["service", "payment", "--http", &p.to_string()]);
+    let args = ["barista", "--station", "bar-1", "--http", &s.to_string()];
+    let _station = Alone::start(&file, &args);
+
+    for (addr, name) in [(b, "broker"), (p, "payment"), (s, "barista-device-bar-1")] {
+        let ready = ready_at(addr, 200).await;
+        assert_eq!(ready["ready"], true, "{ready}");
+        let names: Vec<&str> = ready["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, [name], "{ready}");
+        let healthz = milo::http::client::get(addr, "/healthz").await.unwrap();
+        assert_eq!(healthz.0, 200);
+    }
+    // Each process counts its own: payment's and the station's two links each, and the
+    // broker's gate every client it let in (those two parts' four links at least).
+    assert!(metric(p, "milo_mqtt_connects_total").await >= 2.0);
+    assert!(metric(s, "milo_mqtt_connects_total").await >= 2.0);
+    assert!(metric(b, "milo_broker_connects_total").await >= 4.0);
+    assert_eq!(metric(b, "milo_mqtt_connects_total").await, 0.0);
+
+    drop(broker);
+    for addr in [p, s] {
+        let lost = ready_at(addr, 503).await;
+        let error = lost["error"].as_str().unwrap_or_default();
+        assert!(error.contains("broker connection lost"), "{lost}");
+    }
+}

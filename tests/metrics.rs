@@ -62,16 +62,19 @@ async fn metrics_count_what_the_orders_did() {
     .await;
     let n = ORDERS as f64;
     // The broker's meters come every few seconds: scrape until they are in.
-    let deadline = tokio::time::Instant::now() + milo_testkit::PATIENCE;
-    let (s, settled) = loop {
-        let s = scrape(&shop).await;
-        let ok = value(&s, "milo_orders_total", &[("state", "prepared")]) == Some(n)
-            && value(&s, "milo_broker_publishes_total", &[]).is_some_and(|v| v > 0.0);
-        if ok || tokio::time::Instant::now() >= deadline {
-            break (s, ok);
+    let last = std::sync::Mutex::new(None);
+    let settled = milo_testkit::eventually(milo_testkit::PATIENCE, || {
+        let (shop, last) = (&shop, &last);
+        async move {
+            let s = scrape(shop).await;
+            let ok = value(&s, "milo_orders_total", &[("state", "prepared")]) == Some(n)
+                && value(&s, "milo_broker_publishes_total", &[]).is_some_and(|v| v > 0.0);
+            *last.lock().unwrap() = Some(s);
+            ok
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    })
+    .await;
+    let s = last.into_inner().unwrap().expect("one scrape at least");
     let dump: BTreeMap<String, f64> = s
         .samples
         .iter()
@@ -113,5 +116,16 @@ async fn metrics_count_what_the_orders_did() {
     assert!(value(&s, "milo_station_queue", &[("station", "bar-1")]).is_some());
     assert!(value(&s, "milo_broker_connections", &[]).is_some_and(|v| v > 0.0));
     assert!(value(&s, "milo_mqtt_connects_total", &[("client", "milo-order")]).is_some());
-    assert_eq!(value(&s, "milo_dead_letters_total", &[]), None, "{dump:#?}");
+    // Every part shows its dead letters from the start, at zero here.
+    for part in [
+        "order",
+        "payment",
+        "inventory",
+        "barista",
+        "notification",
+        "analytics",
+    ] {
+        let letters = value(&s, "milo_dead_letters_total", &[("part", part)]);
+        assert_eq!(letters, Some(0.0), "{part}: {dump:#?}");
+    }
 }

@@ -450,3 +450,69 @@ async fn the_board_reconnects_by_itself_after_the_store_restarts() {
     screenshot(&board, "board-after-restart").await;
     trigger.trigger();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_screens_follow_the_broker_away_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, http) = (milo_testkit::free_port(), milo_testkit::free_port());
+    let file = milo_testkit::config_file(dir.path(), port, http);
+    let broker = common::broker::Broker::start(&file, port);
+    let shop = open_with(|c| {
+        c.broker.embedded = false;
+        c.mqtt.address = format!("127.0.0.1:{port}");
+        c.broker.listen = ([127, 0, 0, 1], port).into();
+        c.http.tokens.insert("bar-1".into(), Secret::new(TOKEN));
+    })
+    .await;
+    let browser = browser(1280, 800);
+    let board = open(&browser, &shop, "/board").await;
+    let dashboard = open(&browser, &shop, "/").await;
+    let broker_state = text_of("broker");
+    page_until(&dashboard, &broker_state, "the broker connected", |s| {
+        s == "broker: connected"
+    })
+    .await;
+    http_order(&shop, "Ivy").await;
+    page_until(&board, &text_of("ready"), "Ivy ready", |s| {
+        s.contains("Ivy")
+    })
+    .await;
+
+    // The broker alone goes (the store's HTTP server and its page stay up).
+    broker.kill();
+    page_until(&dashboard, &broker_state, "the broker gone", |s| {
+        s == "broker: unreachable"
+    })
+    .await;
+    let parts = text_of("parts");
+    page_until(&dashboard, &parts, "presence as last seen", |s| {
+        s.contains("order: online (last seen)")
+    })
+    .await;
+    eval(
+        &dashboard,
+        "document.getElementById('parts').scrollIntoView()",
+    )
+    .await;
+    screenshot(&dashboard, "dashboard-broker-away").await;
+    // What the customers see stays as it was.
+    assert!(eval(&board, &text_of("ready")).await.contains("Ivy"));
+
+    // A new broker, empty: the screens' link comes back by itself, the parts say they are
+    // online again, and a new order goes over the board as before.
+    let _broker = common::broker::Broker::start(&file, port);
+    page_until(&dashboard, &broker_state, "the broker back", |s| {
+        s == "broker: connected"
+    })
+    .await;
+    page_until(&dashboard, &parts, "presence anew", |s| {
+        s.contains("order: online") && !s.contains("last seen")
+    })
+    .await;
+    let order = http_order(&shop, "Jo").await;
+    page_until(&board, &text_of("ready"), "Jo ready", |s| s.contains("Jo")).await;
+    assert!(eval(&board, &text_of("ready"))
+        .await
+        .contains(&short(order)));
+    screenshot(&board, "board-after-broker-restart").await;
+}

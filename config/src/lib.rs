@@ -57,6 +57,20 @@ pub struct HttpConfig {
     pub analytics: SocketAddr,
     /// Where `milo service saga` serves its routes.
     pub saga: SocketAddr,
+    /// Where `milo service payment` serves `/metrics`, `/healthz` and `/readyz`.
+    pub payment: SocketAddr,
+    /// Where `milo service inventory` serves them.
+    pub inventory: SocketAddr,
+    /// Where `milo service barista` serves them.
+    pub barista: SocketAddr,
+    /// Where `milo service notification` serves them.
+    pub notification: SocketAddr,
+    /// Where `milo broker` serves them (the broker's connections and messages).
+    pub broker: SocketAddr,
+    /// Where `milo barista` (a station's device) serves them; unset, it serves nothing (two
+    /// stations on one board would want the same port: give each its own, or `--http`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station: Option<SocketAddr>,
     /// The time limit of every request, in ms: to send its head and body, and to be answered.
     pub request_timeout_ms: u64,
     /// Bearer tokens by name (one per POS, kiosk, operator): every request but GET and HEAD
@@ -69,12 +83,17 @@ pub struct HttpConfig {
 pub const MIN_TOKEN_LEN: usize = 16;
 
 impl HttpConfig {
-    /// Where `milo service <service>` serves HTTP: analytics and saga have their own
-    /// addresses, the order service (and anything else) `listen`.
+    /// Where `milo service <service>` (or `milo broker`, as `broker`) serves HTTP: each part
+    /// its own address, the order service `listen`.
     pub fn of(&self, service: &str) -> SocketAddr {
         match service {
             "analytics" => self.analytics,
             "saga" => self.saga,
+            "payment" => self.payment,
+            "inventory" => self.inventory,
+            "barista" => self.barista,
+            "notification" => self.notification,
+            "broker" => self.broker,
             _ => self.listen,
         }
     }
@@ -148,7 +167,14 @@ impl HttpConfig {
             ("http.listen", self.listen),
             ("http.analytics", self.analytics),
             ("http.saga", self.saga),
+            ("http.payment", self.payment),
+            ("http.inventory", self.inventory),
+            ("http.barista", self.barista),
+            ("http.notification", self.notification),
+            ("http.broker", self.broker),
         ];
+        let station = self.station.map(|s| ("http.station", s));
+        let keys: Vec<_> = keys.into_iter().chain(station).collect();
         keys.iter().enumerate().find_map(|(i, (a, x))| {
             keys[i + 1..]
                 .iter()
@@ -613,6 +639,15 @@ impl MiloConfig {
         self.http.listen = ([127, 0, 0, 1], 0).into();
         self.http.analytics = ([127, 0, 0, 1], 0).into();
         self.http.saga = ([127, 0, 0, 1], 0).into();
+        for addr in [
+            &mut self.http.payment,
+            &mut self.http.inventory,
+            &mut self.http.barista,
+            &mut self.http.notification,
+            &mut self.http.broker,
+        ] {
+            *addr = ([127, 0, 0, 1], 0).into();
+        }
         self.payment.min_latency_ms = 0;
         self.payment.max_latency_ms = 0;
         // The bar's model follows it (barista.speed unset).
@@ -797,6 +832,16 @@ mod tests {
         assert_eq!(c.http.of("order"), c.http.listen);
         assert_eq!(c.http.of("analytics").port(), 8081);
         assert_eq!(c.http.of("saga").port(), 8082);
+        let ports: Vec<u16> = ["payment", "inventory", "barista", "notification", "broker"]
+            .iter()
+            .map(|p| c.http.of(p).port())
+            .collect();
+        assert_eq!(ports, [8083, 8084, 8085, 8086, 8087]);
+        assert_eq!(c.http.station, None);
+        let err = load(Some(write("[http]\nbroker = \"127.0.0.1:8083\"\n").path())).unwrap_err();
+        assert_eq!(err.key, "http.broker", "{err}");
+        let err = load(Some(write("[http]\nstation = \"127.0.0.1:8080\"\n").path())).unwrap_err();
+        assert_eq!(err.key, "http.station", "{err}");
         let err = load(Some(write("[http]\nanalytics = \"nope\"\n").path())).unwrap_err();
         assert_eq!(err.key, "http.analytics", "{err}");
         let err = load(Some(write("[http]\nsaga = \"127.0.0.1:8081\"\n").path())).unwrap_err();

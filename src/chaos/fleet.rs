@@ -13,6 +13,8 @@ use crate::MiloConfig;
 /// One part of the store and its process.
 struct Proc {
     name: String,
+    /// Another program than `milo --config FILE` (mosquitto as the broker).
+    program: Option<PathBuf>,
     args: Vec<String>,
     child: Option<Child>,
 }
@@ -31,8 +33,41 @@ pub(super) struct Fleet {
     pub analytics_http: std::net::SocketAddr,
 }
 
+impl Proc {
+    fn milo(name: &str, args: Vec<String>) -> Proc {
+        Proc {
+            name: name.to_owned(),
+            program: None,
+            args,
+            child: None,
+        }
+    }
+}
+
+/// A mosquitto configuration for the store's broker port, with persistence in `dir` (saved
+/// every second: a SIGKILL loses what it had not written, as a power cut would); its path.
+fn mosquitto_conf(config: &MiloConfig, dir: &Path) -> std::io::Result<String> {
+    let store = dir.join("mosquitto");
+    std::fs::create_dir_all(&store)?;
+    let text = format!(
+        "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+         persistence_location {}/\nautosave_interval 1\nmax_queued_messages 100000\n",
+        config.broker.listen.port(),
+        store.display()
+    );
+    let path = dir.join("mosquitto.conf");
+    std::fs::write(&path, text)?;
+    Ok(path.display().to_string())
+}
+
 impl Fleet {
-    pub fn start(exe: &Path, config: &MiloConfig, dir: &Path) -> std::io::Result<Fleet> {
+    /// Starts every part of `config` in `dir`; the broker is `mosquitto` when given.
+    pub fn start(
+        exe: &Path,
+        config: &MiloConfig,
+        dir: &Path,
+        mosquitto: Option<&Path>,
+    ) -> std::io::Result<Fleet> {
         let path = dir.join("milo.toml");
         std::fs::write(&path, config.to_toml())?;
         // The credentials before any part: as the package's postinst makes them before systemd
@@ -44,7 +79,16 @@ impl Fleet {
         for _ in 0..2 {
             other_http.push(format!("127.0.0.1:{}", milo_config::free_loopback_port()?));
         }
-        let mut parts: Vec<(String, Vec<String>)> = vec![("broker".into(), vec!["broker".into()])];
+        let broker = match mosquitto {
+            Some(program) => Proc {
+                name: "broker".into(),
+                program: Some(program.to_owned()),
+                args: vec!["-c".into(), mosquitto_conf(config, dir)?],
+                child: None,
+            },
+            None => Proc::milo("broker", vec!["broker".into()]),
+        };
+        let mut parts: Vec<(String, Vec<String>)> = Vec::new();
         for s in crate::shop::services(config) {
             let mut args = vec!["service".to_owned(), s.to_owned()];
             // The order service keeps `http.listen`; the others serve theirs elsewhere.
@@ -60,13 +104,12 @@ impl Fleet {
             exe: exe.to_owned(),
             config: path,
             logs: dir.to_owned(),
-            procs: parts
-                .into_iter()
-                .map(|(name, args)| Proc {
-                    name,
-                    args,
-                    child: None,
-                })
+            procs: std::iter::once(broker)
+                .chain(
+                    parts
+                        .into_iter()
+                        .map(|(name, args)| Proc::milo(&name, args)),
+                )
                 .collect(),
             kills: BTreeMap::new(),
             last_kill: None,
@@ -86,9 +129,15 @@ impl Fleet {
             .create(true)
             .append(true)
             .open(self.logs.join(format!("{}.log", p.name)))?;
-        let child = Command::new(&self.exe)
-            .arg("--config")
-            .arg(&self.config)
+        let mut cmd = match &p.program {
+            Some(program) => Command::new(program),
+            None => {
+                let mut cmd = Command::new(&self.exe);
+                cmd.arg("--config").arg(&self.config);
+                cmd
+            }
+        };
+        let child = cmd
             .args(&p.args)
             .env("RUST_LOG", "warn,rumqttd=off")
             .stdin(Stdio::null())

@@ -37,6 +37,10 @@ pub struct ChaosOptions {
     pub kill_every: Duration,
     /// Seed of every random choice (items, victims).
     pub seed: u64,
+    /// The broker process: `None` runs `milo broker`; `Some(path)` runs the mosquitto at
+    /// `path` instead (with persistence, on the same port; `broker.embedded = false`), killed
+    /// and started again like any part.
+    pub mosquitto: Option<std::path::PathBuf>,
     /// A card processor outage: when after the start, and how long (none by default).
     pub outage: Option<(Duration, Duration)>,
 }
@@ -90,9 +94,10 @@ pub async fn run(
     options: ChaosOptions,
 ) -> Result<Report, ChaosError> {
     let dir = tempfile::tempdir()?;
-    let config = chaos_config(base, dir.path())?;
+    let mut config = chaos_config(base, dir.path())?;
+    config.broker.embedded = options.mosquitto.is_none();
     let started = Instant::now();
-    let mut fleet = Fleet::start(exe, &config, dir.path())?;
+    let mut fleet = Fleet::start(exe, &config, dir.path(), options.mosquitto.as_deref())?;
     let http = config.http.listen;
     // Every part takes only what is made after its store began: the first orders wait for
     // analytics too (the last to matter; the flow's parts answer before an order completes).

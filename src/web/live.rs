@@ -30,8 +30,8 @@ fn subscriptions() -> Vec<String> {
         topics::DEVICE_STATUS_ALL,
         topics::SERVICE_STATUS_ALL,
         topics::ORDERS_ALL,
-        "tickets/#",
-        "inventory/#",
+        topics::TICKETS_ALL,
+        topics::INVENTORY_ALL,
         topics::DLQ_ALL,
     ]
     .into_iter()
@@ -45,7 +45,7 @@ fn is_state(topic: &str) -> bool {
         || topic == topics::MENU_AVAILABILITY
         || topics::device_of_telemetry(topic).is_some()
         || topics::device_of_status(topic).is_some()
-        || (topic.starts_with("services/") && topic.ends_with("/status"))
+        || topics::service_of_status(topic).is_some()
 }
 
 /// What the link has seen: the retained state and a change counter.
@@ -53,6 +53,8 @@ fn is_state(topic: &str) -> bool {
 pub struct Live {
     state: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     changes: watch::Receiver<u64>,
+    /// True while the link is connected and subscribed (none: no link to make).
+    connected: Option<watch::Receiver<bool>>,
 }
 
 impl Live {
@@ -61,10 +63,6 @@ impl Live {
     pub fn start(mqtt: Option<MqttConfig>, shutdown: Shutdown) -> Live {
         let state: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
         let (tx, changes) = watch::channel(0u64);
-        let live = Live {
-            state: state.clone(),
-            changes,
-        };
         let link = match mqtt.map(|m| Live::link(m, &shutdown)).transpose() {
             Ok(link) => link,
             Err(e) => {
@@ -72,7 +70,13 @@ impl Live {
                 None
             }
         };
-        tokio::spawn(follow(link, state, tx, shutdown));
+        let connected = link.as_ref().map(|l| l.ready.clone());
+        let live = Live {
+            state: state.clone(),
+            changes,
+            connected: connected.clone(),
+        };
+        tokio::spawn(follow(link, connected, state, tx, shutdown));
         live
     }
 
@@ -92,19 +96,24 @@ impl Live {
         self.state.lock().ok()?.get(topic).cloned()
     }
 
-    /// Every retained topic seen under a filter's prefix and suffix (`devices/`, `/status`).
-    pub fn matching(&self, prefix: &str, suffix: &str) -> Vec<(String, Vec<u8>)> {
+    /// Every state topic seen that `name` names (e.g. `topics::device_of_status`): by name.
+    pub fn matching(&self, name: impl Fn(&str) -> Option<&str>) -> Vec<(String, Vec<u8>)> {
         let Ok(s) = self.state.lock() else {
             return Vec::new();
         };
-        s.range(prefix.to_owned()..)
-            .take_while(|(t, _)| t.starts_with(prefix))
-            .filter(|(t, _)| t.ends_with(suffix))
-            .map(|(t, p)| (t.clone(), p.clone()))
+        s.iter()
+            .filter_map(|(t, p)| Some((name(t)?.to_owned(), p.clone())))
             .collect()
     }
 
-    /// A receiver that changes whenever something arrived (or the tick passed).
+    /// True while the screens' link to the broker is up: otherwise what they show of the
+    /// retained state (presence, the pickup board, telemetry) is as last seen.
+    pub fn connected(&self) -> bool {
+        self.connected.as_ref().is_some_and(|c| *c.borrow())
+    }
+
+    /// A receiver that changes whenever something arrived, the link went up or down, or the
+    /// tick passed.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
     }
@@ -113,6 +122,7 @@ impl Live {
 /// Keeps the retained state and counts changes until `shutdown` (with no link, only ticks).
 async fn follow(
     mut link: Option<Link>,
+    mut connected: Option<watch::Receiver<bool>>,
     state: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     changes: watch::Sender<u64>,
     mut shutdown: Shutdown,
@@ -122,6 +132,7 @@ async fn follow(
         tokio::select! {
             _ = shutdown.wait() => break,
             _ = tick.tick() => {}
+            () = flips(&mut connected) => {}
             Some(d) = next(&mut link) => {
                 let topic = d.publish.topic.clone();
                 if is_state(&topic) {
@@ -135,6 +146,18 @@ async fn follow(
             }
         }
         changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Resolves when the link goes up or down; never, with no link (or once it ended).
+async fn flips(connected: &mut Option<watch::Receiver<bool>>) {
+    let changed = match connected {
+        Some(c) => c.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        *connected = None;
+        std::future::pending::<()>().await
     }
 }
 

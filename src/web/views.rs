@@ -5,9 +5,9 @@
 //! digits of the order id, the same on every screen) and the first word of the name the
 //! customer gave, for orders preparing or ready. No price, no reason, no id.
 
-use milo_barista::ticket::Slot;
+use milo_barista::ticket::{self, Slot};
 use milo_barista::{Station, Ticket};
-use milo_barista_device::{Job, JobState};
+use milo_barista_device::{job, Job, JobState};
 use milo_bus::StoreError;
 use milo_contracts::bar::Telemetry;
 use milo_contracts::counter::MenuAvailability;
@@ -67,7 +67,7 @@ fn queue(sources: &Sources, station: &str) -> Result<Vec<Value>, StoreError> {
     let Some(barista) = &sources.barista else {
         return Ok(Vec::new());
     };
-    let mut slots = barista.scan::<Slot>(&format!("queue/{station}/"), None, usize::MAX)?;
+    let mut slots = barista.scan::<Slot>(&ticket::queue_prefix(station), None, usize::MAX)?;
     slots.sort_by_key(|(_, s)| s.seq);
     let device = sources.devices.get(station);
     let mut out = Vec::with_capacity(slots.len());
@@ -75,11 +75,11 @@ fn queue(sources: &Sources, station: &str) -> Result<Vec<Value>, StoreError> {
         let Ok(id) = tail.parse::<Uuid>() else {
             continue;
         };
-        let Some(ticket) = barista.get::<Ticket>(&format!("ticket/{id}"))? else {
+        let Some(ticket) = barista.get::<Ticket>(&ticket::ticket_key(id))? else {
             continue;
         };
         let job = match device {
-            Some(d) => d.get::<Job>(&format!("job/{id}"))?,
+            Some(d) => d.get::<Job>(&job::job_key(id))?,
             None => None,
         };
         let state = match job.map(|j| j.state) {
@@ -112,15 +112,12 @@ pub fn stations(web: &Web) -> Vec<String> {
     let mut all: Vec<String> = web.sources.devices.keys().cloned().collect();
     if let Some(b) = &web.sources.barista {
         let known = b
-            .scan::<Station>("station/", None, usize::MAX)
+            .scan::<Station>(ticket::STATION_PREFIX, None, usize::MAX)
             .unwrap_or_default();
         all.extend(known.into_iter().map(|(id, _)| id));
     }
-    let seen = web.live.matching("devices/", "/telemetry");
-    all.extend(
-        seen.iter()
-            .filter_map(|(t, _)| topics::device_of_telemetry(t).map(str::to_owned)),
-    );
+    let seen = web.live.matching(topics::device_of_telemetry);
+    all.extend(seen.into_iter().map(|(id, _)| id));
     all.sort();
     all.dedup();
     all
@@ -167,15 +164,11 @@ pub fn dashboard(web: &Web) -> Result<Value, StoreError> {
         st["station"] = json!(id);
         shown.push(st);
     }
-    let presence = |prefix: &str| -> Value {
-        let seen = web.live.matching(prefix, "/status");
-        let parts = seen.into_iter().map(|(t, p)| {
-            let name = t
-                .trim_start_matches(prefix)
-                .trim_end_matches("/status")
-                .to_owned();
-            (name, json!(String::from_utf8_lossy(&p)))
-        });
+    let presence = |name: fn(&str) -> Option<&str>| -> Value {
+        let seen = web.live.matching(name);
+        let parts = seen
+            .into_iter()
+            .map(|(name, p)| (name, json!(String::from_utf8_lossy(&p))));
         Value::Object(parts.collect())
     };
     let stock = web
@@ -190,8 +183,9 @@ pub fn dashboard(web: &Web) -> Result<Value, StoreError> {
         "stations": shown,
         "stock": stock,
         "dead_letters": dead_letters(s)?,
-        "services": presence("services/"),
-        "devices": presence("devices/"),
+        "broker": if web.live.connected() { "connected" } else { "unreachable" },
+        "services": presence(topics::service_of_status),
+        "devices": presence(topics::device_of_status),
     }))
 }
 

@@ -3,6 +3,7 @@
 
 pub mod broker;
 pub mod cli;
+pub mod mosquitto;
 pub mod rig;
 
 use milo::shop::{Shop, ShopError};
@@ -25,6 +26,8 @@ pub struct TestShop {
     pub config: MiloConfig,
     /// Its data, deleted on drop.
     pub _dir: tempfile::TempDir,
+    /// Its broker, with `TEST_BROKER=mosquitto`.
+    pub _mosquitto: Option<mosquitto::Mosquitto>,
 }
 
 /// Starts the store with the test configuration as changed by `edit`, ready to take orders.
@@ -32,6 +35,12 @@ pub async fn open_with(edit: impl FnOnce(&mut MiloConfig)) -> TestShop {
     let dir = tempfile::tempdir().unwrap();
     let mut config = milo_testkit::config(dir.path());
     edit(&mut config);
+    // A test that set its own external broker keeps it.
+    let m = config
+        .broker
+        .embedded
+        .then(|| mosquitto::external(&mut config))
+        .flatten();
     let (trigger, _) = ShutdownTrigger::new();
     let shop = start_shop(&config, &trigger).await.unwrap();
     TestShop {
@@ -39,6 +48,7 @@ pub async fn open_with(edit: impl FnOnce(&mut MiloConfig)) -> TestShop {
         trigger,
         config,
         _dir: dir,
+        _mosquitto: m,
     }
 }
 

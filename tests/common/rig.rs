@@ -36,6 +36,8 @@ pub struct Rig {
     /// The broker's gate (security on): its counters and the publishes it refused.
     pub gate: Option<Arc<milo_broker::gate::Gate>>,
     _dir: tempfile::TempDir,
+    /// Its broker, with `TEST_BROKER=mosquitto` (dropped after the parts).
+    _mosquitto: Option<super::mosquitto::Mosquitto>,
 }
 
 /// Every part of the store in `mode` (`device` is the barista device).
@@ -57,6 +59,11 @@ impl Rig {
             retry.prepare_secs = 60;
         }
         edit(&mut config);
+        let mosquitto = config
+            .broker
+            .embedded
+            .then(|| super::mosquitto::external(&mut config))
+            .flatten();
         let broker = ShutdownTrigger::new().0;
         let run = shop::start_broker(&config, &broker.subscribe(), || {}).unwrap();
         let menu = Arc::new(config.menu().unwrap());
@@ -67,6 +74,7 @@ impl Rig {
             broker,
             gate: run.gate,
             _dir: dir,
+            _mosquitto: mosquitto,
         };
         for name in parts {
             rig.up(name).await;

@@ -153,7 +153,7 @@ impl Job {
 }
 
 /// `job/<order>`.
-pub(crate) fn job_key(id: Uuid) -> String {
+pub fn job_key(id: Uuid) -> String {
     format!("job/{id}")
 }
 

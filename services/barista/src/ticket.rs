@@ -145,14 +145,14 @@ pub struct Slot {
 }
 
 /// Prefix of the station records.
-pub(crate) const STATION_PREFIX: &str = "station/";
+pub const STATION_PREFIX: &str = "station/";
 /// Prefix of the waiting tickets.
 pub(crate) const WAITING_PREFIX: &str = "waiting/";
 /// Prefix of the ageing index.
 pub(crate) const AGE_PREFIX: &str = "age/";
 
 /// `ticket/<order>`.
-pub(crate) fn ticket_key(id: Uuid) -> String {
+pub fn ticket_key(id: Uuid) -> String {
     format!("ticket/{id}")
 }
 
@@ -162,7 +162,7 @@ pub(crate) fn waiting_key(id: Uuid) -> String {
 }
 
 /// `queue/<station>/`.
-pub(crate) fn queue_prefix(station: &str) -> String {
+pub fn queue_prefix(station: &str) -> String {
     format!("queue/{station}/")
 }
 

@@ -151,6 +151,8 @@ pub struct Tx {
     after: Vec<AfterCommit>,
     /// The event this `Tx` handles, named by each log entry it makes.
     handling: Option<Uuid>,
+    /// Retained states to publish once the group is durable, without the outbox.
+    states: Vec<(String, Vec<u8>)>,
 }
 
 impl Tx {
@@ -165,6 +167,7 @@ impl Tx {
             seqs: BTreeMap::new(),
             after: Vec::new(),
             handling: None,
+            states: Vec::new(),
         }
     }
 
@@ -324,6 +327,35 @@ impl Tx {
         self.stage(topic, payload, true)
     }
 
+    /// Publishes a retained state that its owner publishes again by itself (a device's
+    /// telemetry, the menu's availability): once the group is durable, straight to the
+    /// broker (QoS 1, kept in the link's memory and put back after a broker restart), never
+    /// through the outbox, so it costs no disk write and an idle store writes nothing. A
+    /// crash may lose the last one: the owner publishes again as it starts, and periodically.
+    pub fn publish_state(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), BusError> {
+        if payload.len() > self.max_payload {
+            return Err(BusError::Oversized {
+                topic: topic.to_owned(),
+                size: payload.len(),
+                limit: self.max_payload,
+            });
+        }
+        self.states.retain(|(t, _)| t != topic);
+        self.states.push((topic.to_owned(), payload));
+        Ok(())
+    }
+
+    /// [`Tx::publish_state`] of an event on its own topic (signed by nobody but this part's
+    /// credential, as every publish).
+    pub fn publish_state_event<E: Event>(&mut self, event: &Envelope<E>) -> Result<(), BusError> {
+        self.publish_state(E::TOPIC, event.to_json())
+    }
+
+    /// The retained states this transaction publishes ([`Tx::publish_state`]), taken.
+    pub(crate) fn take_states(&mut self) -> Vec<(String, Vec<u8>)> {
+        std::mem::take(&mut self.states)
+    }
+
     /// A new event from this part, caused by `cause` (if any).
     pub fn event<E: Event>(
         &self,
@@ -368,13 +400,16 @@ impl Tx {
         Ok(())
     }
 
+    /// The topic of every event this transaction will publish.
+    pub(crate) fn topics(&self) -> impl Iterator<Item = &str> {
+        self.outgoing.iter().map(|o| o.topic.as_str())
+    }
+
     /// Moves the writes and outbox entries into the group's overlay (all or nothing). Returns
     /// the last outbox key (if any) and what to run once durable.
     pub(crate) fn commit(mut self) -> Result<(Option<u64>, Vec<AfterCommit>), StoreError> {
         let mut last = None;
         for out in &self.outgoing {
-            let labels = [("part", self.source.clone()), ("topic", out.topic.clone())];
-            metrics::counter!("milo_events_published_total", &labels).increment(1);
             let id = self.store.next_id()?;
             self.writes
                 .push((store::seq_key(OUTBOX, id), Some(out.encode())));

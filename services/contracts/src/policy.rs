@@ -585,10 +585,15 @@ pub const POLICY: &[Rule] = &[
     ),
 ];
 
-/// True when `kind` is an event type some topic of the [`POLICY`] carries: a label a metric
-/// may use (a made-up type from a client past no gate must not grow a process's metrics).
-pub fn is_known_type(kind: &str) -> bool {
-    POLICY.iter().any(|r| r.types.contains(&kind))
+/// The policy's own name of `kind`, when some topic of the [`POLICY`] carries it: a label a
+/// metric may use (a made-up type from a client past no gate must not grow a process's
+/// metrics), living as long as the process, with no copy.
+pub fn known_type(kind: &str) -> Option<&'static str> {
+    POLICY
+        .iter()
+        .flat_map(|r| r.types.iter())
+        .find(|t| **t == kind)
+        .copied()
 }
 
 const fn rule(

@@ -207,6 +207,20 @@ pub const DLQ_ALL: &str = "dlq/#";
 /// Filter matching every order topic (`orders/…`).
 pub const ORDERS_ALL: &str = "orders/#";
 
+/// Filter matching every ticket topic (`tickets/…`).
+pub const TICKETS_ALL: &str = "tickets/#";
+
+/// Filter matching every inventory topic (`inventory/…`).
+pub const INVENTORY_ALL: &str = "inventory/#";
+
+/// Extracts the service name from a `services/<name>/status` topic.
+pub fn service_of_status(topic: &str) -> Option<&str> {
+    topic
+        .strip_prefix("services/")?
+        .strip_suffix("/status")
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+}
+
 /// Extracts the device id from a `devices/<id>/tickets` topic.
 pub fn device_of_tickets(topic: &str) -> Option<&str> {
     device_of(topic, "/tickets")
@@ -231,6 +245,9 @@ mod tests {
     #[test]
     fn builders_follow_the_design() {
         assert_eq!(service_status("order"), "services/order/status");
+        assert_eq!(service_of_status("services/order/status"), Some("order"));
+        assert_eq!(service_of_status("services/a/b/status"), None);
+        assert_eq!(service_of_status("devices/bar-1/status"), None);
         assert_eq!(dlq("order", ORDERS_PLACED), "dlq/order/orders/placed");
         assert_eq!(device_tickets("bar-1"), "devices/bar-1/tickets");
         assert_eq!(device_of_tickets("devices/bar-1/tickets"), Some("bar-1"));

@@ -76,7 +76,7 @@ impl InventoryService {
         let availability = self.tracker.snapshot();
         // An availability the broker would refuse must not fail the reservation that caused
         // it: the next change or republish tries again.
-        match tx.publish_retained(&tx.event(Uuid::nil(), cause, availability)) {
+        match tx.publish_state_event(&tx.event(Uuid::nil(), cause, availability)) {
             Ok(()) => self.dirty = false,
             Err(e) => warn!(error = %e, "Availability not published."),
         }

@@ -120,6 +120,9 @@ pub fn config_file(data_dir: &Path, mqtt_port: u16, http_port: u16) -> std::path
          [mqtt]\naddress = \"127.0.0.1:{mqtt_port}\"\n\
          [broker]\nlisten = \"127.0.0.1:{mqtt_port}\"\n\
          [http]\nlisten = \"127.0.0.1:{http_port}\"\n\
+         analytics = \"127.0.0.1:0\"\nsaga = \"127.0.0.1:0\"\npayment = \"127.0.0.1:0\"\n\
+         inventory = \"127.0.0.1:0\"\nbarista = \"127.0.0.1:0\"\n\
+         notification = \"127.0.0.1:0\"\nbroker = \"127.0.0.1:0\"\n\
          [payment]\nmin_latency_ms = 0\nmax_latency_ms = 0\n\
          [device]\nspeed = 0.0\ndisplay = false\n\
          [security]\ncredentials = {credentials:?}\n",

@@ -104,10 +104,15 @@
       : [Milo.el('li', null, 'everything can be sold')]);
   }
 
+  // While the broker is unreachable, presence is as last seen: say so, dimmed.
   function parts(d) {
+    const up = d.broker === 'connected';
+    const broker = Milo.el('li', up ? 'online' : 'offline', 'broker: ' + d.broker);
+    broker.id = 'broker';
     const all = Object.entries(d.services).concat(Object.entries(d.devices));
-    Milo.fill(document.getElementById('parts'), all.map(([name, state]) =>
-      Milo.el('li', state === 'online' ? 'online' : 'offline', name + ': ' + state)));
+    Milo.fill(document.getElementById('parts'), [broker].concat(all.map(([name, state]) =>
+      Milo.el('li', (state === 'online' ? 'online' : 'offline') + (up ? '' : ' stale'),
+        name + ': ' + state + (up ? '' : ' (last seen)')))));
   }
 
   Milo.stream('/events', (d) => {

@@ -180,7 +180,7 @@ impl<M: EspressoMachine, D: Display> DeviceService<M, D> {
         let queue = self.hand_back_queue(tx)?;
         let telemetry = self.telemetry(report, queue);
         let payload = serde_json::to_vec(&telemetry).unwrap_or_default();
-        tx.publish_raw_retained(&topics::device_telemetry(self.station()), payload)?;
+        tx.publish_state(&topics::device_telemetry(self.station()), payload)?;
         Ok(())
     }
 

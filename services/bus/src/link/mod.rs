@@ -92,6 +92,14 @@ pub enum LinkCommand {
         /// Payload.
         payload: Vec<u8>,
     },
+    /// Publish a retained state without the outbox (QoS 1): this link owns the topic from
+    /// then on, and puts the value back if the broker loses it (`retained`).
+    PublishState {
+        /// Topic.
+        topic: String,
+        /// Payload.
+        payload: Vec<u8>,
+    },
 }
 
 /// Handle to a running link.
@@ -414,6 +422,9 @@ impl LinkTask {
             LinkCommand::Publish { topic, payload } => {
                 self.direct.push_back((topic, payload, false))
             }
+            LinkCommand::PublishState { topic, payload } => {
+                self.direct.push_back((topic, payload, true))
+            }
         }
     }
 
@@ -431,6 +442,7 @@ impl LinkTask {
             }
             self.acks.pop_front();
         }
+        let mut owned = Vec::new();
         while let Some((topic, payload, retain)) = self.direct.front() {
             let sent =
                 self.client
@@ -439,10 +451,16 @@ impl LinkTask {
                 break;
             }
             self.fifo.push_back(None);
-            self.direct.pop_front();
+            if let Some((topic, payload, true)) = self.direct.pop_front() {
+                owned.push((topic, payload));
+            }
         }
-        let Some(relay) = &mut self.relay else { return };
-        let mut owned = Vec::new();
+        let Some(relay) = &mut self.relay else {
+            for (topic, payload) in owned {
+                self.own(&topic, &payload);
+            }
+            return;
+        };
         while self.fifo.len() + self.inflight.len() < self.config.mqtt.window {
             let Some((key, entry)) = relay.queue.front() else {
                 break;

@@ -10,6 +10,7 @@ use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
 use super::marks::Marks;
+use super::meters::Meters;
 use super::{hooks, Rejection, Service, HANDLER_ATTEMPTS};
 use crate::dlq::{self, DeadLetter};
 use crate::fingerprint;
@@ -34,6 +35,10 @@ pub(super) struct Group<'a> {
     pub(super) flushed: bool,
     /// What this part has of each producer's numbered events.
     pub(super) marks: Marks,
+    /// This part's metrics.
+    pub(super) meters: Meters,
+    /// Retained states to publish once the group is durable ([`Tx::publish_state`]).
+    pub(super) states: Vec<(String, Vec<u8>)>,
 }
 
 /// What became of one message.
@@ -60,6 +65,8 @@ impl<'a> Group<'a> {
             replies: Vec::new(),
             flushed: false,
             marks,
+            meters: Meters::new(name),
+            states: Vec::new(),
         }
     }
 
@@ -72,7 +79,15 @@ impl<'a> Group<'a> {
         )
     }
 
-    pub(super) fn commit(&mut self, tx: Tx) -> Result<(), StoreError> {
+    pub(super) fn commit(&mut self, mut tx: Tx) -> Result<(), StoreError> {
+        for topic in tx.topics() {
+            self.meters.published(topic);
+        }
+        for (topic, payload) in tx.take_states() {
+            // The latest of a group only: an older one would be overwritten at once.
+            self.states.retain(|(t, _)| *t != topic);
+            self.states.push((topic, payload));
+        }
         let (last, after) = tx.commit()?;
         self.last_outbox = last.or(self.last_outbox);
         self.after.extend(after);
@@ -125,19 +140,14 @@ impl<'a> Group<'a> {
         topic: &str,
         payload: &[u8],
     ) -> Result<Outcome, Rejection> {
-        let mut kind = String::from("raw");
+        let mut kind = "raw";
         let outcome = self.handle(service, topic, payload, &mut kind)?;
         let what = match outcome {
             Outcome::Applied => "applied",
             Outcome::Repeat => "repeat",
             Outcome::DeadLettered(..) => "dead_lettered",
         };
-        let labels = [
-            ("part", self.name.to_owned()),
-            ("type", kind),
-            ("outcome", what.to_owned()),
-        ];
-        metrics::counter!("milo_events_handled_total", &labels).increment(1);
+        self.meters.handled(kind, what);
         Ok(outcome)
     }
 
@@ -147,7 +157,7 @@ impl<'a> Group<'a> {
         service: &mut S,
         topic: &str,
         payload: &[u8],
-        kind: &mut String,
+        kind: &mut &'static str,
     ) -> Result<Outcome, Rejection> {
         if payload.len() > self.max_payload {
             let reason = DecodeError::Oversized {
@@ -164,16 +174,12 @@ impl<'a> Group<'a> {
                 Err(r) => Ok(self.dead_letter(topic, payload, None, &r.to_string())?),
             };
         }
-        *kind = String::from("unreadable");
+        *kind = "unreadable";
         let env = match RawEnvelope::parse(payload) {
             Ok(env) => env,
             Err(e) => return Ok(self.dead_letter(topic, payload, None, &e.to_string())?),
         };
-        if milo_contracts::policy::is_known_type(&env.kind) {
-            kind.clone_from(&env.kind);
-        } else {
-            *kind = String::from("other");
-        }
+        *kind = milo_contracts::policy::known_type(&env.kind).unwrap_or("other");
         // Every line logged while this event is handled names its order and itself.
         let span = tracing::info_span!("event", order_id = %env.correlation_id, event_id = %env.id);
         let _in = span.enter();
@@ -288,8 +294,7 @@ impl<'a> Group<'a> {
             "Message dead-lettered."
         );
         // By part only: a topic may be anyone's choice on a broker with no gate.
-        let labels = [("part", self.name.to_owned())];
-        metrics::counter!("milo_dead_letters_total", &labels).increment(1);
+        self.meters.dead_letters.increment(1);
         let letter = DeadLetter {
             id,
             topic: topic.to_owned(),
@@ -351,6 +356,9 @@ impl<'a> Group<'a> {
         }
         for (topic, payload) in self.replies.drain(..) {
             let _ = publisher.send(LinkCommand::Publish { topic, payload });
+        }
+        for (topic, payload) in self.states.drain(..) {
+            let _ = publisher.send(LinkCommand::PublishState { topic, payload });
         }
         self.flushed = false;
         for f in self.after.drain(..) {

@@ -18,6 +18,7 @@ use crate::tx::Tx;
 mod group;
 pub mod hooks;
 pub mod marks;
+mod meters;
 mod requests;
 pub mod rerun;
 use crate::{BusError, MqttConfig};
@@ -309,9 +310,8 @@ pub async fn run<S: Service>(
         // that wrote nothing (repeats, idle timer ticks) has nothing to make durable.
         group.write_marks();
         let batch = group.overlay.take_batch();
-        let part = [("part", name.clone())];
-        metrics::histogram!("milo_group_size", &part).record((n + m) as f64);
-        metrics::gauge!("milo_backlog", &part).set(link.deliveries.len() as f64);
+        group.meters.group_size.record((n + m) as f64);
+        group.meters.backlog.set(link.deliveries.len() as f64);
         if batch.is_some() || group.flushed {
             let synced = std::time::Instant::now();
             let s = store.clone();
@@ -326,7 +326,9 @@ pub async fn run<S: Service>(
                 path: store.path().to_owned(),
                 error: std::io::Error::other(e.to_string()),
             })??;
-            metrics::histogram!("milo_commit_seconds", &part)
+            group
+                .meters
+                .commit_seconds
                 .record(synced.elapsed().as_secs_f64());
         }
         group.finish(&publisher.commands, &link.commands, deliveries.drain(..));

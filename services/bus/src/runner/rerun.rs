@@ -76,6 +76,7 @@ impl<S: Service> Rerun<S> {
         }
         // Replies to callers and gateway calls: a replay has neither.
         group.after.clear();
+        group.states.clear();
         Ok(fed)
     }
 
