@@ -5,7 +5,8 @@
 //! What it holds (names are the contract; labels bounded by the configuration):
 //! - per part: `milo_events_handled_total{part,type,outcome}` (applied, repeat,
 //!   dead_lettered; a type no topic carries counts as `other`),
-//!   `milo_events_published_total{part,topic}`, `milo_dead_letters_total{part}`,
+//!   `milo_events_published_total{part,topic}` (a dead letter's topic as `dlq/<part>`),
+//!   `milo_dead_letters_total{part}`,
 //!   `milo_group_size{part}` (messages per group commit) and `milo_commit_seconds{part}` (a
 //!   group's writes and its fsync) histograms, `milo_backlog{part}` (deliveries waiting),
 //!   `milo_mqtt_connects_total{client}` (a reconnect counts one more);

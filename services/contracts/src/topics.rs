@@ -183,6 +183,12 @@ pub fn dlq(service: &str, original_topic: &str) -> String {
     format!("dlq/{service}/{original_topic}")
 }
 
+/// For a dead letter's topic (`dlq/<part>/<original topic>`), its part's prefix (`dlq/<part>`).
+pub fn dlq_part_of(topic: &str) -> Option<&str> {
+    let end = topic.strip_prefix("dlq/")?.find('/')?;
+    Some(&topic[..4 + end])
+}
+
 /// Operator → a part: requests about its dead letters (`milo dlq` while the part runs):
 /// `commands/<part>/dead-letters`.
 pub fn dead_letter_requests(part: &str) -> String {

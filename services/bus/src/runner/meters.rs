@@ -52,6 +52,7 @@ impl Meters {
 
     /// One event staged for publishing on `topic`.
     pub(super) fn published(&mut self, topic: &str) {
+        let topic = topic_label(topic);
         if let Some(c) = self.published.get(topic) {
             c.increment(1);
             return;
@@ -60,5 +61,26 @@ impl Meters {
         let c = metrics::counter!("milo_events_published_total", &labels);
         c.increment(1);
         self.published.insert(topic.to_owned(), c);
+    }
+}
+
+/// The `topic` label of a publish: a dead letter's topic (`dlq/<part>/<original topic>`) is
+/// counted as `dlq/<part>`, since on a broker with no gate the original topic is whatever the
+/// sender chose, and a label set must not grow with it.
+fn topic_label(topic: &str) -> &str {
+    milo_contracts::topics::dlq_part_of(topic).unwrap_or(topic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_label;
+    use milo_contracts::topics;
+
+    #[test]
+    fn a_dead_letters_topic_is_counted_by_part_only() {
+        assert_eq!(topic_label(&topics::dlq("order", "a/b/c")), "dlq/order");
+        assert_eq!(topic_label(&topics::dlq("order", "x")), "dlq/order");
+        assert_eq!(topic_label(topics::ORDERS_CREATED), topics::ORDERS_CREATED);
+        assert_eq!(topic_label("dlq/order"), "dlq/order");
     }
 }
