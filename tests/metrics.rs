@@ -117,14 +117,7 @@ async fn metrics_count_what_the_orders_did() {
     assert!(value(&s, "milo_broker_connections", &[]).is_some_and(|v| v > 0.0));
     assert!(value(&s, "milo_mqtt_connects_total", &[("client", "milo-order")]).is_some());
     // Every part shows its dead letters from the start, at zero here.
-    for part in [
-        "order",
-        "payment",
-        "inventory",
-        "barista",
-        "notification",
-        "analytics",
-    ] {
+    for part in milo::shop::services(&shop.config) {
         let letters = value(&s, "milo_dead_letters_total", &[("part", part)]);
         assert_eq!(letters, Some(0.0), "{part}: {dump:#?}");
     }

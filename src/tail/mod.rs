@@ -152,7 +152,7 @@ fn line_item(line: &Value) -> String {
 mod tests {
     use super::*;
     use milo_contracts::events::{OrderCreated, PricedLine};
-    use milo_contracts::Envelope;
+    use milo_contracts::{topics, Envelope};
 
     fn created(order: Uuid) -> Vec<u8> {
         let data = OrderCreated {
@@ -176,8 +176,8 @@ mod tests {
     #[test]
     fn an_event_is_one_readable_line() {
         let order = Uuid::from_u128(0x0f1c_93a2);
-        let text = line("orders/created", &created(order), &Filter::default()).unwrap();
-        assert!(text.contains("orders/created"), "{text}");
+        let text = line(topics::ORDERS_CREATED, &created(order), &Filter::default()).unwrap();
+        assert!(text.contains(topics::ORDERS_CREATED), "{text}");
         assert!(text.contains("OrderCreated"), "{text}");
         assert!(
             text.contains("order 0f1c93a2  Ana [31m"),
@@ -196,18 +196,18 @@ mod tests {
             order: Some(a),
             ..Filter::default()
         };
-        assert!(line("orders/created", &created(a), &only_a).is_some());
-        assert!(line("orders/created", &created(b), &only_a).is_none());
+        assert!(line(topics::ORDERS_CREATED, &created(a), &only_a).is_some());
+        assert!(line(topics::ORDERS_CREATED, &created(b), &only_a).is_none());
         let prepared = Filter {
             types: vec!["OrderPrepared".into()],
             ..Filter::default()
         };
-        assert!(line("orders/created", &created(a), &prepared).is_none());
+        assert!(line(topics::ORDERS_CREATED, &created(a), &prepared).is_none());
         let payment = Filter {
             parts: vec!["payment".into()],
             ..Filter::default()
         };
-        assert!(line("orders/created", &created(a), &payment).is_none());
+        assert!(line(topics::ORDERS_CREATED, &created(a), &payment).is_none());
         // Not an event: only with --all, and never under an event filter.
         assert!(line("services/order/status", b"online", &Filter::default()).is_none());
         let all = Filter {
