@@ -46,7 +46,15 @@ async fn readyz_follows_the_broker_away_and_back() {
     assert!(ready.get("error").is_none(), "{ready}");
 
     broker.kill();
-    let lost = shop.wait_json("/readyz", |r| r["ready"] == false).await;
+    // Each part notices on its own link, one after another: wait until the order part has.
+    let order_down = |r: &Value| {
+        r["checks"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["name"] == "order" && c["ready"] == false)
+        })
+    };
+    let lost = shop.wait_json("/readyz", order_down).await;
+    assert_eq!(lost["ready"], false, "{lost}");
     let error = lost["error"].as_str().unwrap();
     assert!(
         error.starts_with("not ready: ") && error.contains("order: broker connection lost"),
