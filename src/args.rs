@@ -78,6 +78,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::inventory::InventoryCommand,
     },
+    /// Payments: the card charges declined after being authorized offline.
+    Payments {
+        #[command(subcommand)]
+        command: crate::cmd::payments::PaymentsCommand,
+    },
     /// Dead letters of a part: read from its store when it is stopped, asked over MQTT while
     /// it runs.
     Dlq {

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         cli.command,
         Command::Pos { .. }
             | Command::Inventory { .. }
+            | Command::Payments { .. }
             | Command::Barista {
                 command: Some(_),
                 ..
@@ -280,6 +281,7 @@ async fn dispatch(
         Command::Credentials { command } => return cmd::credentials::run(command, &config),
         Command::Inventory { command } => return cmd::inventory::run(command, config).await,
         Command::Dlq { command } => return cmd::dlq::run(command, config).await,
+        Command::Payments { command } => return cmd::payments::run(command, config).await,
         Command::Trace(args) => return cmd::trace::run(args, config).await,
         Command::Replay(args) => return cmd::replay::run(args, config),
         Command::Tail(args) => return cmd::tail::run(args, config).await,

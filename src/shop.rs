@@ -149,12 +149,19 @@ pub fn start_service(
             let zone = config.zone()?;
             let clock = Arc::new(move || zone.seconds_of_day());
             let payment = config.payment.clone();
-            let gateway = Arc::new(SimulatedGateway::with_clock(payment.clone(), clock));
+            let mut gateway = SimulatedGateway::with_clock(payment.clone(), clock);
+            if let Some(path) = &payment.ledger {
+                gateway = gateway.with_ledger(path).map_err(|e| {
+                    ConfigError::new("payment.ledger", format!("{}: {e}", path.display()))
+                })?;
+            }
+            let gateway = Arc::new(gateway);
+            let router = milo_payment::http::router(store.clone());
             let task =
                 tokio::spawn(
                     async move { milo_payment::run(&payment, deps, gateway, mode, sd).await },
                 );
-            (task, None, ready)
+            (task, Some(router), ready)
         }
         "inventory" => {
             let (deps, _, ready) = deps(&config.mqtt, &store);

@@ -207,6 +207,7 @@ async fn only_payment_may_say_whether_cards_work() {
         state: BreakerState::Open,
         when_offline: WhenOffline::Refuse,
         reason: Some("forged".into()),
+        ..Default::default()
     };
     let pos = Observer::start(&milo_testkit::mqtt_as(&r.config, "pos"), &[]).await;
     let as_payment = Envelope::new("payment", Uuid::nil(), None, forged.clone()).to_json();

@@ -800,6 +800,28 @@ mod tests {
         assert!(err.to_string().contains("open_after"), "{err}");
         let err = load(Some(write("[payment]\nwhen_offline = \"pray\"\n").path())).unwrap_err();
         assert_eq!(err.key, "payment.when_offline", "{err}");
+        let queue =
+            "[payment]\nwhen_offline = \"queue\"\n[payment.offline]\nper_order_limit_cents = 900\n";
+        let c = load(Some(write(queue).path())).unwrap();
+        assert_eq!(
+            c.payment.when_offline,
+            milo_contracts::payments::WhenOffline::Queue
+        );
+        assert_eq!(c.payment.offline.per_order_limit_cents, 900);
+        assert_eq!(
+            c.payment.offline.exposure_limit_cents, 20_000,
+            "the default"
+        );
+        for (bad, key) in [
+            ("per_order_limit_cents = 0", "per_order_limit_cents"),
+            ("exposure_limit_cents = 0", "exposure_limit_cents"),
+            ("per_order_limit_cents = 30000", "per_order_limit_cents"),
+        ] {
+            let err = load(Some(write(&format!("[payment.offline]\n{bad}\n")).path())).unwrap_err();
+            assert_eq!(err.key, format!("payment.offline.{key}"), "{err}");
+        }
+        let err = load(Some(write("[payment.offline]\nlimit = 3\n").path())).unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
         let c = load(Some(
             write("[payment]\noutages = [\"23:50-00:10\"]\n").path(),
         ))

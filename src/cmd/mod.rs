@@ -4,6 +4,7 @@ pub mod barista;
 pub mod credentials;
 pub mod dlq;
 pub mod inventory;
+pub mod payments;
 pub mod pos;
 pub mod replay;
 pub mod tail;

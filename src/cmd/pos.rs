@@ -246,7 +246,11 @@ async fn order(
     }
     // Said before the customer pays (retained, like availability).
     if connected && pos.wait_cards(AVAILABILITY_WAIT).await {
-        println!("card payments offline: take cash (--cash) or try again");
+        match pos.cards_note() {
+            // Queue mode: card orders are still taken, authorized offline up to the limits.
+            Some(note) if pos.cards_refused(PaymentMethod::Card).is_none() => println!("{note}"),
+            _ => println!("card payments offline: take cash (--cash) or try again"),
+        }
     }
     let mut updates = pos.updates();
     match pos.take_order(request).await {

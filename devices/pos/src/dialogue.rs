@@ -24,7 +24,9 @@ pub trait Counter {
     fn availability(&self) -> Option<MenuAvailability>;
     /// Takes a confirmed order: the line to show, or why it was not taken.
     fn place(&mut self, request: Request) -> Result<String, String>;
-    /// True while card payments are offline (the payment service's breaker is not closed).
+    /// True while card payments are offline (the payment service's breaker is not closed)
+    /// and the store refuses card orders then (`when_offline = "refuse"`; in queue mode
+    /// card orders are still taken, authorized offline).
     fn cards_offline(&self) -> bool {
         false
     }

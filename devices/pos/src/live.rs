@@ -39,7 +39,8 @@ impl Counter for LiveCounter {
     }
 
     fn cards_offline(&self) -> bool {
-        self.pos.cards_offline()
+        let card = milo_contracts::payments::PaymentMethod::Card;
+        self.pos.cards_refused(card).is_some()
     }
 
     fn place(&mut self, request: Request) -> Result<String, String> {

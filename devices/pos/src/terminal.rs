@@ -200,6 +200,12 @@ impl Pos {
             .is_some_and(|c| c.state != BreakerState::Closed)
     }
 
+    /// What the counter says before the customer pays while card payments are offline (how,
+    /// in queue mode: taken offline up to the limits), or `None` while they work.
+    pub fn cards_note(&self) -> Option<String> {
+        self.cards.borrow().as_ref()?.offline_note()
+    }
+
     /// Waits up to `limit` to hear whether card payments work; true if offline.
     pub async fn wait_cards(&self, limit: Duration) -> bool {
         let mut c = self.cards.clone();

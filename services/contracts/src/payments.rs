@@ -2,8 +2,9 @@
 //!
 //! The payment service keeps a circuit breaker around the card processor and publishes its
 //! state as a retained fact on `payments/gateway` ([`GatewayStatus`]): the order service
-//! refuses card orders at intake while it is not closed (`when_offline = "refuse"`), and a POS
-//! says "card payments offline" before the customer pays. Cash never touches the processor.
+//! refuses card orders at intake while it is not closed (`when_offline = "refuse"`), or lets
+//! payment authorize them offline within limits (`when_offline = "queue"`), and a POS says
+//! "card payments offline" before the customer pays. Cash never touches the processor.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,11 +15,25 @@ use crate::topics;
 /// what a charge in flight fails with when the breaker opens or the processor does not answer.
 pub const CARDS_UNAVAILABLE: &str = "card payments unavailable: take cash or try again";
 
+/// How every reason that comes from the card processor being offline (not from an issuer)
+/// starts.
+pub const CARDS_PREFIX: &str = "card payments ";
+
+/// What a card order over `payment.offline.per_order_limit_cents` fails with while card
+/// payments are taken offline (`when_offline = "queue"`).
+pub const OFFLINE_OVER_ORDER_LIMIT: &str =
+    "card payments offline: this order is over the offline limit per order; take cash";
+
+/// What a card order fails with while card payments are taken offline when it would push the
+/// total not yet captured past `payment.offline.exposure_limit_cents`.
+pub const OFFLINE_OVER_EXPOSURE: &str =
+    "card payments offline: the offline limit for all orders is reached; take cash";
+
 /// Why an order failed when its payment did, as the flow's owner records it: "payment
 /// declined: …" for a decline, the reason itself when card payments were unavailable (nobody
 /// declined anything).
 pub fn failure_reason(payment_reason: &str) -> String {
-    if payment_reason == CARDS_UNAVAILABLE {
+    if payment_reason.starts_with(CARDS_PREFIX) {
         payment_reason.to_owned()
     } else {
         format!("payment declined: {payment_reason}")
@@ -85,11 +100,14 @@ pub enum WhenOffline {
     /// Refuse card orders at once with [`CARDS_UNAVAILABLE`]; cash orders go on.
     #[default]
     Refuse,
+    /// Take card orders and authorize them offline (the drink is made), within a per-order and
+    /// a total limit; payment captures each exactly once when the processor is back.
+    Queue,
 }
 
 /// The card processor as the payment service sees it (retained on `payments/gateway`):
-/// published at start and at each change of the breaker's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// published at start, at each change of the breaker's state and of the offline queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayStatus {
     /// The breaker's state.
     pub state: BreakerState,
@@ -98,7 +116,30 @@ pub struct GatewayStatus {
     /// Why it last opened (failures seen), when it is not closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Offline authorizations waiting to be captured (`when_offline = "queue"`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queued: u64,
+    /// Their total, in cents: the store's exposure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queued_cents: u64,
+    /// The limits of the offline queue (`[payment.offline]`), in queue mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<OfflineLimits>,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How much the store takes in card payments it cannot capture yet (`[payment.offline]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineLimits {
+    /// The largest order authorized offline, in cents.
+    pub per_order_limit_cents: u64,
+    /// The most authorized offline and not yet captured, in cents.
+    pub exposure_limit_cents: u64,
+}
+
 impl Event for GatewayStatus {
     const TYPE: &'static str = "GatewayStatus";
     const VERSION: u32 = 1;
@@ -111,6 +152,33 @@ impl GatewayStatus {
         let offline = self.state != BreakerState::Closed;
         (offline && self.when_offline == WhenOffline::Refuse).then_some(CARDS_UNAVAILABLE)
     }
+
+    /// What a POS says before the customer pays while card payments are offline, or `None`
+    /// while they work.
+    pub fn offline_note(&self) -> Option<String> {
+        if self.state == BreakerState::Closed {
+            return None;
+        }
+        let Some(l) = self
+            .limits
+            .filter(|_| self.when_offline == WhenOffline::Queue)
+        else {
+            return Some("card payments offline: take cash or try again".to_owned());
+        };
+        Some(format!(
+            "card payments offline: cards are taken offline (captured later), up to {} an \
+             order and {} in all; {} queued ({})",
+            money(l.per_order_limit_cents),
+            money(l.exposure_limit_cents),
+            self.queued,
+            money(self.queued_cents)
+        ))
+    }
+}
+
+/// Cents as the shop's money, `12.50`.
+fn money(cents: u64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
 }
 
 #[cfg(test)]
@@ -123,6 +191,9 @@ mod tests {
             state: BreakerState::Closed,
             when_offline: WhenOffline::Refuse,
             reason: None,
+            queued: 0,
+            queued_cents: 0,
+            limits: None,
         };
         assert_eq!(s.refuses_cards(), None);
         for state in [BreakerState::Open, BreakerState::HalfOpen] {
@@ -132,6 +203,23 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(json, r#"{"state":"half_open","when_offline":"refuse"}"#);
         assert_eq!(serde_json::from_str::<GatewayStatus>(&json).unwrap(), s);
+        // Taking cards offline: never refused at intake; the POS says how far it goes.
+        s.when_offline = WhenOffline::Queue;
+        s.limits = Some(OfflineLimits {
+            per_order_limit_cents: 2500,
+            exposure_limit_cents: 20000,
+        });
+        (s.queued, s.queued_cents) = (2, 700);
+        assert_eq!(s.refuses_cards(), None);
+        let note = s.offline_note().unwrap();
+        assert!(
+            note.contains("up to 25.00 an order and 200.00 in all; 2 queued (7.00)"),
+            "{note}"
+        );
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<GatewayStatus>(&json).unwrap(), s);
+        s.state = BreakerState::Closed;
+        assert_eq!(s.offline_note(), None);
     }
 
     #[test]
@@ -154,6 +242,7 @@ mod tests {
         assert!(json.ends_with(r#","payment":"cash"}"#), "{json}");
         assert_eq!(serde_json::from_str::<OrderPlaced>(&json).unwrap(), cash);
         assert_eq!(failure_reason(CARDS_UNAVAILABLE), CARDS_UNAVAILABLE);
+        assert_eq!(failure_reason(OFFLINE_OVER_EXPOSURE), OFFLINE_OVER_EXPOSURE);
         assert_eq!(
             failure_reason("stolen card"),
             "payment declined: stolen card"

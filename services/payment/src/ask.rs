@@ -61,3 +61,25 @@ impl<G: Gateway> PaymentService<G> {
         }
     }
 }
+
+impl<G: Gateway> PaymentService<G> {
+    /// Captures an offline authorization: charged with its key until the processor answers;
+    /// the answer comes back (nothing if the service stops first: it asks again at start).
+    pub(crate) fn ask_capture(
+        &self,
+        order_id: Uuid,
+        amount: u64,
+    ) -> impl FnOnce() + Send + 'static {
+        let (guard, commands) = (self.guard.clone(), self.commands.clone());
+        move || {
+            tokio::spawn(async move {
+                let Some(result) = guard.capture(order_id, amount).await else {
+                    return;
+                };
+                if let Some(c) = commands {
+                    c.send(Command::Captured { order_id, result }).await;
+                }
+            });
+        }
+    }
+}

@@ -1,14 +1,15 @@
 //! Payment gateways: the trait a real terminal integration implements, and a simulation.
 
-use std::collections::HashSet;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+use crate::ledger::Ledger;
 use crate::outage::{self, utc_clock, LocalClock, Outages};
 use crate::{Config, Latency};
 
@@ -54,12 +55,13 @@ pub const VOIDED_REASON: &str = "voided";
 
 /// A seeded simulation: the same seed and order id always give the same outcome and delay.
 ///
-/// Clones share the set of voided orders (kept in memory only). During an outage
-/// ([`Outages`]) it answers nothing: every call hangs, as behind a dead internet line.
+/// Clones share its [`Ledger`] of charges taken and keys voided (in memory, and on disk with
+/// [`SimulatedGateway::with_ledger`]): a key charges once, and never once voided. During an
+/// outage ([`Outages`]) it answers nothing: every call hangs, as behind a dead internet line.
 #[derive(Debug, Clone)]
 pub struct SimulatedGateway {
     config: Config,
-    voided: Arc<Mutex<HashSet<Uuid>>>,
+    ledger: Arc<Ledger>,
     outages: Arc<Outages>,
 }
 
@@ -85,9 +87,22 @@ impl SimulatedGateway {
         let outages = Outages::new(windows, config.outage_switch.clone(), clock);
         SimulatedGateway {
             config,
-            voided: Arc::default(),
+            ledger: Arc::new(Ledger::in_memory()),
             outages: Arc::new(outages),
         }
+    }
+
+    /// The same simulation remembering its charges and voids in the file `path`
+    /// (`payment.ledger`), read back first.
+    pub fn with_ledger(mut self, path: &Path) -> std::io::Result<Self> {
+        self.ledger = Arc::new(Ledger::open(path)?);
+        Ok(self)
+    }
+
+    /// True if a charge of `order_id` would be approved (unless voided): the seeded plan,
+    /// for tests and demos that want a chosen order declined.
+    pub fn would_approve(&self, order_id: Uuid) -> bool {
+        self.plan(order_id).approved
     }
 
     /// True while the simulated processor is cut.
@@ -104,11 +119,6 @@ impl SimulatedGateway {
             return Box::pin(std::future::pending());
         }
         Box::pin(answer)
-    }
-
-    fn voided(&self) -> MutexGuard<'_, HashSet<Uuid>> {
-        // A poisoned lock only means a holder panicked; the set itself is consistent.
-        self.voided.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn plan(&self, order_id: Uuid) -> Plan {
@@ -153,7 +163,7 @@ async fn wait(delay: Duration) {
 }
 
 impl Gateway for SimulatedGateway {
-    fn charge(&self, order_id: Uuid, _amount_cents: u64) -> GatewayFuture<ChargeResult> {
+    fn charge(&self, order_id: Uuid, amount_cents: u64) -> GatewayFuture<ChargeResult> {
         let plan = self.plan(order_id);
         let this = self.clone();
         self.reachable(async move {
@@ -161,13 +171,21 @@ impl Gateway for SimulatedGateway {
                 return std::future::pending().await;
             }
             wait(plan.delay).await;
-            if this.voided().contains(&order_id) {
-                ChargeResult::Declined {
-                    reason: VOIDED_REASON.into(),
-                }
+            let voided = ChargeResult::Declined {
+                reason: VOIDED_REASON.into(),
+            };
+            if this.ledger.voided(order_id) {
+                voided
             } else if plan.approved {
-                ChargeResult::Approved {
-                    transaction_id: format!("sim-{}", order_id.simple()),
+                let id = format!("sim-{}", order_id.simple());
+                match this.ledger.charge(order_id, id, amount_cents) {
+                    Ok(Some(transaction_id)) => ChargeResult::Approved { transaction_id },
+                    Ok(None) => voided,
+                    Err(e) => {
+                        // A processor that cannot keep its books does not answer.
+                        tracing::warn!(order_id = %order_id, error = %e, "Simulated processor: ledger not written.");
+                        std::future::pending().await
+                    }
                 }
             } else {
                 ChargeResult::Declined {
@@ -189,7 +207,10 @@ impl Gateway for SimulatedGateway {
     fn void(&self, order_id: Uuid) -> GatewayFuture<()> {
         // Voided as soon as asked (unless cut): a charge whose delay ends from now on declines.
         if !self.in_outage() {
-            self.voided().insert(order_id);
+            if let Err(e) = self.ledger.void(order_id) {
+                tracing::warn!(order_id = %order_id, error = %e, "Simulated processor: ledger not written.");
+                return Box::pin(std::future::pending());
+            }
         }
         self.reachable(wait(self.plan(order_id).delay))
     }

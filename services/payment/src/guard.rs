@@ -132,6 +132,38 @@ impl<G: Gateway> Guard<G> {
         }
     }
 
+    /// Charges `order_id` until the processor answers (the capture of an offline
+    /// authorization): through the breaker, waiting while it is not closed, asked again with
+    /// the same key after each failure. `None` if the service stops first (it asks again at
+    /// its next start).
+    pub async fn capture(&self, order_id: Uuid, amount_cents: u64) -> Option<ChargeResult> {
+        let stopped = async {
+            match &self.commands {
+                Some(c) => c.stopped().await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut state = self.state.subscribe();
+        let answered = async {
+            loop {
+                let closed = state.wait_for(|s| *s == BreakerState::Closed).await;
+                if closed.map(|_| ()).is_err() {
+                    return None;
+                }
+                match self.charge(order_id, amount_cents).await {
+                    Guarded::Answered(result) => return Some(result),
+                    // The breaker turned as this was asked: the watch says so in a moment.
+                    Guarded::Unavailable { asked: false } => tokio::task::yield_now().await,
+                    Guarded::Unavailable { asked: true } => {}
+                }
+            }
+        };
+        tokio::select! {
+            answer = answered => answer,
+            () = stopped => None,
+        }
+    }
+
     async fn until_answered(&self, call: impl Fn() -> GatewayFuture<()>) {
         let mut state = self.state.subscribe();
         loop {

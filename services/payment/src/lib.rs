@@ -24,10 +24,21 @@
 //! which the order service and the POS read. A cash order never touches the processor: it is
 //! recorded as paid at once, whatever the breaker says.
 //!
+//! With `when_offline = "queue"` a card charge while the breaker is not closed (or one given
+//! up in flight) is authorized offline instead ([`offline`]): recorded durably with the store's
+//! exposure, announced `payments/completed` (transaction id `offline-…`), and captured
+//! exactly once, with the order id as idempotency key, when the breaker closes or the service
+//! starts.
+//!
 //! # Layout
 //! - [`gateway`]: the [`Gateway`] trait and the seeded [`SimulatedGateway`] (latency shapes,
 //!   declines, hangs, outages).
+//! - [`ledger`]: what the simulated processor remembers of each idempotency key, on disk.
 //! - [`outage`]: when the simulated processor is cut (local windows, a switch file).
+//! - [`offline`]: the offline authorization queue (`when_offline = "queue"`): limits,
+//!   exposure, capture once the processor is back, declines after the fact.
+//! - [`http`]: `GET /payments/declined-offline`, for the manager (`milo payments
+//!   declined-offline`).
 //! - [`breaker`]: the circuit breaker's state machine and its settings.
 //! - [`guard`]: the processor's calls behind the breaker, with timeouts and probes.
 //! - [`txn`]: the recorded [`Transaction`], its [`TxnState`] and the gateway's [`Command`]s.
@@ -40,6 +51,9 @@ mod ask;
 pub mod breaker;
 pub mod gateway;
 pub mod guard;
+pub mod http;
+pub mod ledger;
+pub mod offline;
 pub mod outage;
 pub mod service;
 pub mod status;
@@ -55,6 +69,8 @@ use serde::{Deserialize, Serialize};
 
 pub use breaker::BreakerConfig;
 pub use gateway::{ChargeResult, Gateway, SimulatedGateway};
+pub use ledger::Ledger;
+pub use offline::{DeclinedOffline, Exposure, OfflineConfig};
 pub use service::PaymentService;
 pub use txn::{Command, Transaction, TxnState};
 
@@ -96,6 +112,12 @@ pub struct Config {
     pub outage_switch: Option<PathBuf>,
     /// What to do with card orders while the breaker is not closed.
     pub when_offline: WhenOffline,
+    /// The limits of the offline authorization queue (`when_offline = "queue"`).
+    pub offline: OfflineConfig,
+    /// A file where the simulated processor records every charge it approved and every void
+    /// (fsynced before it answers), so that it remembers idempotency keys across restarts as
+    /// a real processor does; none by default (it remembers them in memory only).
+    pub ledger: Option<PathBuf>,
     /// The circuit breaker around the processor.
     pub breaker: BreakerConfig,
 }
@@ -106,6 +128,9 @@ impl Config {
     pub fn check(&self) -> Result<(), (String, String)> {
         if let Err((i, e)) = outage::windows(&self.outages) {
             return Err((format!("outages[{i}]"), e.to_string()));
+        }
+        if let Err((key, why)) = self.offline.check() {
+            return Err((format!("offline.{key}"), why.to_owned()));
         }
         self.breaker
             .check()
@@ -125,6 +150,8 @@ impl Default for Config {
             outages: Vec::new(),
             outage_switch: None,
             when_offline: WhenOffline::Refuse,
+            offline: OfflineConfig::default(),
+            ledger: None,
             breaker: BreakerConfig::default(),
         }
     }

@@ -5,6 +5,7 @@
 //! | `orders/created` / `commands/payment/charge`    | charge         |
 //! | `orders/failed` / `commands/payment/refund`     | compensate     |
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use milo_bus::{Commands, Rejection, Service, Store, Tx};
@@ -18,7 +19,7 @@ use uuid::Uuid;
 use crate::gateway::{ChargeResult, Gateway};
 use crate::guard::Guard;
 use crate::txn::{announce, compensated, txn_key, Command, Transaction, TxnState};
-use crate::Config;
+use crate::{Config, OfflineConfig};
 
 /// The topics the payment service takes in `mode`: (charge, compensate).
 fn triggers(mode: SagaMode) -> [&'static str; 2] {
@@ -36,8 +37,15 @@ pub struct PaymentService<G> {
     pub(crate) guard: Guard<G>,
     mode: SagaMode,
     pub(crate) when_offline: WhenOffline,
+    /// The limits of the offline queue.
+    pub(crate) offline: OfflineConfig,
     /// The breaker's state as last published.
     pub(crate) published: BreakerState,
+    /// Why it last opened, as last published.
+    pub(crate) reason: Option<String>,
+    /// Offline authorizations whose capture is being asked by this run (in memory: after a
+    /// restart every queued one is asked again).
+    pub(crate) capturing: HashSet<Uuid>,
     pub(crate) commands: Option<Commands<Command>>,
 }
 
@@ -49,20 +57,24 @@ impl<G: Gateway> PaymentService<G> {
             guard: Guard::new(gateway, config.breaker.clone()),
             mode,
             when_offline: config.when_offline,
+            offline: config.offline.clone(),
             published: BreakerState::Closed,
+            reason: None,
+            capturing: HashSet::new(),
             commands: None,
         }
     }
 
     /// Charges an order once (`orders/created`, `commands/payment/charge`). A repeat is
     /// answered with the recorded outcome.
-    /// A cash order is recorded as paid at once: the processor is never asked.
+    /// A cash order is recorded as paid at once: the processor is never asked. A card order
+    /// while the breaker is not closed is authorized offline in queue mode.
     fn charge(
-        &self,
+        &mut self,
         tx: &mut Tx,
         order_id: Uuid,
         amount_cents: u64,
-        method: PaymentMethod,
+        (method, customer): (PaymentMethod, Option<String>),
         cause: Uuid,
     ) -> Result<(), Rejection> {
         if let Some(mut t) = tx.get::<Transaction>(&txn_key(order_id))? {
@@ -82,12 +94,17 @@ impl<G: Gateway> PaymentService<G> {
             reversing: false,
             announced: None,
             compensated: None,
+            customer,
+            declined_at: None,
         };
+        let queue = self.when_offline == WhenOffline::Queue;
         if method == PaymentMethod::Cash {
             info!(order_id = %order_id, amount_cents, "Paid in cash.");
             t.state = TxnState::Charged;
             t.transaction_id = Some(PaymentMethod::Cash.as_str().to_owned());
             announce(tx, &mut t)?;
+        } else if queue && self.guard.state() != BreakerState::Closed {
+            self.authorize_offline(tx, &mut t)?;
         } else {
             tx.after_commit(self.ask_charge(order_id, amount_cents));
         }
@@ -99,7 +116,7 @@ impl<G: Gateway> PaymentService<G> {
     /// void a charge in flight, and say so; say so too when nothing was taken (the flow owner
     /// asks until it hears). A failed order never seen is voided, so a late charge request
     /// cannot charge it.
-    fn compensate(&self, tx: &mut Tx, order_id: Uuid, cause: Uuid) -> Result<(), Rejection> {
+    fn compensate(&mut self, tx: &mut Tx, order_id: Uuid, cause: Uuid) -> Result<(), Rejection> {
         let mut t = tx
             .get::<Transaction>(&txn_key(order_id))?
             .unwrap_or(Transaction {
@@ -114,6 +131,8 @@ impl<G: Gateway> PaymentService<G> {
                 reversing: false,
                 announced: None,
                 compensated: None,
+                customer: None,
+                declined_at: None,
             });
         t.order_failed = true;
         match t.state {
@@ -134,7 +153,10 @@ impl<G: Gateway> PaymentService<G> {
                 t.state = TxnState::Voiding;
                 tx.after_commit(self.ask_void(order_id, |order_id| Command::Voided { order_id }));
             }
-            TxnState::Declined | TxnState::Voided => compensated(tx, &mut t, 0)?,
+            TxnState::Offline | TxnState::Capturing => self.compensate_offline(tx, &mut t)?,
+            TxnState::Declined | TxnState::Voided | TxnState::DeclinedOffline => {
+                compensated(tx, &mut t, 0)?
+            }
             TxnState::Refunded => {
                 let amount = t.amount_cents;
                 compensated(tx, &mut t, amount)?
@@ -221,14 +243,16 @@ impl<G: Gateway> Service for PaymentService<G> {
         match (self.mode, topic) {
             (SagaMode::Choreography, topics::ORDERS_CREATED) => {
                 let e: OrderCreated = env.decode()?;
-                self.charge(tx, e.order_id, e.total_cents, e.payment, env.id)
+                let how = (e.payment, e.customer);
+                self.charge(tx, e.order_id, e.total_cents, how, env.id)
             }
             (SagaMode::Choreography, topics::ORDERS_FAILED) => {
                 self.compensate(tx, env.decode::<OrderFailed>()?.order_id, env.id)
             }
             (SagaMode::Orchestration, topics::COMMANDS_PAYMENT_CHARGE) => {
                 let c: ChargePayment = env.decode()?;
-                self.charge(tx, c.order_id, c.amount_cents, c.payment, env.id)
+                // The coordinator's command carries no customer name.
+                self.charge(tx, c.order_id, c.amount_cents, (c.payment, None), env.id)
             }
             (SagaMode::Orchestration, topics::COMMANDS_PAYMENT_REFUND) => {
                 self.compensate(tx, env.decode::<RefundPayment>()?.order_id, env.id)
@@ -252,6 +276,8 @@ impl<G: Gateway> Service for PaymentService<G> {
                 let state = self.guard.state();
                 self.announce_gateway(tx, state, None)
             }
+            Command::Capture => self.capture_queued(tx),
+            Command::Captured { order_id, result } => self.captured(tx, order_id, result),
         }
     }
 
@@ -260,7 +286,10 @@ impl<G: Gateway> Service for PaymentService<G> {
         self.guard.connect(commands.clone());
         tokio::spawn(self.guard.clone().probe_forever());
         let announce = commands.clone();
-        tokio::spawn(async move { announce.send(Command::Announce).await });
+        tokio::spawn(async move {
+            // The breaker starts closed: what was authorized offline is captured now.
+            announce.send(Command::Announce).await && announce.send(Command::Capture).await
+        });
         // Resume what a crash interrupted, with the same idempotency keys.
         for (_, t) in store.scan::<Transaction>("txn/", None, usize::MAX)? {
             match t.state {

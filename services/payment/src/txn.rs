@@ -29,6 +29,16 @@ pub enum TxnState {
     /// Never charged and never will be: the order failed before any charge, or the charge in
     /// flight was voided.
     Voided,
+    /// Authorized offline (`when_offline = "queue"`): announced as paid, counted in the
+    /// exposure, not yet asked of the processor.
+    Offline,
+    /// Authorized offline; its capture is asked of the processor with the order id as key
+    /// (asked again until answered, again after a restart).
+    Capturing,
+    /// Authorized offline, then declined by the processor when captured: the drink was made,
+    /// the money was not taken. Listed for the manager.
+    #[serde(rename = "declined_offline")]
+    DeclinedOffline,
 }
 
 /// One order's payment.
@@ -61,6 +71,12 @@ pub struct Transaction {
     /// The answer to compensation (what was refunded, maybe nothing), as announced.
     #[serde(default)]
     pub compensated: Option<Published>,
+    /// The customer's name, as the order gave it (kept for the declined-offline list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// When the processor declined an offline authorization (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declined_at: Option<String>,
 }
 
 /// Key of a transaction.
@@ -110,6 +126,15 @@ pub enum Command {
     },
     /// Publish the breaker's state as it is (at start).
     Announce,
+    /// Capture every offline authorization not being captured yet (at start).
+    Capture,
+    /// The processor answered the capture of an offline authorization.
+    Captured {
+        /// Order.
+        order_id: Uuid,
+        /// Answer.
+        result: ChargeResult,
+    },
 }
 
 /// Announces what a failed order got back (`payments/refunded`, 0 when nothing was charged);
@@ -144,7 +169,12 @@ pub(crate) fn announce(tx: &mut Tx, t: &mut Transaction) -> Result<(), Rejection
                 reason,
             })?
         }
-        TxnState::Charged | TxnState::Refunding | TxnState::Refunded => {
+        TxnState::Charged
+        | TxnState::Refunding
+        | TxnState::Refunded
+        | TxnState::Offline
+        | TxnState::Capturing
+        | TxnState::DeclinedOffline => {
             let (transaction_id, payment) =
                 (t.transaction_id.clone().unwrap_or_default(), t.method);
             tx.answer(&mut t.announced, id, cause, || PaymentCompleted {

@@ -55,6 +55,7 @@ mod tests {
             state,
             when_offline: WhenOffline::Refuse,
             reason: None,
+            ..Default::default()
         };
         let mut env = Envelope::new("payment", Uuid::nil(), None, data);
         env.occurred_at = at;
