@@ -4,8 +4,9 @@
 //! ledger counts the charges of each order), also when the payment service is SIGKILLed in
 //! the middle of the captures and started again. Orders over the per-order limit, and the
 //! first past the exposure limit, are refused with the reason; a charge the processor
-//! declines after the fact is listed by `milo payments declined-offline`; cash goes on; and
-//! nobody but payment may say that a payment was taken.
+//! declines after the fact is listed by `milo payments declined-offline`; an authorization
+//! whose order fails is voided, never captured; cash goes on; and nobody but payment may say
+//! that a payment was taken. Both saga modes capture the same way.
 
 mod common;
 
@@ -154,9 +155,18 @@ async fn captured_once(r: &Rig, store: &milo_bus::Store, ids: &[Uuid], ledger: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_orders_in_an_outage_are_made_and_captured_once() {
+    fifty_in_an_outage(SagaMode::Choreography).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_orders_in_an_outage_are_made_and_captured_once_orchestration() {
+    fifty_in_an_outage(SagaMode::Orchestration).await;
+}
+
+async fn fifty_in_an_outage(mode: SagaMode) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_owned();
-    let r = Rig::full(SagaMode::Choreography, |c| queue_mode(c, &d, 300)).await;
+    let r = Rig::full(mode, |c| queue_mode(c, &d, 300)).await;
     let watch = Observer::start(
         &r.config.mqtt,
         &[topics::PAYMENTS_GATEWAY, topics::PAYMENTS_COMPLETED],
@@ -172,7 +182,7 @@ async fn fifty_orders_in_an_outage_are_made_and_captured_once() {
     let took = capture_window(&watch, ORDERS as u64).expect("the statuses of the captures");
     let rate = ORDERS as f64 / took.as_secs_f64();
     eprintln!(
-        "authorized offline in {offline:?} (POST /orders to payments/completed made); {ORDERS} \
+        "{mode:?}: authorized offline in {offline:?} (POST /orders to payments/completed made); {ORDERS} \
          captured in {took:?} after the breaker closed: {rate:.0} captures/s"
     );
     captured_once(
@@ -430,4 +440,59 @@ async fn limits_cash_a_decline_after_the_fact_and_no_forged_payment() {
     assert!(cash
         .iter()
         .any(|(_, t)| t.method.as_str() == "cash" && t.state == TxnState::Charged));
+}
+
+/// An order authorized offline that fails before its drink is made (canceled at the counter
+/// while its ticket waits at the bar): nothing was taken, 0 refunded, off the exposure at
+/// once, and once the processor is back its key is voided, never captured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_authorization_compensated_is_never_captured() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_owned();
+    // No barista device: the ticket waits at the barista service.
+    let parts: Vec<&str> = all_parts(SagaMode::Choreography)
+        .into_iter()
+        .filter(|p| *p != "device")
+        .collect();
+    let r = Rig::start(SagaMode::Choreography, &parts, |c| queue_mode(c, &d, 300)).await;
+    let watch = Observer::start(&r.config.mqtt, &[topics::PAYMENTS_GATEWAY]).await;
+    wait_status(&watch, "closed", |s| s.state == BreakerState::Closed).await;
+    std::fs::write(dir.path().join("processor-cut"), b"").unwrap();
+    let (kept, canceled) = (r.place(ESPRESSO, None).await, r.place(ESPRESSO, None).await);
+    for id in [kept, canceled] {
+        r.wait_status(id, "ready").await;
+    }
+    wait_status(&watch, "queued 2", |s| s.queued == 2).await;
+    let (code, body) = r.cancel(canceled).await;
+    assert!(code == 200 || code == 202, "{code} {body}");
+    let order = r.wait_status(canceled, "canceled").await;
+    assert_eq!(order["compensation"]["refunded_cents"], 0, "{order}");
+    wait_status(&watch, "queued 1", |s| s.queued == 1).await;
+    let t: Transaction = r
+        .store("payment")
+        .get(&format!("txn/{canceled}"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.state, TxnState::Voided, "{t:?}");
+
+    std::fs::remove_file(dir.path().join("processor-cut")).unwrap();
+    wait_status(&watch, "emptied", |s| {
+        s.state == BreakerState::Closed && s.queued == 0
+    })
+    .await;
+    let voided = eventually(PATIENCE, || {
+        let t: Option<Transaction> = r.store("payment").get(&format!("txn/{canceled}")).unwrap();
+        std::future::ready(t.is_some_and(|t| !t.reversing))
+    })
+    .await;
+    assert!(voided, "the void of {canceled} never confirmed");
+    let ledger = ledger::read(&dir.path().join("ledger.jsonl")).unwrap();
+    let charged = ledger::charges(&dir.path().join("ledger.jsonl")).unwrap();
+    assert_eq!(charged.get(&canceled), None, "{ledger:?}");
+    assert_eq!(charged.get(&kept), Some(&1), "{ledger:?}");
+    assert!(
+        ledger.contains(&ledger::Entry::Void { order_id: canceled }),
+        "{ledger:?}"
+    );
+    assert_eq!(r.money(canceled), 0);
 }
