@@ -326,7 +326,7 @@ async fn refused_with(r: &Rig, id: Uuid, reason: &str) {
 async fn limits_cash_a_decline_after_the_fact_and_no_forged_payment() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_owned();
-    let r = Rig::full(SagaMode::Choreography, |c| {
+    let mut r = Rig::full(SagaMode::Choreography, |c| {
         queue_mode(c, &d, 300);
         c.payment.success_rate = 0.5;
         c.payment.offline = OfflineConfig {
@@ -440,6 +440,20 @@ async fn limits_cash_a_decline_after_the_fact_and_no_forged_payment() {
     assert!(cash
         .iter()
         .any(|(_, t)| t.method.as_str() == "cash" && t.state == TxnState::Charged));
+    // Payment stopped: the list is read from its store.
+    r.down("payment", false).await;
+    cli::free(&r.config.data_of("payment")).await;
+    let args = ["payments", "declined-offline", "--json"];
+    let out = cli::milo(&r.config, "ops.toml", &args).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        list["declined"][0]["order_id"],
+        declined.to_string(),
+        "{list}"
+    );
+    assert_eq!(list["declined"][0]["customer"], "Ana", "{list}");
+    assert_eq!(list["queued"], 0, "{list}");
 }
 
 /// An order authorized offline that fails before its drink is made (canceled at the counter
