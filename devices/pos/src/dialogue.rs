@@ -30,6 +30,11 @@ pub trait Counter {
     fn cards_offline(&self) -> bool {
         false
     }
+    /// What to say before the customer pays while card payments are offline but still taken
+    /// (queue mode: authorized offline, up to the limits), if so.
+    fn cards_note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Why a dialogue stops.
@@ -190,6 +195,8 @@ impl<R: BufRead, W: Write> Dialogue<'_, R, W> {
                 return Ok(false);
             }
             payment = PaymentMethod::Cash;
+        } else if let Some(note) = counter.cards_note() {
+            self.say(&note)?;
         }
         let request = Request {
             order_id: Uuid::now_v7(),

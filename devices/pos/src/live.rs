@@ -43,6 +43,10 @@ impl Counter for LiveCounter {
         self.pos.cards_refused(card).is_some()
     }
 
+    fn cards_note(&self) -> Option<String> {
+        self.pos.cards_note()
+    }
+
     fn place(&mut self, request: Request) -> Result<String, String> {
         let id = request.order_id;
         let label = request.customer.clone().unwrap_or_else(|| "no name".into());

@@ -67,6 +67,7 @@ struct Scripted {
     avail: Option<MenuAvailability>,
     placed: Vec<Request>,
     cards_offline: bool,
+    cards_note: Option<String>,
 }
 
 impl Counter for Scripted {
@@ -80,6 +81,9 @@ impl Counter for Scripted {
     }
     fn cards_offline(&self) -> bool {
         self.cards_offline
+    }
+    fn cards_note(&self) -> Option<String> {
+        self.cards_note.clone()
     }
 }
 
@@ -278,4 +282,13 @@ fn with_cards_offline_an_order_is_taken_in_cash_or_dropped() {
     assert_eq!(placed, 1, "{out}");
     assert!(!out.contains("card payments offline"), "{out}");
     assert_eq!(online.placed[0].payment, PaymentMethod::Card);
+    // Taken offline (queue mode): said, and the card order goes on.
+    let mut queued = Scripted {
+        cards_note: Some("card payments offline: cards are taken offline".into()),
+        ..Default::default()
+    };
+    let (placed, out) = run(&mut queued, one);
+    assert_eq!(placed, 1, "{out}");
+    assert!(out.contains("cards are taken offline"), "{out}");
+    assert_eq!(queued.placed[0].payment, PaymentMethod::Card);
 }
