@@ -300,6 +300,32 @@ mod tests {
         assert_eq!(g.charge(voided, 100).await, declined);
     }
 
+    #[tokio::test]
+    async fn with_a_ledger_a_key_charges_once_across_a_restart() {
+        let dir = std::env::temp_dir().join(format!("milo-sim-ledger-{}", Uuid::now_v7()));
+        let path = dir.join("ledger.jsonl");
+        let (charged, voided) = (Uuid::now_v7(), Uuid::now_v7());
+        let first = SimulatedGateway::new(config(0, 0))
+            .with_ledger(&path)
+            .unwrap();
+        let answer = first.charge(charged, 300).await;
+        first.void(voided).await;
+        let again = SimulatedGateway::new(config(0, 0))
+            .with_ledger(&path)
+            .unwrap();
+        assert_eq!(again.charge(charged, 300).await, answer);
+        let declined = ChargeResult::Declined {
+            reason: VOIDED_REASON.into(),
+        };
+        assert_eq!(again.charge(voided, 300).await, declined);
+        let charges = crate::ledger::charges(&path).unwrap();
+        assert_eq!(
+            (charges.get(&charged), charges.get(&voided)),
+            (Some(&1), None)
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn exponential_stays_within_bounds() {
         let g = SimulatedGateway::new(Config {

@@ -132,3 +132,31 @@ async fn a_refund_waits_for_the_processor_and_is_asked_again() {
         .expect("refunded once the processor was back")
         .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_capture_waits_through_the_outage_and_is_answered_once_back() {
+    let line = Arc::new(Line::default());
+    let (guard, mut rx) = guard(&line);
+    line.down.store(true, Ordering::SeqCst);
+    let id = Uuid::now_v7();
+    let capture = {
+        let guard = guard.clone();
+        tokio::spawn(async move { guard.capture(id, 100).await })
+    };
+    // Its own timeouts open the breaker; then it waits, asking nothing, through the probes.
+    assert_eq!(next_state(&mut rx).await, BreakerState::Open);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        !capture.is_finished(),
+        "captured while the processor was down"
+    );
+    line.down.store(false, Ordering::SeqCst);
+    let answer = tokio::time::timeout(Duration::from_secs(5), capture)
+        .await
+        .expect("captured once the processor was back")
+        .unwrap();
+    let approved = ChargeResult::Approved {
+        transaction_id: id.to_string(),
+    };
+    assert_eq!(answer, Some(approved));
+}
