@@ -325,6 +325,7 @@ async fn dispatch(
             no_fsync,
             no_security,
             json,
+            keep,
         } => {
             let options = BenchOptions {
                 orders: orders as usize,
@@ -338,6 +339,7 @@ async fn dispatch(
                 security: !no_security,
                 timeout: std::time::Duration::from_secs(timeout),
                 progress: true,
+                keep,
             };
             let report = bench::run(&config, options).await?;
             if json {
