@@ -161,6 +161,11 @@ pub enum Command {
         /// Print one JSON object with every figure instead of the text.
         #[arg(long)]
         json: bool,
+        /// Keep the store's data in this directory (made if missing) instead of a temporary
+        /// one, and open the store on what an earlier run left there: a store with past
+        /// orders, its opening time and its size on disk.
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
     },
 }
 

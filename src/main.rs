@@ -327,6 +327,7 @@ async fn dispatch(
             no_fsync,
             no_security,
             json,
+            keep,
         } => {
             let options = BenchOptions {
                 orders: orders as usize,
@@ -340,6 +341,7 @@ async fn dispatch(
                 security: !no_security,
                 timeout: std::time::Duration::from_secs(timeout),
                 progress: true,
+                keep,
             };
             let report = bench::run(&config, options).await?;
             if json {

@@ -37,6 +37,7 @@ async fn a_small_bench_completes_every_order_and_reports_every_figure() {
         security: true,
         timeout: Duration::from_secs(120),
         progress: false,
+        keep: None,
     };
     let report = bench::run(&base, options).await.unwrap();
     let text = report.to_string();
@@ -68,6 +69,7 @@ async fn a_small_bench_completes_every_order_and_reports_every_figure() {
         "stores",
         "syncs/order",
         "stations",
+        "open",
         "rss",
     ] {
         assert!(text.contains(label), "no {label:?} in\n{text}");
@@ -80,4 +82,35 @@ async fn a_small_bench_completes_every_order_and_reports_every_figure() {
         report.stores
     );
     assert!(report.rss_idle_kib > 0 && report.rss_peak_kib >= report.rss_idle_kib);
+    assert_eq!(report.past_orders, 0, "a fresh store");
+    assert!(report.open_ms > 0.0 && report.disk_bytes > 0, "{text}");
+}
+
+/// `--keep`: a second run opens the store the first one left, and counts its orders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_store_opens_with_its_past_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = milo_testkit::config(dir.path());
+    let kept = dir.path().join("kept");
+    let run = |orders| BenchOptions {
+        orders,
+        concurrency: 4,
+        stations: 1,
+        until: Until::Prepared,
+        fsync: true,
+        security: true,
+        timeout: Duration::from_secs(120),
+        progress: false,
+        keep: Some(kept.clone()),
+    };
+    let first = bench::run(&base, run(30)).await.unwrap();
+    assert_eq!(first.orders.completed, 30, "{first}");
+    assert_eq!(first.past_orders, 0);
+    let second = bench::run(&base, run(20)).await.unwrap();
+    eprintln!("{second}");
+    assert_eq!(second.orders.completed, 20, "{second}");
+    assert_eq!(second.past_orders, 30, "{second}");
+    assert!(second.disk_bytes >= first.disk_bytes / 2, "{second}");
+    let per = second.disk_per_stored_order().unwrap();
+    assert!(per > 0.0, "{second}");
 }

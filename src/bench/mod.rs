@@ -16,6 +16,7 @@
 use milo_contracts::dead_letters::OPERATOR;
 use milo_contracts::policy::Role;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use milo_barista::Station;
@@ -64,6 +65,8 @@ pub struct BenchOptions {
     pub timeout: Duration,
     /// Show the progress line on stderr.
     pub progress: bool,
+    /// The data directory to keep (and open again), instead of a temporary one.
+    pub keep: Option<PathBuf>,
 }
 
 impl BenchOptions {
@@ -122,31 +125,67 @@ fn station_id(n: usize) -> String {
 /// Runs the bench and returns the figures.
 pub async fn run(base: &MiloConfig, options: BenchOptions) -> Result<BenchReport, ShopError> {
     let options = options.bounded();
-    let dir = tempfile::tempdir().map_err(|e| failed(e.to_string()))?;
-    let mut config =
-        bench_config(base, dir.path(), options.fsync).map_err(|e| failed(e.to_string()))?;
+    let temporary = match options.keep {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().map_err(|e| failed(e.to_string()))?),
+    };
+    let dir = match (&options.keep, &temporary) {
+        (Some(kept), _) => kept.clone(),
+        (None, Some(t)) => t.path().to_owned(),
+        (None, None) => unreachable!("a temporary directory when none is kept"),
+    };
+    let mut config = bench_config(base, &dir, options.fsync).map_err(|e| failed(e.to_string()))?;
     config.security.enabled = options.security;
     // Every station the bench runs gets a credential when the store makes them.
     config.security.stations = (1..=options.stations).map(station_id).collect();
     let trigger = ShutdownTrigger::new().0;
+    let opening = Instant::now();
     let shop = Shop::start(&config, Box::new(MemoryDisplay::default()), &trigger, || {}).await?;
     let (report, shop) = match open_bar(shop, &config, options.stations, &trigger).await {
-        Ok(shop) => (measure(&config, &shop, &options, &trigger).await, shop),
+        Ok((shop, open)) => {
+            let open = Opening {
+                took: open.duration_since(opening),
+                past_orders: past_orders(&shop),
+            };
+            (
+                measure(&config, &shop, &options, open, &trigger).await,
+                shop,
+            )
+        }
         Err((e, shop)) => (Err(e), shop),
     };
     trigger.trigger();
     let _ = shop.run(&trigger).await;
-    report
+    report.map(|mut r| {
+        // Measured once every part has stopped and let go of its files.
+        r.disk_bytes = probe::disk_bytes(&dir);
+        r
+    })
 }
 
-/// Starts stations 2 to `stations` and waits until every part is connected and the barista
-/// service holds every station usable. On failure, the shop comes back to be stopped.
+/// How the store opened: from the start of its parts to all of them ready, and with how many
+/// orders already in the order service's store.
+pub(super) struct Opening {
+    pub took: Duration,
+    pub past_orders: usize,
+}
+
+/// Orders in the order service's store.
+fn past_orders(shop: &Shop) -> usize {
+    shop.store("order")
+        .map(|s| s.count(milo_order::model::ORDER_PREFIX))
+        .unwrap_or(0)
+}
+
+/// Starts stations 2 to `stations` and waits until every part is connected (when: the second
+/// value) and the barista service holds every station usable. On failure, the shop comes back
+/// to be stopped.
 async fn open_bar(
     mut shop: Shop,
     config: &MiloConfig,
     stations: usize,
     trigger: &ShutdownTrigger,
-) -> Result<Shop, (ShopError, Shop)> {
+) -> Result<(Shop, Instant), (ShopError, Shop)> {
     for n in 2..=stations {
         if let Err(e) = shop.add_station(config, &station_id(n), trigger) {
             return Err((e, shop));
@@ -155,6 +194,7 @@ async fn open_bar(
     if !shop.wait_ready(STARTUP).await {
         return Err((failed("the store was not ready in 20 s".into()), shop));
     }
+    let open = Instant::now();
     let ids: Vec<String> = (1..=stations).map(station_id).collect();
     let usable = wait_until(STARTUP, || {
         let all = shop.store("barista").is_some_and(|bar| {
@@ -172,7 +212,7 @@ async fn open_bar(
         let e = failed(format!("the stations were not usable in 20 s: {ids:?}"));
         return Err((e, shop));
     }
-    Ok(shop)
+    Ok((shop, open))
 }
 
 /// Connects the observer and the clients, then runs the load and takes the readings.
@@ -180,6 +220,7 @@ async fn measure(
     config: &MiloConfig,
     shop: &Shop,
     options: &BenchOptions,
+    open: Opening,
     trigger: &ShutdownTrigger,
 ) -> Result<BenchReport, ShopError> {
     let tracks = load::Tracks::default();
@@ -234,6 +275,7 @@ async fn measure(
         rss_peak_kib: probe::proc_status_kib("VmHWM"),
         clock,
         log: shop.log_size(),
+        open,
     };
     Ok(report::build(&tracks, options, readings))
 }

@@ -93,6 +93,23 @@ fn field_u64(text: &str, name: &str) -> Option<u64> {
     })
 }
 
+/// Space the files under `dir` take on disk (allocated blocks), 0 where unreadable.
+pub fn disk_bytes(dir: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut bytes = 0;
+    for entry in entries.flatten() {
+        match entry.metadata() {
+            Ok(m) if m.is_dir() => bytes += disk_bytes(&entry.path()),
+            Ok(m) => bytes += m.blocks() * 512,
+            Err(_) => {}
+        }
+    }
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

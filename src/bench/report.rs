@@ -50,6 +50,20 @@ pub struct BenchReport {
     pub log_events: u64,
     /// See `log_events`.
     pub log_bytes: u64,
+    /// From the start of the store's parts until every one was ready, in ms.
+    pub open_ms: f64,
+    /// Orders already in the order service's store when it opened (`--keep`: earlier runs').
+    pub past_orders: usize,
+    /// Space the data directory takes on disk once the store stopped (allocated blocks).
+    pub disk_bytes: u64,
+}
+
+impl BenchReport {
+    /// Disk space per order stored (past orders and this run's), in bytes.
+    pub fn disk_per_stored_order(&self) -> Option<f64> {
+        let stored = self.past_orders + self.orders.placed;
+        (stored > 0 && self.disk_bytes > 0).then(|| self.disk_bytes as f64 / stored as f64)
+    }
 }
 
 /// The run's options, as run.
@@ -199,6 +213,7 @@ pub(super) struct Readings {
     pub rss_peak_kib: u64,
     pub clock: (u64, bool),
     pub log: (u64, u64),
+    pub open: super::Opening,
 }
 
 /// The report of a run of `options` whose orders are in `tracks`.
@@ -260,6 +275,9 @@ pub(super) fn build(tracks: &Tracks, options: &BenchOptions, r: Readings) -> Ben
         log_bytes: r.log.1,
         clock_ticks_per_s: r.clock.0,
         clock_ticks_asked: r.clock.1,
+        open_ms: r.open.took.as_secs_f64() * 1000.0,
+        past_orders: r.open.past_orders,
+        disk_bytes: 0,
     }
 }
 

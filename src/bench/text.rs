@@ -106,6 +106,14 @@ impl Display for BenchReport {
             self.log_bytes as f64 / 1000.0,
             self.log_bytes as f64 / orders * 1000.0 / 1e6
         )?;
+        writeln!(
+            f,
+            "  open         {:.0} ms with {} past orders; on disk {:.1} MB at the end ({} kB per stored order)",
+            self.open_ms,
+            self.past_orders,
+            self.disk_bytes as f64 / 1e6,
+            num(self.disk_per_stored_order().map(|b| b / 1000.0), 1)
+        )?;
         write!(
             f,
             "  rss          idle {:.1} MB, peak {:.1} MB",

@@ -13,7 +13,6 @@ use tracing::{info, warn};
 
 use crate::service::BaristaService;
 use crate::ticket::{age_key, parse_age, ticket_key, Ticket, AGE_PREFIX};
-use crate::Config;
 
 /// Most ageing keys handled per tick.
 pub const AGE_BATCH: usize = 256;
@@ -45,20 +44,26 @@ pub fn crossed(
         .collect()
 }
 
-/// Indexes an open ticket for its next threshold (nothing once late).
-pub(crate) fn track(tx: &mut Tx, ticket: &Ticket, config: &Config) {
-    let due = next_due(
-        ticket.queued_ms(),
-        ticket.aged,
-        config.warn_secs,
-        config.late_secs,
-    );
-    if let Some(due) = due {
-        tx.put(&age_key(due, ticket.order_id), &());
-    }
-}
-
 impl BaristaService {
+    /// Indexes an open ticket for its next threshold (nothing once late), and asks for a tick
+    /// when it is due.
+    pub(crate) fn track(&self, tx: &mut Tx, ticket: &Ticket) {
+        let (warn_secs, late_secs) = (self.config.warn_secs, self.config.late_secs);
+        if let Some(due) = next_due(ticket.queued_ms(), ticket.aged, warn_secs, late_secs) {
+            self.alarm.at(due);
+            tx.put(&age_key(due, ticket.order_id), &());
+        }
+    }
+
+    /// When the soonest ageing key is due, if any (this group's writes included).
+    pub(crate) fn next_age(&self, tx: &Tx) -> Result<Option<i64>, Rejection> {
+        let first = tx.scan::<()>(AGE_PREFIX, 1)?;
+        Ok(first
+            .first()
+            .and_then(|(tail, ())| parse_age(tail))
+            .map(|(due, _)| due))
+    }
+
     /// Announces the tickets that crossed a threshold since the last tick.
     pub(crate) fn age(&self, tx: &mut Tx) -> Result<(), Rejection> {
         let now = milo_bus::retry::now_ms();
@@ -98,7 +103,7 @@ impl BaristaService {
                 tx.publish(&event)?;
                 ticket.aged = level;
             }
-            track(tx, &ticket, &self.config);
+            self.track(tx, &ticket);
             tx.put(&ticket_key(order), &ticket);
         }
         Ok(())

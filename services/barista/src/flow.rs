@@ -9,7 +9,6 @@ use milo_contracts::saga::OrderStarted;
 use tracing::{debug, info};
 use uuid::Uuid;
 
-use crate::ageing;
 use crate::model;
 use crate::service::BaristaService;
 use crate::ticket::{ticket_key, waiting_key, Ticket};
@@ -22,7 +21,7 @@ impl BaristaService {
         }
         let mut ticket = Ticket::new(e.order_id, e.lines, e.customer, cause);
         ticket.base_ms = model::base_ms(&self.menu, &ticket.lines);
-        ageing::track(tx, &ticket, &self.config);
+        self.track(tx, &ticket);
         let mut bar = self.bar(tx)?;
         self.route(tx, &mut bar, &mut ticket, None, Some(cause))?;
         self.keep(tx, bar);
@@ -158,7 +157,7 @@ impl BaristaService {
         let now = bar.now_ms;
         bar.push(tx, &e.station, e.order_id, ticket.base_ms, Some(now))?;
         self.refresh_eta(tx, &mut bar, &e.station, cause)?;
-        ageing::track(tx, &ticket, &self.config);
+        self.track(tx, &ticket);
         tx.put(&ticket_key(e.order_id), &ticket);
         self.keep(tx, bar);
         Ok(())

@@ -100,6 +100,7 @@ impl BaristaService {
         info!(order_id = %ticket.order_id, "No barista station can take the ticket; it waits.");
         ticket.station = None;
         tx.put(&waiting_key(ticket.order_id), &());
+        self.alarm.after(self.config.tick_ms);
         if !ticket.waiting_eta {
             let own = model::estimate_ms(ticket.base_ms, bar.best_factor());
             eta::publish(tx, ticket.order_id, None, 0, own, bar.now_ms, cause)?;

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use milo_bus::{retry, Commands, Rejection, Service, Store, Tx};
+use milo_bus::{retry, Alarm, Commands, Rejection, Service, Store, Tx};
 use milo_contracts::bar::{Telemetry, TicketBumped, TicketRecalled, TicketReturned};
 use milo_contracts::events::{OrderPrepared, OrderReady};
 use milo_contracts::saga::{
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::eta;
 use crate::station::Bar;
+use crate::ticket::WAITING_PREFIX;
 use crate::{Command, Config};
 
 /// The barista service.
@@ -29,6 +30,8 @@ pub struct BaristaService {
     /// step, so a handler that fails leaves no cache and the next one reads the store. This
     /// keeps a long queue (a rush) from being read from the store on every message.
     cache: Mutex<Option<Bar>>,
+    /// When the next tick is due: a ticket to age, tickets waiting for a station.
+    pub(crate) alarm: Alarm,
 }
 
 impl BaristaService {
@@ -41,6 +44,7 @@ impl BaristaService {
             config,
             menu,
             cache: Mutex::new(None),
+            alarm: Alarm::default(),
         }
     }
 
@@ -149,6 +153,11 @@ impl BaristaService {
         let mut bar = self.bar(tx)?;
         self.drain(tx, &mut bar, None)?;
         self.keep(tx, bar);
+        // Waiting tickets are looked at every `tick_ms` (a station may have room by then).
+        let waiting = !tx.scan::<()>(WAITING_PREFIX, 1)?.is_empty();
+        let again = waiting.then(|| retry::now_ms() + self.config.tick_ms as i64);
+        self.alarm
+            .next(again.into_iter().chain(self.next_age(tx)?).min());
         Ok(())
     }
 }
@@ -237,7 +246,8 @@ impl Service for BaristaService {
     }
 
     fn on_start(&mut self, _store: &Store, commands: &Commands<Command>) -> Result<(), Rejection> {
-        retry::spawn_ticks(commands.clone(), self.config.tick_ms, || Command::Tick);
+        self.alarm
+            .start(commands.clone(), self.config.tick_ms, || Command::Tick);
         Ok(())
     }
 }

@@ -21,6 +21,7 @@
 //!   putting back the retained topics it publishes when they are erased or overwritten.
 //! - [`runner`]: the [`Service`] trait and the group-commit loop [`run`].
 //! - [`retry`]: durable timers and the retry policy of a flow's owner.
+//! - [`alarm`]: a service's ticks, only when something is due.
 //! - [`dlq`]: dead-letter records, and [`dlq::Requester`] asking a running part about them
 //!   (its answers come from [`runner`]).
 //! - [`trace`]: what a store holds about one order (its events, inbox, dead letters), for
@@ -28,6 +29,7 @@
 //! - [`shutdown`]: the shutdown signal handed to every `run`.
 #![forbid(unsafe_code)]
 
+pub mod alarm;
 pub mod config;
 pub mod credentials;
 pub mod dlq;
@@ -42,6 +44,7 @@ pub mod tls;
 pub mod trace;
 pub mod tx;
 
+pub use alarm::Alarm;
 pub use config::{MqttConfig, Secret};
 pub use credentials::{Credentials, CredentialsError};
 pub use dlq::DeadLetter;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Commands, StoreError, Tx};
+use crate::{Alarm, StoreError, Tx};
 
 /// Retry policy (`[order.retry]`, `[saga.retry]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,7 +26,8 @@ pub struct RetryConfig {
     pub jitter: f64,
     /// How long a ready order may take to be prepared before it is asked again, in seconds.
     pub prepare_secs: u64,
-    /// How often due timers are looked at, in milliseconds.
+    /// The least time between two looks at due timers, in milliseconds (they are looked at
+    /// when the earliest is due, not polled).
     pub tick_ms: u64,
 }
 
@@ -61,6 +62,14 @@ pub struct Timer<S> {
     pub step: S,
     /// Attempts made so far for this step.
     pub attempt: u32,
+}
+
+impl<S> Timer<S> {
+    /// When it is due (ms since the epoch), read from its key.
+    pub fn due_ms(&self) -> Option<i64> {
+        let tail = self.key.strip_prefix(TIMER_PREFIX)?;
+        tail.split_once('/')?.0.parse().ok()
+    }
 }
 
 /// Prefix of every timer key.
@@ -120,11 +129,22 @@ pub fn take_due(tx: &mut Tx) -> Result<Vec<(Uuid, String)>, StoreError> {
     Ok(due)
 }
 
+/// When the earliest timer in the store (this group's writes included) is due, if any.
+pub fn next_due(tx: &Tx) -> Result<Option<i64>, StoreError> {
+    let first = tx.scan::<()>(TIMER_PREFIX, 1)?;
+    Ok(first
+        .first()
+        .and_then(|(tail, ())| tail.split_once('/'))
+        .and_then(|(due, _)| due.parse().ok()))
+}
+
 /// Replaces `slot`'s pending timer with `next` (step, wait, attempt), keeping the keys in the
-/// store in step. The caller writes the record that holds `slot`.
+/// store in step, and asks `alarm` for a tick when it is due. The caller writes the record
+/// that holds `slot`.
 pub fn set_timer<S>(
     tx: &mut Tx,
     config: &RetryConfig,
+    alarm: &Alarm,
     order: Uuid,
     slot: &mut Option<Timer<S>>,
     next: Option<(S, Wait, u32)>,
@@ -134,24 +154,12 @@ pub fn set_timer<S>(
     }
     if let Some((step, wait, attempt)) = next {
         let timer = config.timer(order, step, wait, attempt);
+        if let Some(due) = timer.due_ms() {
+            alarm.at(due);
+        }
         tx.put(&timer.key, &());
         *slot = Some(timer);
     }
-}
-
-/// Sends `make()` to the service loop every `tick_ms` until the service stops.
-pub fn spawn_ticks<C: Send + 'static>(commands: Commands<C>, tick_ms: u64, make: fn() -> C) {
-    tokio::spawn(async move {
-        let every = std::time::Duration::from_millis(tick_ms.max(10));
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tick.tick().await;
-            if !commands.send(make()).await {
-                break;
-            }
-        }
-    });
 }
 
 #[cfg(test)]
@@ -184,6 +192,11 @@ mod tests {
         let tail = t.key.strip_prefix(TIMER_PREFIX).unwrap();
         assert_eq!(due_by(tail, i64::MAX), Some(id));
         assert_eq!(due_by(tail, 0), None);
+        assert_eq!(
+            t.due_ms().map(|d| d.to_string()),
+            tail.split_once('/')
+                .map(|(d, _)| d.trim_start_matches('0').to_owned())
+        );
         assert!(format!("{:016}", 999) < format!("{:016}", 1000));
     }
 }

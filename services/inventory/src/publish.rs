@@ -65,8 +65,9 @@ impl InventoryService {
         }
         if change.visible() {
             self.publish(tx, Some(cause));
-        } else {
+        } else if !self.dirty {
             self.dirty = true;
+            self.alarm.after(self.config.availability_ms);
         }
         Ok(())
     }
@@ -87,6 +88,10 @@ impl InventoryService {
         if self.dirty {
             self.publish(tx, None);
         }
+        let again = self
+            .dirty
+            .then(|| retry::now_ms() + self.config.availability_ms as i64);
+        self.alarm.next(again);
         Ok(())
     }
 
@@ -105,9 +110,8 @@ impl InventoryService {
 
     /// Starts the coalescing tick and the periodic republish (the first one at once).
     pub(crate) fn spawn_ticks(&self, commands: &Commands<Command>) {
-        retry::spawn_ticks(commands.clone(), self.config.availability_ms, || {
-            Command::Tick
-        });
+        let gap = self.config.availability_ms;
+        self.alarm.start(commands.clone(), gap, || Command::Tick);
         let every = Duration::from_secs(self.config.republish_secs.max(1));
         let commands = commands.clone();
         tokio::spawn(async move {

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use milo_bus::{Commands, Rejection, Service, Store, StoreError, Tx};
+use milo_bus::{Alarm, Commands, Rejection, Service, Store, StoreError, Tx};
 use milo_contracts::bar::TicketReturned;
 use milo_contracts::counter::RestockRequested;
 use milo_contracts::events::{
@@ -58,6 +58,8 @@ pub struct InventoryService {
     pub(crate) tracker: Tracker,
     /// The stock changed since the availability was last published.
     pub(crate) dirty: bool,
+    /// When the coalesced availability is due.
+    pub(crate) alarm: Alarm,
 }
 
 impl InventoryService {
@@ -70,6 +72,7 @@ impl InventoryService {
             menu,
             tracker,
             dirty: false,
+            alarm: Alarm::default(),
         }
     }
 

@@ -208,6 +208,13 @@ impl Board {
         due
     }
 
+    /// When the soonest pickup timer is due, if any.
+    pub fn next_due(&self) -> Option<i64> {
+        let key = self.timers.first()?;
+        let tail = key.strip_prefix(retry::TIMER_PREFIX).unwrap_or(key);
+        tail.split_once('/')?.0.parse().ok()
+    }
+
     /// The board as published: the newest `size` orders of each state, newest first.
     pub fn render(&self, size: usize) -> PickupBoard {
         let mut shown: Vec<(u64, BoardEntry)> = Vec::new();

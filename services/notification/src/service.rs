@@ -8,7 +8,7 @@
 //! `pickup_timeout_secs` leaves the board by a durable timer (a `timer/<due>/<order>` key,
 //! looked at on the same tick).
 
-use milo_bus::{retry, Commands, Rejection, Service, Store, Tx};
+use milo_bus::{retry, Alarm, Commands, Rejection, Service, Store, Tx};
 use milo_contracts::bar::{TicketBumped, TicketRecalled};
 use milo_contracts::counter::OrderCollected;
 use milo_contracts::events::{
@@ -50,6 +50,8 @@ pub struct NotificationService {
     board: Board,
     /// The board changed since it was last published.
     dirty: bool,
+    /// When the next tick is due: a change to publish, a pickup timer.
+    alarm: Alarm,
 }
 
 impl NotificationService {
@@ -59,7 +61,15 @@ impl NotificationService {
             config,
             board: Board::default(),
             dirty: false,
+            alarm: Alarm::default(),
         }
+    }
+
+    /// The board changed: published at the next tick (at once, or after `board_ms` since the
+    /// last one).
+    fn changed(&mut self) {
+        self.dirty = true;
+        self.alarm.at(0);
     }
 
     /// Applies move `m` to order `id`: tells the customer if this is the order's outcome and
@@ -98,7 +108,7 @@ impl NotificationService {
             }
             Next::Set(state) => self.show(tx, id, state, customer, reason),
         }
-        self.dirty = true;
+        self.changed();
         Ok(())
     }
 
@@ -119,6 +129,7 @@ impl NotificationService {
             let wait = self.config.pickup_timeout_secs.saturating_mul(1000);
             let due = retry::now_ms().saturating_add(i64::try_from(wait).unwrap_or(i64::MAX));
             let key = timer_key(due, id);
+            self.alarm.at(due);
             tx.put(&key, &());
             key
         });
@@ -184,7 +195,7 @@ impl NotificationService {
             if next(current.map(|s| s.state), true, Move::Expired) == Next::Remove {
                 info!(order_id = %id, "Not collected in time; off the board.");
                 self.take_off(tx, id);
-                self.dirty = true;
+                self.changed();
             }
         }
         if self.dirty {
@@ -196,6 +207,9 @@ impl NotificationService {
                 Err(e) => warn!(error = %e, "Pickup board not published."),
             }
         }
+        let retry = self.dirty.then(retry::now_ms);
+        self.alarm
+            .next(retry.into_iter().chain(self.board.next_due()).min());
         Ok(())
     }
 }
@@ -248,7 +262,8 @@ impl Service for NotificationService {
         self.board = Board::load(slots, timers);
         // The broker may have lost the retained board: publish it at the first tick.
         self.dirty = true;
-        retry::spawn_ticks(commands.clone(), self.config.board_ms, || Command::Tick);
+        self.alarm
+            .start(commands.clone(), self.config.board_ms, || Command::Tick);
         Ok(())
     }
 

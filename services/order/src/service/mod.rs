@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use milo_bus::{retry, Commands, Rejection, Service, Store, Tx};
+use milo_bus::{retry, Alarm, Commands, Rejection, Service, Store, Tx};
 use milo_contracts::events::{
     InventoryFailed, InventoryReleased, InventoryReserved, OrderFailed, OrderPlaced, OrderReady,
     PaymentCompleted, PaymentFailed, PaymentRefunded,
@@ -64,6 +64,8 @@ pub struct OrderService {
     mode: SagaMode,
     availability: counter::Availability,
     cards: cards::Cards,
+    /// When the next durable timer is due.
+    alarm: Alarm,
 }
 
 impl OrderService {
@@ -75,6 +77,7 @@ impl OrderService {
             mode,
             availability: Default::default(),
             cards: Default::default(),
+            alarm: Alarm::default(),
         }
     }
 
@@ -89,6 +92,7 @@ impl OrderService {
         retry::set_timer(
             tx,
             &self.config.retry,
+            &self.alarm,
             order.order_id,
             &mut order.timer,
             next,
@@ -272,9 +276,8 @@ impl Service for OrderService {
     }
 
     fn on_start(&mut self, _store: &Store, commands: &Commands<Command>) -> Result<(), Rejection> {
-        retry::spawn_ticks(commands.clone(), self.config.retry.tick_ms, || {
-            Command::Tick
-        });
+        let gap = self.config.retry.tick_ms;
+        self.alarm.start(commands.clone(), gap, || Command::Tick);
         Ok(())
     }
 

@@ -26,6 +26,7 @@ impl OrderService {
             }
             tx.put(&order_key(id), &order);
         }
+        self.alarm.next(retry::next_due(tx)?);
         Ok(())
     }
 

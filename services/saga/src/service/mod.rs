@@ -1,6 +1,6 @@
 //! The coordinator's handlers.
 
-use milo_bus::{retry, Commands, Rejection, RetryConfig, Service, Store, Tx, Wait};
+use milo_bus::{retry, Alarm, Commands, Rejection, RetryConfig, Service, Store, Tx, Wait};
 use milo_contracts::events::{
     InventoryFailed, InventoryReleased, InventoryReserved, OrderCreated, PaymentCompleted,
     PaymentFailed, PaymentRefunded,
@@ -28,12 +28,17 @@ pub enum Command {
 /// The saga coordinator.
 pub struct Coordinator {
     retry: RetryConfig,
+    /// When the next durable timer is due.
+    alarm: Alarm,
 }
 
 impl Coordinator {
     /// A coordinator with this retry policy.
     pub fn new(retry: RetryConfig) -> Self {
-        Coordinator { retry }
+        Coordinator {
+            retry,
+            alarm: Alarm::default(),
+        }
     }
 
     /// Sends `step`'s command (first time) and starts its timeout.
@@ -75,7 +80,14 @@ impl Coordinator {
             };
             (step, wait, attempt)
         });
-        retry::set_timer(tx, &self.retry, saga.order_id, &mut saga.timer, next);
+        retry::set_timer(
+            tx,
+            &self.retry,
+            &self.alarm,
+            saga.order_id,
+            &mut saga.timer,
+            next,
+        );
     }
 
     /// The step is the one pending now.
@@ -222,7 +234,8 @@ impl Service for Coordinator {
     }
 
     fn on_start(&mut self, _store: &Store, commands: &Commands<Command>) -> Result<(), Rejection> {
-        retry::spawn_ticks(commands.clone(), self.retry.tick_ms, || Command::Tick);
+        self.alarm
+            .start(commands.clone(), self.retry.tick_ms, || Command::Tick);
         Ok(())
     }
 

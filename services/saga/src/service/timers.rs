@@ -22,6 +22,7 @@ impl Coordinator {
                 _ => continue,
             }
         }
+        self.alarm.next(retry::next_due(tx)?);
         Ok(())
     }
 
