@@ -17,7 +17,7 @@ use common::cli;
 use common::rig::{all_parts, Rig};
 use milo::http::client;
 use milo::MiloConfig;
-use milo_contracts::events::PaymentCompleted;
+use milo_contracts::events::{PaymentCompleted, PaymentDeclinedOffline};
 use milo_contracts::payments::{
     BreakerState, GatewayStatus, WhenOffline, OFFLINE_OVER_EXPOSURE, OFFLINE_OVER_ORDER_LIMIT,
 };
@@ -346,6 +346,7 @@ async fn limits_cash_a_decline_after_the_fact_and_no_forged_payment() {
         }
     };
     let watch = Observer::start(&r.config.mqtt, &[topics::PAYMENTS_GATEWAY]).await;
+    let declines = Observer::start(&r.config.mqtt, &[topics::PAYMENTS_DECLINED_OFFLINE]).await;
     wait_status(&watch, "closed", |s| s.state == BreakerState::Closed).await;
     std::fs::write(dir.path().join("processor-cut"), b"").unwrap();
     let declined = pick(false);
@@ -387,6 +388,18 @@ async fn limits_cash_a_decline_after_the_fact_and_no_forged_payment() {
     let as_payment = Envelope::new("payment", past, None, forged).to_json();
     pos.publish(topics::PAYMENTS_COMPLETED, &as_payment);
     r.wait_refused("pos (pos) may not publish on payments/completed")
+        .await;
+    // Nor that a charge was declined after the fact (it would take money out of the books).
+    let forged = PaymentDeclinedOffline {
+        order_id: approved[0],
+        amount_cents: espresso,
+        customer: None,
+        reason: "forged".into(),
+        at: String::new(),
+    };
+    let as_payment = Envelope::new("payment", approved[0], None, forged).to_json();
+    pos.publish(topics::PAYMENTS_DECLINED_OFFLINE, &as_payment);
+    r.wait_refused("pos (pos) may not publish on payments/declined_offline")
         .await;
 
     // Back: three captured, one declined after the fact, listed for the manager.
@@ -432,6 +445,40 @@ async fn limits_cash_a_decline_after_the_fact_and_no_forged_payment() {
         .unwrap()
         .unwrap();
     assert_eq!(t.state, TxnState::DeclinedOffline, "{t:?}");
+    // The decline is a fact: told once, and analytics' card money is what was captured.
+    let told = eventually(PATIENCE, || {
+        std::future::ready(!declines.on(topics::PAYMENTS_DECLINED_OFFLINE).is_empty())
+    })
+    .await;
+    assert!(told, "no payments/declined_offline");
+    let heard = declines.on(topics::PAYMENTS_DECLINED_OFFLINE);
+    assert_eq!(heard.len(), 1, "only the real one reached the broker");
+    let env = RawEnvelope::parse(&heard[0]).unwrap();
+    assert_eq!(env.source, "payment");
+    let fact: PaymentDeclinedOffline = env.decode().unwrap();
+    assert_eq!((fact.order_id, fact.amount_cents), (declined, espresso));
+    assert_eq!(fact.customer.as_deref(), Some("Ana"));
+    assert!(fact.reason.contains("declined"), "{fact:?}");
+    let captured = 3 * espresso as i64;
+    let last = std::sync::Mutex::new(Value::Null);
+    let booked = eventually(PATIENCE, || async {
+        let (_, s) = client::get(r.http("analytics"), "/analytics/summary")
+            .await
+            .unwrap();
+        let done = s["declined_offline_cents"].as_i64() == Some(espresso as i64);
+        *last.lock().unwrap() = s;
+        done
+    })
+    .await;
+    let summary = last.into_inner().unwrap();
+    assert!(booked, "the decline never booked: {summary}");
+    assert_eq!(summary["declined_offline"], 1, "{summary}");
+    assert_eq!(summary["card_cents"], captured, "{summary}");
+    assert_eq!(
+        summary["charged_cents"].as_i64().unwrap() - summary["refunded_cents"].as_i64().unwrap(),
+        captured + espresso as i64 + summary["cash_cents"].as_i64().unwrap(),
+        "{summary}"
+    );
     // Cash with the processor down, in queue mode too (the POS order above).
     let cash = r
         .store("payment")

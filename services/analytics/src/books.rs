@@ -7,8 +7,9 @@
 //!   `orders/rejected`). Its status may still move later (an order created at 23:58 is
 //!   prepared after midnight): the day's `by_status` tells how that day's orders ended.
 //! - **Money** belongs to the day it moved: a charge to the day of its `payments/completed`,
-//!   a refund to the day of its `payments/refunded`, as the till counts them when the café
-//!   closes its books. A day's figures are then final once it is over, and its revenue
+//!   a refund to the day of its `payments/refunded`, a charge authorized offline and declined
+//!   when captured to the day of its `payments/declined_offline` (taken out of that day's
+//!   revenue and card money), as the till counts them when the café closes its books. A day's figures are then final once it is over, and its revenue
 //!   (charged − refunded) may be negative when it refunds an earlier day's charge.
 //! - **Preparation times** belong to the day the drink was made (`orders/prepared`).
 //!
@@ -43,6 +44,9 @@ pub struct Tracked {
     /// True once `day` is its creation's (or rejection's) day, not a provisional one.
     #[serde(default)]
     day_fixed: bool,
+    /// True once a decline of its offline authorization was booked (at most once an order).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    declined_offline: bool,
 }
 
 /// What one event says about an order.
@@ -58,6 +62,9 @@ pub enum Change {
     Charged(u64, PaymentMethod),
     /// `payments/refunded`: cents, and how they had been paid.
     Refunded(u64, PaymentMethod),
+    /// `payments/declined_offline`: cents announced as charged (card, offline) and then
+    /// declined by the processor when captured.
+    DeclinedOffline(u64),
 }
 
 /// The figures one event may change: the all-time summary and the days read for it.
@@ -117,6 +124,16 @@ impl Tracked {
                     s.charged_cents += c;
                     if method == PaymentMethod::Cash {
                         s.cash_charged_cents += c;
+                    }
+                }
+                (None, false)
+            }
+            Change::DeclinedOffline(c) => {
+                if !self.declined_offline {
+                    self.declined_offline = true;
+                    for s in [&mut books.summary, books.days.entry(date).or_default()] {
+                        s.declined_offline_cents += c;
+                        s.declined_offline += 1;
                     }
                 }
                 (None, false)

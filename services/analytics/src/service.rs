@@ -5,7 +5,7 @@
 use milo_bus::{Rejection, Service, Tx};
 use milo_contracts::events::{
     OrderCanceled, OrderCreated, OrderPrepared, OrderReady, OrderRejected, PaymentCompleted,
-    PaymentRefunded,
+    PaymentDeclinedOffline, PaymentRefunded,
 };
 use milo_contracts::{topics, RawEnvelope};
 use time::OffsetDateTime;
@@ -90,6 +90,7 @@ impl Service for AnalyticsService {
             topics::ORDERS_CANCELED,
             topics::PAYMENTS_COMPLETED,
             topics::PAYMENTS_REFUNDED,
+            topics::PAYMENTS_DECLINED_OFFLINE,
         ]
         .map(String::from)
         .to_vec()
@@ -126,6 +127,10 @@ impl Service for AnalyticsService {
             topics::PAYMENTS_REFUNDED => {
                 let e: PaymentRefunded = env.decode()?;
                 (e.order_id, Change::Refunded(e.amount_cents, e.payment))
+            }
+            topics::PAYMENTS_DECLINED_OFFLINE => {
+                let e: PaymentDeclinedOffline = env.decode()?;
+                (e.order_id, Change::DeclinedOffline(e.amount_cents))
             }
             _ => return Err(env.unexpected().into()),
         };

@@ -99,6 +99,13 @@ pub struct Summary {
     /// Of `refunded_cents`, given back in cash.
     #[serde(default)]
     pub cash_refunded_cents: u64,
+    /// Card charges authorized offline, counted in `charged_cents` when announced, that the
+    /// processor declined when they were captured (`payments/declined_offline`): not taken.
+    #[serde(default)]
+    pub declined_offline_cents: u64,
+    /// How many such declines.
+    #[serde(default)]
+    pub declined_offline: u64,
     /// Drinks made per item.
     pub drinks_by_item: BTreeMap<String, u64>,
     /// Time at the machine (from `orders/prepared`).
@@ -137,20 +144,28 @@ impl Summary {
         self.refunded_cents += other.refunded_cents;
         self.cash_charged_cents += other.cash_charged_cents;
         self.cash_refunded_cents += other.cash_refunded_cents;
+        self.declined_offline_cents += other.declined_offline_cents;
+        self.declined_offline += other.declined_offline;
         self.preparation.merge(&other.preparation);
         self.lead_time.merge(&other.lead_time);
     }
 
-    /// The JSON document served over HTTP (the all-time figures).
+    /// The JSON document served over HTTP (the all-time figures). A charge declined after the
+    /// fact (offline) is out of the revenue and of the card money.
     pub fn to_json(&self) -> Value {
-        let revenue = self.charged_cents.saturating_sub(self.refunded_cents);
+        let revenue = self
+            .charged_cents
+            .saturating_sub(self.refunded_cents)
+            .saturating_sub(self.declined_offline_cents);
         self.json_with(json!(revenue))
     }
 
     /// One day's (or one range's) figures, shaped as [`Summary::to_json`]. The revenue may be
     /// negative: a refund counts on the day it is made, which may follow the day of the charge.
     pub fn day_json(&self) -> Value {
-        let revenue = signed(self.charged_cents).saturating_sub(signed(self.refunded_cents));
+        let revenue = signed(self.charged_cents)
+            .saturating_sub(signed(self.refunded_cents))
+            .saturating_sub(signed(self.declined_offline_cents));
         self.json_with(json!(revenue))
     }
 
@@ -163,9 +178,12 @@ impl Summary {
             "revenue_cents": revenue,
             "charged_cents": self.charged_cents,
             "refunded_cents": self.refunded_cents,
+            "declined_offline_cents": self.declined_offline_cents,
+            "declined_offline": self.declined_offline,
             "cash_cents": signed(self.cash_charged_cents) - signed(self.cash_refunded_cents),
             "card_cents": (signed(self.charged_cents) - signed(self.cash_charged_cents))
-                - (signed(self.refunded_cents) - signed(self.cash_refunded_cents)),
+                - (signed(self.refunded_cents) - signed(self.cash_refunded_cents))
+                - signed(self.declined_offline_cents),
             "drinks_by_item": self.drinks_by_item,
             "preparation_ms": self.preparation.to_json(),
             "lead_time_ms": self.lead_time.to_json(),

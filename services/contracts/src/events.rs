@@ -316,6 +316,33 @@ event!(
     topics::PAYMENTS_REFUNDED
 );
 
+/// A charge authorized offline (`payment.when_offline = "queue"`), announced then as
+/// `payments/completed`, was declined by the card processor when it was captured: the drink
+/// was made, the money was not taken. Published in the same transaction that records the
+/// decline for the manager; analytics takes the amount back out of the card money.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentDeclinedOffline {
+    /// The order.
+    pub order_id: Uuid,
+    /// The amount announced as paid and not taken, in cents.
+    pub amount_cents: u64,
+    /// The customer's name, if the order gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// Why the processor declined.
+    #[serde(default)]
+    pub reason: String,
+    /// When the processor declined it (RFC 3339, UTC).
+    #[serde(default)]
+    pub at: String,
+}
+event!(
+    PaymentDeclinedOffline,
+    "PaymentDeclinedOffline",
+    1,
+    topics::PAYMENTS_DECLINED_OFFLINE
+);
+
 /// Inventory set the order's ingredients aside.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryReserved {

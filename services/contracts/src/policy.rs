@@ -451,6 +451,11 @@ pub const POLICY: &[Rule] = &[
         &[Service("payment")],
     ),
     rule(
+        topics::PAYMENTS_DECLINED_OFFLINE,
+        &["PaymentDeclinedOffline"],
+        &[Service("payment")],
+    ),
+    rule(
         topics::INVENTORY_RESERVED,
         &["InventoryReserved"],
         &[Service("inventory")],

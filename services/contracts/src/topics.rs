@@ -50,6 +50,9 @@ pub const PAYMENTS_REFUNDED: &str = "payments/refunded";
 /// Retained: whether card payments work right now (the payment service's circuit breaker
 /// around the card processor).
 pub const PAYMENTS_GATEWAY: &str = "payments/gateway";
+/// A charge authorized offline (announced on `payments/completed`) was declined by the card
+/// processor when it was captured: the drink was made, the money was not taken.
+pub const PAYMENTS_DECLINED_OFFLINE: &str = "payments/declined_offline";
 /// Inventory set the order's ingredients aside.
 pub const INVENTORY_RESERVED: &str = "inventory/reserved";
 /// Inventory could not set the order's ingredients aside.

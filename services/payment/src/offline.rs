@@ -12,8 +12,9 @@
 //!   idempotency key until the processor answers. A processor remembers its keys (the
 //!   simulation's [`crate::Ledger`]), so a capture asked again after a crash charges once.
 //!   Approved: charged with the processor's id. Declined: [`TxnState::DeclinedOffline`], kept
-//!   for the manager (`offline/declined/<order>`, [`DeclinedOffline`]) with a WARN; the order
-//!   stands (the drink was made).
+//!   for the manager (`offline/declined/<order>`, [`DeclinedOffline`]) with a WARN, and told
+//!   as a fact (`payments/declined_offline`, in the same transaction) so analytics takes the
+//!   money back out of its books; the order stands (the drink was made).
 //! - **Compensation** of an authorization not captured: nothing was taken; a void with the key
 //!   is asked until the processor answers (the transaction's `reversing`) and 0 is refunded.
 //!
@@ -21,6 +22,7 @@
 //! the count and total queued.
 
 use milo_bus::{Rejection, Store, StoreError, Tx};
+use milo_contracts::events::PaymentDeclinedOffline;
 use milo_contracts::payments::{
     BreakerState, OfflineLimits, OFFLINE_OVER_EXPOSURE, OFFLINE_OVER_ORDER_LIMIT,
 };
@@ -254,6 +256,17 @@ impl<G: Gateway> PaymentService<G> {
                     at,
                 };
                 tx.put(&format!("{DECLINED}{order_id}"), &record);
+                // The fact, in the same transaction as the record: analytics takes the money
+                // announced on `payments/completed` back out of the books.
+                let fact = PaymentDeclinedOffline {
+                    order_id,
+                    amount_cents: record.amount_cents,
+                    customer: record.customer,
+                    reason: record.reason,
+                    at: record.at,
+                };
+                let event = tx.event(order_id, Some(t.cause), fact);
+                tx.publish(&event)?;
             }
         }
         let exposure = self.queue(tx, &t, false)?;

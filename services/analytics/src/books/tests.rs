@@ -241,3 +241,43 @@ fn days_add_up_to_the_all_time_figures_whatever_the_order_of_events() {
     assert!(orders.contains_key(&date(2026, 11, 1)) && orders.len() == 3);
     assert_eq!(shop.summary.by_status.values().sum::<u64>(), 400);
 }
+
+#[test]
+fn a_charge_declined_after_the_fact_leaves_the_card_money_on_its_day_once() {
+    let mut shop = Shop::new();
+    // Authorized offline (announced as charged) on the 7th, declined when captured the
+    // next morning; a second order charged in cash.
+    shop.event(1, datetime!(2026-01-07 15:00 UTC), latte());
+    shop.event(
+        1,
+        datetime!(2026-01-07 15:00 UTC),
+        Change::Charged(900, PaymentMethod::Card),
+    );
+    shop.event(2, datetime!(2026-01-07 15:05 UTC), latte());
+    shop.event(
+        2,
+        datetime!(2026-01-07 15:05 UTC),
+        Change::Charged(400, PaymentMethod::Cash),
+    );
+    let declined = datetime!(2026-01-08 14:00 UTC);
+    shop.event(1, declined, Change::DeclinedOffline(900));
+    // Told twice (a replay under another id): booked once.
+    shop.event(1, declined, Change::DeclinedOffline(900));
+    let all = shop.summary.to_json();
+    assert_eq!(all["declined_offline_cents"], 900);
+    assert_eq!(all["declined_offline"], 1);
+    assert_eq!(all["card_cents"], 0);
+    assert_eq!(all["cash_cents"], 400);
+    assert_eq!(all["revenue_cents"], 400);
+    let (jan7, jan8) = (shop.day(date(2026, 1, 7)), shop.day(date(2026, 1, 8)));
+    assert_eq!(jan7.day_json()["card_cents"], 900);
+    assert_eq!(jan8.day_json()["card_cents"], -900);
+    assert_eq!(jan8.day_json()["revenue_cents"], -900);
+    assert_eq!(jan8.declined_offline, 1);
+    shop.assert_days_add_up("a decline after the fact");
+    // Books from before the decline existed read as none.
+    let old: Summary = serde_json::from_str(r#"{"by_status":{},"charged_cents":5,"refunded_cents":0,"drinks_by_item":{},"preparation":{"count":0,"sum_ms":0,"max_ms":0,"buckets":[]},"lead_time":{"count":0,"sum_ms":0,"max_ms":0,"buckets":[]}}"#).unwrap();
+    assert_eq!(old.declined_offline_cents, 0);
+    let stored = serde_json::to_string(&shop.tracked[&2]).unwrap();
+    assert!(!stored.contains("declined_offline"), "{stored}");
+}

@@ -188,3 +188,31 @@ fn only_payment_says_whether_cards_work() {
     // A POS reads it, to say "card payments offline" before the customer pays.
     assert!(who("pos-1", Role::Pos).may_subscribe(topic));
 }
+
+#[test]
+fn only_payment_says_a_charge_was_declined_after_the_fact() {
+    let topic = topics::PAYMENTS_DECLINED_OFFLINE;
+    for (name, role) in [
+        ("pos-1", Role::Pos),
+        ("order", Role::Service),
+        ("analytics", Role::Service),
+        ("bar-1", Role::Station),
+        ("operator", Role::Operator),
+        ("anonymous", Role::Observer),
+    ] {
+        let err = who(name, role).may_publish(topic).unwrap_err();
+        assert!(matches!(err, Denied::Topic { .. }), "{name}: {err}");
+    }
+    let payment = who("payment", Role::Service);
+    let rule = payment.may_publish(topic).unwrap();
+    payment
+        .may_emit(rule, topic, "PaymentDeclinedOffline", "payment")
+        .unwrap();
+    let err = payment
+        .may_emit(rule, topic, "PaymentCompleted", "payment")
+        .unwrap_err();
+    assert!(matches!(err, Denied::Type { .. }), "{err}");
+    // It names the customer: no POS reads it.
+    assert!(!who("pos-1", Role::Pos).may_subscribe(topic));
+    assert!(!who("pos-1", Role::Pos).may_subscribe("payments/#"));
+}
