@@ -516,3 +516,111 @@ async fn the_screens_follow_the_broker_away_and_back() {
         .contains(&short(order)));
     screenshot(&board, "board-after-broker-restart").await;
 }
+
+/// Places a latte for `customer` with the order id `id`.
+async fn order_with_id(shop: &TestShop, id: Uuid, customer: &str) {
+    let body =
+        format!(r#"{{"order_id":"{id}","items":[{{"item":"latte"}}],"customer":"{customer}"}}"#);
+    let reply = post(shop, "/orders", &body).await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+}
+
+/// The dashboard follows the card processor (the retained `payments/gateway`): online, then
+/// offline with what is queued during an outage (queue mode), online again once it is back;
+/// and a charge the processor declines when it is captured is listed with its customer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_card_payments_offline_and_the_declines_after_the_fact() {
+    use milo_contracts::payments::WhenOffline;
+    use milo_payment::{BreakerConfig, SimulatedGateway};
+    let cut = tempfile::tempdir().unwrap();
+    let switch = cut.path().join("processor-cut");
+    let s = switch.clone();
+    let shop = open_with(move |c| {
+        c.http.tokens.insert("bar-1".into(), Secret::new(TOKEN));
+        c.payment.when_offline = WhenOffline::Queue;
+        c.payment.outage_switch = Some(s);
+        c.payment.success_rate = 0.5;
+        c.payment.breaker = BreakerConfig {
+            failures: 2,
+            window_ms: 60_000,
+            cool_down_ms: 300,
+            probes: 2,
+            timeout_ms: 300,
+        };
+    })
+    .await;
+    // One order the seeded processor will decline, one it will approve.
+    let sim = SimulatedGateway::new(shop.config.payment.clone());
+    let pick = |approve: bool| loop {
+        let id = Uuid::now_v7();
+        if sim.would_approve(id) == approve {
+            return id;
+        }
+    };
+    let (declined, approved) = (pick(false), pick(true));
+
+    let desktop = browser(1366, 1900);
+    let dash = open(&desktop, &shop, "/").await;
+    let cards = text_of("cards");
+    page_until(&dash, &cards, "card payments online", |s| {
+        s == "card payments online"
+    })
+    .await;
+
+    std::fs::write(&switch, b"").unwrap();
+    order_with_id(&shop, declined, "Gus Declined").await;
+    order_with_id(&shop, approved, "Hal").await;
+    page_until(&dash, &cards, "card payments offline, 2 queued", |s| {
+        s.starts_with("card payments offline")
+            && s.contains("2 queued")
+            && s.contains("of 200.00 limit")
+    })
+    .await;
+    let alert = "document.getElementById('cards').className";
+    assert!(eval(&dash, alert).await.contains("alert"));
+    for id in [declined, approved] {
+        shop.wait_json(&format!("/orders/{id}"), |o| o["status"] == "prepared")
+            .await;
+    }
+    screenshot(&dash, "dashboard-cards-offline").await;
+
+    std::fs::remove_file(&switch).unwrap();
+    page_until(&dash, &cards, "card payments online again", |s| {
+        s == "card payments online"
+    })
+    .await;
+    let rows = "Array.from(document.querySelectorAll('#declined-offline tr.declined')).map(r => r.dataset.order + ' ' + r.innerText).join('\\n')";
+    page_until(&dash, rows, "the declined charge listed", |s| {
+        s.contains(&declined.to_string())
+    })
+    .await;
+    let listed = eval(&dash, rows).await;
+    assert!(
+        listed.contains(&short(declined)) && listed.contains("Gus Declined"),
+        "{listed}"
+    );
+    assert!(listed.contains("declined"), "{listed}");
+    assert!(!listed.contains(&approved.to_string()), "{listed}");
+    let count = "document.getElementById('declined-offline-count').dataset.value";
+    assert_eq!(eval(&dash, count).await, "1");
+    // Analytics took it out of today's money: the latte approved is all the card money.
+    let day = shop
+        .wait_json("/analytics/summary?day=today", |d| {
+            d["day"]["declined_offline"] == 1
+        })
+        .await;
+    let latte = shop
+        .wait_json(&format!("/orders/{approved}"), |o| {
+            o["status"] == "prepared"
+        })
+        .await["total_cents"]
+        .clone();
+    assert_eq!(day["day"]["card_cents"], latte, "{day}");
+    assert_eq!(day["day"]["declined_offline_cents"], latte, "{day}");
+    eval(
+        &dash,
+        "document.getElementById('declined-offline').scrollIntoView()",
+    )
+    .await;
+    screenshot(&dash, "dashboard-declined-offline").await;
+}

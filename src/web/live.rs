@@ -1,6 +1,7 @@
 //! The web layer's own MQTT client: one clean-session link with the operator's credential,
-//! subscribed to the shop's retained state (pickup board, availability, telemetry, presence)
-//! and to the flow topics whose events change what a screen shows. It keeps the last payload
+//! subscribed to the shop's retained state (pickup board, availability, whether card payments
+//! work, telemetry, presence) and to the flow topics whose events change what a screen shows
+//! (a charge declined after the fact among them). It keeps the last payload
 //! of each retained topic and counts changes; the screens' event streams wake on that count.
 //!
 //! Why the operator's credential: the gate lets the operator read every topic (a station or a
@@ -26,6 +27,8 @@ fn subscriptions() -> Vec<String> {
     [
         topics::BOARDS_PICKUP,
         topics::MENU_AVAILABILITY,
+        topics::PAYMENTS_GATEWAY,
+        topics::PAYMENTS_DECLINED_OFFLINE,
         topics::DEVICE_TELEMETRY_ALL,
         topics::DEVICE_STATUS_ALL,
         topics::SERVICE_STATUS_ALL,
@@ -43,6 +46,7 @@ fn subscriptions() -> Vec<String> {
 fn is_state(topic: &str) -> bool {
     topic == topics::BOARDS_PICKUP
         || topic == topics::MENU_AVAILABILITY
+        || topic == topics::PAYMENTS_GATEWAY
         || topics::device_of_telemetry(topic).is_some()
         || topics::device_of_status(topic).is_some()
         || topics::service_of_status(topic).is_some()

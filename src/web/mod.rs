@@ -55,6 +55,7 @@ const SETTLE_DASHBOARD: Duration = Duration::from_secs(1);
 pub struct Sources {
     order: Option<Store>,
     barista: Option<Store>,
+    payment: Option<Store>,
     analytics: Option<(Store, milo_analytics::Zone)>,
     /// Station → its device's store.
     devices: BTreeMap<String, Store>,
@@ -70,6 +71,7 @@ impl Sources {
             match p.name.as_str() {
                 "order" => s.order = Some(p.store.clone()),
                 "barista" => s.barista = Some(p.store.clone()),
+                "payment" => s.payment = Some(p.store.clone()),
                 "analytics" => s.analytics = config.zone().ok().map(|z| (p.store.clone(), z)),
                 name => {
                     if let Some(st) = name.strip_prefix("barista-device-") {

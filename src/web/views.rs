@@ -12,6 +12,7 @@ use milo_bus::StoreError;
 use milo_contracts::bar::Telemetry;
 use milo_contracts::counter::MenuAvailability;
 use milo_contracts::events::{PickupBoard, PricedLine};
+use milo_contracts::payments::{BreakerState, GatewayStatus, WhenOffline};
 use milo_contracts::{topics, RawEnvelope};
 use milo_order::model::{status_prefix, ORDER_PREFIX};
 use milo_order::{OrderRecord, Status};
@@ -25,6 +26,10 @@ use super::{Sources, Web};
 const DAY_LIMIT: usize = 5_000;
 /// Orders in flight listed at most, per status.
 const IN_FLIGHT: usize = 50;
+/// Charges declined after the fact read at most (the count says if there are more).
+const DECLINED: usize = 1_000;
+/// Of those, listed on the dashboard, newest first.
+const DECLINED_SHOWN: usize = 20;
 
 /// `#` and the last four hex digits of the order id.
 pub fn short(id: Uuid) -> String {
@@ -183,6 +188,8 @@ pub fn dashboard(web: &Web) -> Result<Value, StoreError> {
         "stations": shown,
         "stock": stock,
         "dead_letters": dead_letters(s)?,
+        "cards": cards(web),
+        "declined_offline": declined_offline(s)?,
         "broker": if web.live.connected() { "connected" } else { "unreachable" },
         "services": presence(topics::service_of_status),
         "devices": presence(topics::device_of_status),
@@ -246,6 +253,73 @@ fn day_series(s: &Sources) -> Result<Vec<Value>, StoreError> {
     Ok(out)
 }
 
+/// Whether card payments work, from the retained `payments/gateway`: `{state, note, offline}`
+/// (`state` null until payment has said).
+fn cards(web: &Web) -> Value {
+    let status = web
+        .live
+        .get(topics::PAYMENTS_GATEWAY)
+        .and_then(|p| RawEnvelope::parse(&p).ok())
+        .and_then(|e| e.decode::<GatewayStatus>().ok());
+    match status {
+        Some(s) => json!({
+            "state": s.state.as_str(),
+            "offline": s.state != BreakerState::Closed,
+            "note": cards_note(&s),
+        }),
+        None => json!({ "state": null, "offline": false, "note": "card payments: not heard yet" }),
+    }
+}
+
+/// What the dashboard says of the card processor.
+pub fn cards_note(s: &GatewayStatus) -> String {
+    if s.state == BreakerState::Closed {
+        return "card payments online".to_owned();
+    }
+    match (s.when_offline, s.limits) {
+        (WhenOffline::Queue, Some(l)) => format!(
+            "card payments offline: taken offline, {} queued, {} of {} limit",
+            s.queued,
+            money(s.queued_cents),
+            money(l.exposure_limit_cents)
+        ),
+        (WhenOffline::Queue, None) => {
+            format!("card payments offline: taken offline, {} queued", s.queued)
+        }
+        (WhenOffline::Refuse, _) => "card payments offline: card orders refused".to_owned(),
+    }
+}
+
+/// Cents as the shop's money, `12.50` (as the pages' `Milo.money`).
+fn money(cents: u64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// The card charges authorized offline that the processor declined when captured, from the
+/// payment store when payment runs in this process: `{count, list}`, newest first.
+fn declined_offline(s: &Sources) -> Result<Value, StoreError> {
+    let Some(payment) = &s.payment else {
+        return Ok(json!({ "count": null, "list": [] }));
+    };
+    let mut all = milo_payment::offline::declined(payment, DECLINED)?;
+    all.sort_by(|a, b| b.at.cmp(&a.at));
+    let list: Vec<Value> = all
+        .iter()
+        .take(DECLINED_SHOWN)
+        .map(|d| {
+            json!({
+                "no": short(d.order_id),
+                "order_id": d.order_id,
+                "amount_cents": d.amount_cents,
+                "customer": d.customer,
+                "reason": d.reason,
+                "at": d.at,
+            })
+        })
+        .collect();
+    Ok(json!({ "count": all.len(), "list": list }))
+}
+
 /// Dead letters kept by every part of this process.
 fn dead_letters(s: &Sources) -> Result<usize, StoreError> {
     let mut n = 0;
@@ -258,6 +332,26 @@ fn dead_letters(s: &Sources) -> Result<usize, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dashboard_says_how_card_payments_go() {
+        use milo_contracts::payments::OfflineLimits;
+        let mut s = GatewayStatus::default();
+        assert_eq!(cards_note(&s), "card payments online");
+        s.state = BreakerState::Open;
+        assert_eq!(cards_note(&s), "card payments offline: card orders refused");
+        s.state = BreakerState::HalfOpen;
+        s.when_offline = WhenOffline::Queue;
+        s.limits = Some(OfflineLimits {
+            per_order_limit_cents: 2_500,
+            exposure_limit_cents: 20_000,
+        });
+        (s.queued, s.queued_cents) = (3, 750);
+        assert_eq!(
+            cards_note(&s),
+            "card payments offline: taken offline, 3 queued, 7.50 of 200.00 limit"
+        );
+    }
 
     #[test]
     fn a_customer_sees_a_short_number_and_a_first_name() {

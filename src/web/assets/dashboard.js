@@ -104,6 +104,26 @@
       : [Milo.el('li', null, 'everything can be sold')]);
   }
 
+  // The card processor (the retained payments/gateway) and the charges it declined after
+  // they were authorized offline: the drink was made, the money was not taken.
+  function cards(d) {
+    const c = d.cards || {};
+    const note = document.getElementById('cards');
+    note.textContent = c.note || '–';
+    note.dataset.state = c.state || '';
+    note.classList.toggle('alert', !!c.offline);
+    const dec = d.declined_offline || { count: null, list: [] };
+    const count = document.getElementById('declined-offline-count');
+    count.textContent = dec.count === null ? '' : '(' + dec.count + ')';
+    count.dataset.value = dec.count === null ? '' : dec.count;
+    tbody('declined-offline', dec.list.map((x) => {
+      const tr = row([x.no, Milo.money(x.amount_cents), x.customer || '', x.reason, x.at ? clock(Date.parse(x.at)) : '–']);
+      tr.dataset.order = x.order_id;
+      tr.className = 'declined';
+      return tr;
+    }), 'none');
+  }
+
   // While the broker is unreachable, presence is as last seen: say so, dimmed.
   function parts(d) {
     const up = d.broker === 'connected';
@@ -122,6 +142,7 @@
     stations(d);
     stock(d);
     parts(d);
+    cards(d);
     charts(d.day);
   });
 })();
