@@ -4,9 +4,10 @@
 //! ledger counts the charges of each order), also when the payment service is SIGKILLed in
 //! the middle of the captures and started again. Orders over the per-order limit, and the
 //! first past the exposure limit, are refused with the reason; a charge the processor
-//! declines after the fact is listed by `milo payments declined-offline`; an authorization
+//! declines after the fact is listed by `milo payments declined-offline` and told on
+//! `payments/declined_offline`, which analytics takes out of the card money; an authorization
 //! whose order fails is voided, never captured; cash goes on; and nobody but payment may say
-//! that a payment was taken. Both saga modes capture the same way.
+//! that a payment was taken, or declined. Both saga modes capture and book the same way.
 
 mod common;
 
@@ -556,4 +557,75 @@ async fn an_offline_authorization_compensated_is_never_captured() {
         "{ledger:?}"
     );
     assert_eq!(r.money(canceled), 0);
+}
+
+/// Orchestration too: the coordinator asks for the charge, and a decline after the fact is
+/// told and booked the same way (the coordinator's `ChargePayment` carries no customer name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_after_the_fact_is_booked_orchestration() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_owned();
+    let r = Rig::full(SagaMode::Orchestration, |c| {
+        queue_mode(c, &d, 300);
+        c.payment.success_rate = 0.5;
+    })
+    .await;
+    let espresso = r.total(ESPRESSO);
+    let sim = SimulatedGateway::new(r.config.payment.clone());
+    let pick = |approve: bool| loop {
+        let id = Uuid::now_v7();
+        if sim.would_approve(id) == approve {
+            return id;
+        }
+    };
+    let watch = Observer::start(
+        &r.config.mqtt,
+        &[topics::PAYMENTS_GATEWAY, topics::PAYMENTS_DECLINED_OFFLINE],
+    )
+    .await;
+    wait_status(&watch, "closed", |s| s.state == BreakerState::Closed).await;
+    std::fs::write(dir.path().join("processor-cut"), b"").unwrap();
+    let (declined, approved) = (pick(false), pick(true));
+    for id in [declined, approved] {
+        r.place(ESPRESSO, Some(id)).await;
+    }
+    for id in [declined, approved] {
+        r.wait_status(id, "prepared").await;
+    }
+    wait_status(&watch, "queued 2", |s| s.queued == 2).await;
+    std::fs::remove_file(dir.path().join("processor-cut")).unwrap();
+    wait_status(&watch, "emptied", |s| {
+        s.state == BreakerState::Closed && s.queued == 0
+    })
+    .await;
+    let told = eventually(PATIENCE, || {
+        std::future::ready(!watch.on(topics::PAYMENTS_DECLINED_OFFLINE).is_empty())
+    })
+    .await;
+    assert!(told, "no payments/declined_offline");
+    let heard = watch.on(topics::PAYMENTS_DECLINED_OFFLINE);
+    let fact: PaymentDeclinedOffline = RawEnvelope::parse(&heard[0]).unwrap().decode().unwrap();
+    assert_eq!(
+        (fact.order_id, fact.amount_cents),
+        (declined, espresso as u64)
+    );
+    let last = std::sync::Mutex::new(Value::Null);
+    let booked = eventually(PATIENCE, || async {
+        let (_, s) = client::get(r.http("analytics"), "/analytics/summary")
+            .await
+            .unwrap();
+        let done = s["declined_offline"] == 1 && s["card_cents"].as_i64() == Some(espresso);
+        *last.lock().unwrap() = s;
+        done
+    })
+    .await;
+    let summary = last.into_inner().unwrap();
+    assert!(booked, "card money is not the approved espresso: {summary}");
+    assert_eq!(summary["declined_offline_cents"], espresso, "{summary}");
+    assert_eq!(summary["revenue_cents"], espresso, "{summary}");
+    assert_eq!(
+        r.order(declined).await["status"],
+        "prepared",
+        "the drink stands"
+    );
 }
