@@ -391,3 +391,39 @@ async fn orchestration_coordinator_killed_mid_saga_resumes() {
     r.assert_stock(&r.stock_less(ESPRESSO, (1, 1)), &id).await;
     assert_saga(&r, id, "completed").await;
 }
+
+/// A charge the processor never answered is asked again, with the same key, when the payment
+/// service starts again: its unfinished transactions are read in the background after it is
+/// up, and the order completes once the processor answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choreography_payment_restarted_mid_charge_asks_again() {
+    let mut r = Rig::full(SagaMode::Choreography, |c| {
+        // Every charge hangs, and the breaker waits long enough never to give up on it here.
+        c.payment.hang_rate = 1.0;
+        c.payment.breaker.timeout_ms = 600_000;
+        c.order.retry.attempts = 100;
+    })
+    .await;
+    let id = r.place(ESPRESSO, None).await;
+    let charging = eventually(PATIENCE, || {
+        let t = r
+            .store("payment")
+            .get::<Value>(&format!("txn/{id}"))
+            .ok()
+            .flatten();
+        std::future::ready(t.is_some_and(|t| t["state"] == "charging"))
+    })
+    .await;
+    assert!(charging, "the charge never reached the processor");
+    r.down("payment", true).await;
+    r.config.payment.hang_rate = 0.0;
+    r.up("payment").await;
+    r.wait_status(id, "prepared").await;
+    assert_eq!(r.settled_money(id).await, r.total(ESPRESSO));
+    let t: Value = r
+        .store("payment")
+        .get(&format!("txn/{id}"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(t["state"], "charged", "{t}");
+}

@@ -14,7 +14,7 @@
 //! its answer comes back as a local command. Compensation never waits for a charge in flight:
 //! it asks the gateway to void it (`voiding`), so a gateway that never answers a charge still
 //! lets the order be compensated. After a restart, unfinished charges, voids and refunds are
-//! asked again with the same key.
+//! asked again with the same key (read in the background once the service is up).
 //!
 //! Every call to the processor goes through a circuit breaker ([`breaker`], [`guard`]): with
 //! a timeout, counted when it fails; after `payment.breaker.failures` failures within the

@@ -13,7 +13,7 @@ use milo_contracts::events::{OrderCreated, OrderFailed};
 use milo_contracts::payments::{BreakerState, PaymentMethod, WhenOffline};
 use milo_contracts::saga::{ChargePayment, RefundPayment};
 use milo_contracts::{topics, RawEnvelope, SagaMode};
-use tracing::info;
+use tracing::{error, info};
 use uuid::Uuid;
 
 use crate::gateway::{ChargeResult, Gateway};
@@ -228,6 +228,69 @@ impl<G: Gateway> PaymentService<G> {
     }
 }
 
+impl<G: Gateway> PaymentService<G> {
+    /// Asks the processor again for what a crash interrupted on `order_id`, as it stands now
+    /// (the loop may have moved it on since the start). Asking twice is safe: the order id
+    /// is the processor's idempotency key, and an answer for a state left behind is ignored.
+    fn resume(&self, tx: &mut Tx, order_id: Uuid) -> Result<(), Rejection> {
+        let Some(t) = tx.get::<Transaction>(&txn_key(order_id))? else {
+            return Ok(());
+        };
+        match t.state {
+            TxnState::Charging => self.ask_charge(t.order_id, t.amount_cents)(),
+            TxnState::Refunding => self.ask_refund(&t)(),
+            TxnState::Voiding => {
+                self.ask_void(t.order_id, |order_id| Command::Voided { order_id })()
+            }
+            _ if t.reversing => {
+                self.ask_void(t.order_id, |order_id| Command::Reversed { order_id })()
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Transactions read per page when looking for unfinished ones at start.
+const RESUME_PAGE: usize = 1024;
+
+/// Reads every transaction of `store` (a page at a time, on the blocking pool) and sends the
+/// unfinished ones to the service loop as [`Command::Resume`].
+async fn resume_unfinished(store: Store, commands: Commands<Command>) {
+    let mut after: Option<String> = None;
+    loop {
+        let (s, from) = (store.clone(), after.clone());
+        let page = tokio::task::spawn_blocking(move || {
+            s.scan::<Transaction>("txn/", from.as_deref(), RESUME_PAGE)
+        })
+        .await;
+        let read = page.map_err(|e| e.to_string());
+        let page = match read.and_then(|r| r.map_err(|e| e.to_string())) {
+            Ok(page) => page,
+            Err(e) => {
+                error!(error = %e, "Transactions to resume not read; they are asked again at the next start.");
+                return;
+            }
+        };
+        let full = page.len() == RESUME_PAGE;
+        after = page.last().map(|(key, _)| key.clone());
+        for (_, t) in page {
+            if t.unfinished()
+                && !commands
+                    .send(Command::Resume {
+                        order_id: t.order_id,
+                    })
+                    .await
+            {
+                return;
+            }
+        }
+        if !full {
+            return;
+        }
+    }
+}
+
 impl<G: Gateway> Service for PaymentService<G> {
     type Command = Command;
 
@@ -277,6 +340,7 @@ impl<G: Gateway> Service for PaymentService<G> {
                 self.announce_gateway(tx, state, None)
             }
             Command::Capture => self.capture_queued(tx),
+            Command::Resume { order_id } => self.resume(tx, order_id),
             Command::Captured { order_id, result } => self.captured(tx, order_id, result),
         }
     }
@@ -290,20 +354,9 @@ impl<G: Gateway> Service for PaymentService<G> {
             // The breaker starts closed: what was authorized offline is captured now.
             announce.send(Command::Announce).await && announce.send(Command::Capture).await
         });
-        // Resume what a crash interrupted, with the same idempotency keys.
-        for (_, t) in store.scan::<Transaction>("txn/", None, usize::MAX)? {
-            match t.state {
-                TxnState::Charging => self.ask_charge(t.order_id, t.amount_cents)(),
-                TxnState::Refunding => self.ask_refund(&t)(),
-                TxnState::Voiding => {
-                    self.ask_void(t.order_id, |order_id| Command::Voided { order_id })()
-                }
-                _ if t.reversing => {
-                    self.ask_void(t.order_id, |order_id| Command::Reversed { order_id })()
-                }
-                _ => {}
-            }
-        }
+        // Resume what a crash interrupted, with the same idempotency keys: every transaction
+        // is read, in pages, off the service loop, and those unfinished come back to it.
+        tokio::spawn(resume_unfinished(store.clone(), commands.clone()));
         Ok(())
     }
 }

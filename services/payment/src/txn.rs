@@ -79,6 +79,17 @@ pub struct Transaction {
     pub declined_at: Option<String>,
 }
 
+impl Transaction {
+    /// A crash may have interrupted a call to the processor for it: a charge, refund or void
+    /// not answered yet, or a void still due after an unanswered charge.
+    pub fn unfinished(&self) -> bool {
+        matches!(
+            self.state,
+            TxnState::Charging | TxnState::Refunding | TxnState::Voiding
+        ) || self.reversing
+    }
+}
+
 /// Key of a transaction.
 pub fn txn_key(order_id: Uuid) -> String {
     format!("txn/{order_id}")
@@ -128,6 +139,12 @@ pub enum Command {
     Announce,
     /// Capture every offline authorization not being captured yet (at start).
     Capture,
+    /// Ask the processor again for what a crash interrupted on this order (at start, read in
+    /// the background: a store of months of orders opens without waiting for it).
+    Resume {
+        /// Order.
+        order_id: Uuid,
+    },
     /// The processor answered the capture of an offline authorization.
     Captured {
         /// Order.
