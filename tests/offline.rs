@@ -90,6 +90,20 @@ fn completed(watch: &Observer) -> Vec<PaymentCompleted> {
         .collect()
 }
 
+/// Watches the card status and the payments, cuts the processor (`processor-cut` in `dir`)
+/// once the breaker is closed, and places [`ORDERS`] orders made offline.
+async fn cut_then_fifty(r: &Rig, dir: &Path) -> (Observer, Vec<Uuid>, Duration) {
+    let watch = Observer::start(
+        &r.config.mqtt,
+        &[topics::PAYMENTS_GATEWAY, topics::PAYMENTS_COMPLETED],
+    )
+    .await;
+    wait_status(&watch, "closed", |s| s.state == BreakerState::Closed).await;
+    std::fs::write(dir.join("processor-cut"), b"").unwrap();
+    let (ids, offline) = fifty_made_offline(r, &watch, ORDERS).await;
+    (watch, ids, offline)
+}
+
 /// Places `n` card orders during an outage and waits until each is made; how long the one
 /// placed with the breaker open took to be authorized offline.
 async fn fifty_made_offline(r: &Rig, watch: &Observer, n: usize) -> (Vec<Uuid>, Duration) {
@@ -168,14 +182,7 @@ async fn fifty_in_an_outage(mode: SagaMode) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_owned();
     let r = Rig::full(mode, |c| queue_mode(c, &d, 300)).await;
-    let watch = Observer::start(
-        &r.config.mqtt,
-        &[topics::PAYMENTS_GATEWAY, topics::PAYMENTS_COMPLETED],
-    )
-    .await;
-    wait_status(&watch, "closed", |s| s.state == BreakerState::Closed).await;
-    std::fs::write(dir.path().join("processor-cut"), b"").unwrap();
-    let (ids, offline) = fifty_made_offline(&r, &watch, ORDERS).await;
+    let (watch, ids, offline) = cut_then_fifty(&r, dir.path()).await;
 
     std::fs::remove_file(dir.path().join("processor-cut")).unwrap();
     wait_status(&watch, "closed", |s| s.state == BreakerState::Closed).await;
@@ -257,14 +264,7 @@ async fn captured_once_across_a_sigkill_of_payment_mid_capture() {
     std::fs::write(&file, r.config.to_toml()).unwrap();
     let (http, log) = (milo_testkit::free_port(), dir.path().join("payment.log"));
     let mut payment = Payment::start(&file, http, &log);
-    let watch = Observer::start(
-        &r.config.mqtt,
-        &[topics::PAYMENTS_GATEWAY, topics::PAYMENTS_COMPLETED],
-    )
-    .await;
-    wait_status(&watch, "closed", |s| s.state == BreakerState::Closed).await;
-    std::fs::write(dir.path().join("processor-cut"), b"").unwrap();
-    let (ids, _) = fifty_made_offline(&r, &watch, ORDERS).await;
+    let (watch, ids, _) = cut_then_fifty(&r, dir.path()).await;
 
     // Back: the captures begin; SIGKILL payment once some, not all, are taken.
     std::fs::remove_file(dir.path().join("processor-cut")).unwrap();
