@@ -264,7 +264,7 @@ async fn captured_once_across_a_sigkill_of_payment_mid_capture() {
     std::fs::write(&file, r.config.to_toml()).unwrap();
     let (http, log) = (milo_testkit::free_port(), dir.path().join("payment.log"));
     let mut payment = Payment::start(&file, http, &log);
-    let (watch, ids, _) = cut_then_fifty(&r, dir.path()).await;
+    let (_watch, ids, _) = cut_then_fifty(&r, dir.path()).await;
 
     // Back: the captures begin; SIGKILL payment once some, not all, are taken.
     std::fs::remove_file(dir.path().join("processor-cut")).unwrap();
