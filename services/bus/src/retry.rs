@@ -67,8 +67,7 @@ pub struct Timer<S> {
 impl<S> Timer<S> {
     /// When it is due (ms since the epoch), read from its key.
     pub fn due_ms(&self) -> Option<i64> {
-        let tail = self.key.strip_prefix(TIMER_PREFIX)?;
-        tail.split_once('/')?.0.parse().ok()
+        due_of(self.key.strip_prefix(TIMER_PREFIX)?)
     }
 }
 
@@ -106,11 +105,15 @@ impl RetryConfig {
     }
 }
 
+/// When a timer key's tail (after [`TIMER_PREFIX`]) is due, in ms since the epoch.
+pub fn due_of(key_tail: &str) -> Option<i64> {
+    key_tail.split_once('/')?.0.parse().ok()
+}
+
 /// The order of a timer key's tail (after [`TIMER_PREFIX`]) if it is due by `now`.
 pub fn due_by(key_tail: &str, now: i64) -> Option<Uuid> {
-    let (due, order) = key_tail.split_once('/')?;
-    (due.parse::<i64>().ok()? <= now).then_some(())?;
-    order.parse().ok()
+    (due_of(key_tail)? <= now).then_some(())?;
+    key_tail.split_once('/')?.1.parse().ok()
 }
 
 /// Takes the timers due now out of the store (at most 256 per call): each order and the key
@@ -132,10 +135,7 @@ pub fn take_due(tx: &mut Tx) -> Result<Vec<(Uuid, String)>, StoreError> {
 /// When the earliest timer in the store (this group's writes included) is due, if any.
 pub fn next_due(tx: &Tx) -> Result<Option<i64>, StoreError> {
     let first = tx.scan::<()>(TIMER_PREFIX, 1)?;
-    Ok(first
-        .first()
-        .and_then(|(tail, ())| tail.split_once('/'))
-        .and_then(|(due, _)| due.parse().ok()))
+    Ok(first.first().and_then(|(tail, ())| due_of(tail)))
 }
 
 /// Replaces `slot`'s pending timer with `next` (step, wait, attempt), keeping the keys in the

@@ -211,8 +211,7 @@ impl Board {
     /// When the soonest pickup timer is due, if any.
     pub fn next_due(&self) -> Option<i64> {
         let key = self.timers.first()?;
-        let tail = key.strip_prefix(retry::TIMER_PREFIX).unwrap_or(key);
-        tail.split_once('/')?.0.parse().ok()
+        retry::due_of(key.strip_prefix(retry::TIMER_PREFIX).unwrap_or(key))
     }
 
     /// The board as published: the newest `size` orders of each state, newest first.
