@@ -116,19 +116,21 @@ impl<G: Gateway> Guard<G> {
         Guarded::Unavailable { asked: true }
     }
 
+    /// Resolves when the service stops (never before it is connected).
+    async fn stopped(&self) {
+        match &self.commands {
+            Some(c) => c.stopped().await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Runs `call` (a refund or a void) until the processor answers it: each attempt within
     /// the timeout while the breaker is closed, waiting for it to close otherwise. Gives up
     /// when the service stops (it asks again at its next start).
     pub async fn patiently(&self, call: impl Fn() -> GatewayFuture<()>) {
-        let stopped = async {
-            match &self.commands {
-                Some(c) => c.stopped().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             () = self.until_answered(call) => {}
-            () = stopped => {}
+            () = self.stopped() => {}
         }
     }
 
@@ -137,12 +139,6 @@ impl<G: Gateway> Guard<G> {
     /// the same key after each failure. `None` if the service stops first (it asks again at
     /// its next start).
     pub async fn capture(&self, order_id: Uuid, amount_cents: u64) -> Option<ChargeResult> {
-        let stopped = async {
-            match &self.commands {
-                Some(c) => c.stopped().await,
-                None => std::future::pending().await,
-            }
-        };
         let mut state = self.state.subscribe();
         let answered = async {
             loop {
@@ -160,7 +156,7 @@ impl<G: Gateway> Guard<G> {
         };
         tokio::select! {
             answer = answered => answer,
-            () = stopped => None,
+            () = self.stopped() => None,
         }
     }
 
