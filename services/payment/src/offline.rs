@@ -91,20 +91,9 @@ pub struct Exposure {
     pub cents: u64,
 }
 
-/// A charge authorized offline that the processor declined when it was captured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeclinedOffline {
-    /// The order (its drink was made).
-    pub order_id: Uuid,
-    /// Amount not taken, in cents.
-    pub amount_cents: u64,
-    /// The customer's name, if the order gave one.
-    pub customer: Option<String>,
-    /// Why the processor declined.
-    pub reason: String,
-    /// When (RFC 3339, UTC).
-    pub at: String,
-}
+/// A charge authorized offline that the processor declined when it was captured, kept for
+/// the manager as it was published (`payments/declined_offline`).
+pub type DeclinedOffline = PaymentDeclinedOffline;
 
 /// Key of the exposure.
 pub const EXPOSURE: &str = "offline/exposure";
@@ -258,14 +247,7 @@ impl<G: Gateway> PaymentService<G> {
                 tx.put(&format!("{DECLINED}{order_id}"), &record);
                 // The fact, in the same transaction as the record: analytics takes the money
                 // announced on `payments/completed` back out of the books.
-                let fact = PaymentDeclinedOffline {
-                    order_id,
-                    amount_cents: record.amount_cents,
-                    customer: record.customer,
-                    reason: record.reason,
-                    at: record.at,
-                };
-                let event = tx.event(order_id, Some(t.cause), fact);
+                let event = tx.event(order_id, Some(t.cause), record);
                 tx.publish(&event)?;
             }
         }
