@@ -19,6 +19,7 @@ use clap::Subcommand;
 use milo::http::client;
 use milo::{dlq, MiloConfig};
 use milo_bus::StoreError;
+use milo_contracts::payments::money;
 use milo_payment::offline::{self, DeclinedOffline};
 use milo_payment::Exposure;
 
@@ -101,10 +102,6 @@ async fn ask(addrs: &[SocketAddr]) -> Option<(Vec<DeclinedOffline>, Exposure)> {
         return Some((list, queued));
     }
     None
-}
-
-fn money(cents: u64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
 }
 
 /// One line per declined charge, then the totals.

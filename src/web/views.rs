@@ -12,7 +12,7 @@ use milo_bus::StoreError;
 use milo_contracts::bar::Telemetry;
 use milo_contracts::counter::MenuAvailability;
 use milo_contracts::events::{PickupBoard, PricedLine};
-use milo_contracts::payments::{BreakerState, GatewayStatus, WhenOffline};
+use milo_contracts::payments::{money, BreakerState, GatewayStatus, WhenOffline};
 use milo_contracts::{topics, RawEnvelope};
 use milo_order::model::{status_prefix, ORDER_PREFIX};
 use milo_order::{OrderRecord, Status};
@@ -288,11 +288,6 @@ pub fn cards_note(s: &GatewayStatus) -> String {
         }
         (WhenOffline::Refuse, _) => "card payments offline: card orders refused".to_owned(),
     }
-}
-
-/// Cents as the shop's money, `12.50` (as the pages' `Milo.money`).
-fn money(cents: u64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
 }
 
 /// The card charges authorized offline that the processor declined when captured, from the

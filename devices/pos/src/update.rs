@@ -148,9 +148,7 @@ pub fn update_of(env: &RawEnvelope) -> Option<Update> {
 }
 
 /// Cents as money: `450` → `4.50`.
-pub fn money(cents: u64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
-}
+pub use milo_contracts::payments::money;
 
 /// The line the counter prints for an update; times in the machine's local time zone.
 pub fn describe(u: &Update) -> String {

@@ -176,8 +176,8 @@ impl GatewayStatus {
     }
 }
 
-/// Cents as the shop's money, `12.50`.
-fn money(cents: u64) -> String {
+/// Cents as the shop's money, `12.50` (the POS, the screens and the CLI all print it so).
+pub fn money(cents: u64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
