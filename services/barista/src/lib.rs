@@ -94,7 +94,8 @@ pub struct Config {
     pub speed: Option<f64>,
     /// An order's estimate is published again when it moves by at least this many seconds.
     pub eta_step_secs: u64,
-    /// How often tickets' ages and estimates are checked, milliseconds.
+    /// The least time between two ticks, milliseconds: a ticket's age is checked when it is
+    /// due, tickets waiting for a station every `tick_ms`.
     pub tick_ms: u64,
 }
 
